@@ -1,0 +1,188 @@
+"""Deploying the one template to an emulator: package the handlers, send the template to CloudFormation, and on
+a repeat run push only what changed (a code-only change updates the functions in place and keeps the API URL)."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from devkit.engines import Engine
+from devkit.packaging import CodeBundle, build_bundle
+from devkit.project import ToolingError, stack_name
+from devkit.template import dump_template, load_template
+from devkit.waiting import DeadlineExceeded, wait_for
+
+ARTIFACT_BUCKET = "product-purchase-artifacts"
+FINGERPRINT_TAG = "devkit:template-sha256"
+STACK_TIMEOUT = 300.0
+_FAILED = ("FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_IN_PROGRESS")
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    stack_name: str
+    action: str  # "created", "updated", "code updated", "unchanged"
+
+
+def deploy_to_emulator(
+    engine: Engine,
+    stage: str,
+    *,
+    parameters: dict[str, str] | None = None,
+    progress: Progress = print,
+) -> DeployResult:
+    name = stack_name(stage)
+    bundle = build_bundle(with_dependencies=engine.bundles_dependencies)
+    template = load_template(inline_includes=True)
+    values = {"StageName": stage, **engine.stage_parameters(), **(parameters or {})}
+    fingerprint = _fingerprint(template, values)
+    cloudformation = engine.client("cloudformation")
+    stack = _describe(cloudformation, name)
+    if stack and _is_settled(stack) and _tag(stack, FINGERPRINT_TAG) == fingerprint:
+        changed = push_code(engine, name, bundle)
+        result = DeployResult(name, "code updated" if changed else "unchanged")
+    else:
+        key = _upload(engine, bundle)
+        body = dump_template(_with_code_location(template, ARTIFACT_BUCKET, key))
+        arguments: dict[str, Any] = {
+            "StackName": name,
+            "TemplateBody": body,
+            "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(values.items())],
+            "Capabilities": ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+            "Tags": [{"Key": FINGERPRINT_TAG, "Value": fingerprint}],
+        }
+        if stack and not _is_settled(stack):
+            progress(f"Stack {name} is {stack['StackStatus']}: deleting it first.")
+            delete_stack(engine, name)
+            stack = None
+        progress(f"{'Updating' if stack else 'Creating'} stack {name} ...")
+        if stack:
+            cloudformation.update_stack(**arguments)
+        else:
+            cloudformation.create_stack(**arguments)
+        _wait_settled(cloudformation, name)
+        result = DeployResult(name, "updated" if stack else "created")
+    engine.after_deploy(name)
+    return result
+
+
+def push_code(engine: Engine, name: str, bundle: CodeBundle | None = None) -> list[str]:
+    """Update every function of the stack whose code differs from handlers/; returns the functions updated."""
+    bundle = bundle or build_bundle(with_dependencies=engine.bundles_dependencies)
+    lambda_client = engine.client("lambda")
+    updated = []
+    for function in stack_functions(engine, name).values():
+        if (
+            lambda_client.get_function_configuration(FunctionName=function)["CodeSha256"]
+            != bundle.lambda_sha256
+        ):
+            lambda_client.update_function_code(FunctionName=function, ZipFile=bundle.data)
+            updated.append(function)
+    return updated
+
+
+def stack_functions(engine: Engine, name: str) -> dict[str, str]:
+    """Logical id -> physical name of the stack's Lambda functions."""
+    resources = engine.client("cloudformation").describe_stack_resources(StackName=name)["StackResources"]
+    return {
+        resource["LogicalResourceId"]: resource["PhysicalResourceId"]
+        for resource in resources
+        if resource["ResourceType"] == "AWS::Lambda::Function"
+    }
+
+
+def delete_stack(engine: Engine, name: str) -> bool:
+    """Delete the stack and wait; False when there was none."""
+    cloudformation = engine.client("cloudformation")
+    if _describe(cloudformation, name) is None:
+        return False
+    cloudformation.delete_stack(StackName=name)
+    wait_for(
+        lambda: _describe(cloudformation, name) is None,
+        timeout=STACK_TIMEOUT,
+        interval=0.2,
+        what=f"{name} deleted",
+    )
+    return True
+
+
+def _fingerprint(template: dict[str, Any], parameters: dict[str, str]) -> str:
+    """What the stack is built from, minus the code (a code change is pushed to the functions directly)."""
+    canonical = json.dumps([template, parameters], sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def _with_code_location(template: dict[str, Any], bucket: str, key: str) -> dict[str, Any]:
+    result = copy.deepcopy(template)
+    location = {"Bucket": bucket, "Key": key}
+    if "CodeUri" in result.get("Globals", {}).get("Function", {}):
+        result["Globals"]["Function"]["CodeUri"] = location
+    for resource in result.get("Resources", {}).values():
+        if resource.get("Type") == "AWS::Serverless::Function" and "CodeUri" in resource.get(
+            "Properties", {}
+        ):
+            resource["Properties"]["CodeUri"] = location
+    return result
+
+
+def _upload(engine: Engine, bundle: CodeBundle) -> str:
+    s3 = engine.client("s3")
+    key = f"handlers/{bundle.sha256}.zip"
+    try:
+        s3.head_bucket(Bucket=ARTIFACT_BUCKET)
+    except ClientError:
+        s3.create_bucket(Bucket=ARTIFACT_BUCKET)
+    s3.put_object(Bucket=ARTIFACT_BUCKET, Key=key, Body=bundle.data)
+    return key
+
+
+def _describe(cloudformation: Any, name: str) -> dict[str, Any] | None:
+    try:
+        stack: dict[str, Any] = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
+    except ClientError as error:
+        if "does not exist" in str(error):
+            return None
+        raise
+    return None if stack["StackStatus"] == "DELETE_COMPLETE" else stack
+
+
+def _is_settled(stack: dict[str, Any]) -> bool:
+    status: str = stack["StackStatus"]
+    return status.endswith("_COMPLETE") and not any(marker in status for marker in _FAILED)
+
+
+def _tag(stack: dict[str, Any], key: str) -> str | None:
+    return next((tag["Value"] for tag in stack.get("Tags", []) if tag["Key"] == key), None)
+
+
+def _wait_settled(cloudformation: Any, name: str) -> None:
+    def settled() -> dict[str, Any] | None:
+        stack = _describe(cloudformation, name)
+        return stack if stack and not stack["StackStatus"].endswith("_IN_PROGRESS") else None
+
+    try:
+        stack = wait_for(settled, timeout=STACK_TIMEOUT, interval=0.1, what=f"stack {name}")
+    except DeadlineExceeded as error:
+        raise ToolingError(f"{error} The engine may be overloaded; see its log (`invoke logs`).") from None
+    if not _is_settled(stack):
+        raise ToolingError(
+            f"Deploying {name} failed ({stack['StackStatus']}):\n{_failure_reasons(cloudformation, name)}"
+        )
+
+
+def _failure_reasons(cloudformation: Any, name: str) -> str:
+    events = cloudformation.describe_stack_events(StackName=name)["StackEvents"]
+    reasons = [
+        f"  {event['LogicalResourceId']}: {event.get('ResourceStatusReason', '')}"
+        for event in events
+        if "FAILED" in event["ResourceStatus"]
+    ]
+    return "\n".join(reasons[:10]) or "  (the engine gave no reason; see its log)"

@@ -1,0 +1,69 @@
+"""What the two emulators share: a loopback endpoint, throwaway credentials and URL rewriting."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import boto3
+from botocore.config import Config
+
+from devkit.project import EMULATOR_ACCESS_KEY, EMULATOR_REGION
+
+# Local stages use a short writer timeout and visibility timeout so a poison message reaches the DLQ in seconds
+# (3 receives x visibility), and tracing off because no X-Ray daemon listens.
+EMULATOR_STAGE_PARAMETERS = {
+    "WriterTimeout": "2",
+    "QueueVisibilityTimeout": "12",
+    "TracingEnabled": "false",
+}
+
+_CLIENT_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=2, read_timeout=60)
+
+
+@dataclass
+class Emulator:
+    port: int
+
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def session(self) -> boto3.Session:
+        return boto3.Session(
+            aws_access_key_id=EMULATOR_ACCESS_KEY,
+            aws_secret_access_key=EMULATOR_ACCESS_KEY,
+            region_name=EMULATOR_REGION,
+        )
+
+    def client(self, service: str) -> Any:
+        return self.session().client(service, endpoint_url=self.endpoint_url(), config=_CLIENT_CONFIG)  # type: ignore[call-overload]
+
+    def reachable_url(self, url: str) -> str:
+        """Point an AWS-shaped URL at the emulator: execute-api hosts become the `/_aws/execute-api` path."""
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if ".execute-api." in host:
+            api_id = host.split(".", 1)[0]
+            return f"{self.endpoint_url()}/_aws/execute-api/{api_id}{parts.path}"
+        if host in {"localhost", "127.0.0.1", "localhost.localstack.cloud"} or host.endswith(
+            ".localstack.cloud"
+        ):
+            query = f"?{parts.query}" if parts.query else ""
+            return f"{self.endpoint_url()}{parts.path}{query}"
+        return url
+
+    def stage_parameters(self) -> dict[str, str]:
+        return dict(EMULATOR_STAGE_PARAMETERS)
+
+    def answers(self, path: str) -> dict[str, Any] | None:
+        """The JSON the emulator serves at `path`, or None when nothing answers there."""
+        try:
+            with urllib.request.urlopen(f"{self.endpoint_url()}{path}", timeout=1) as reply:
+                body: dict[str, Any] = json.load(reply)
+                return body
+        except (OSError, ValueError, urllib.error.URLError):
+            return None

@@ -1,0 +1,220 @@
+"""MiniStack, the default engine: an emulator in this project's own environment, run as a child process.
+
+It runs each Lambda as a subprocess of the same interpreter, so the handlers get this environment's packages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from devkit.engines import EngineStatus
+from devkit.engines.emulator import Emulator
+from devkit.project import EMULATOR_ACCESS_KEY, EMULATOR_REGION, LOCAL, ToolingError
+from devkit.waiting import DeadlineExceeded, wait_for
+
+DEFAULT_PORT = 4566
+# Only what the stack uses: fewer services load faster and hold less memory.
+SERVICES = "cloudformation,lambda,apigateway,sqs,dynamodb,s3,iam,sts,logs,cloudwatch,sns,acm,route53"
+START_TIMEOUT = 20.0
+# MiniStack saves its state only on a clean shutdown; give it time before forcing.
+STOP_TIMEOUT = 20.0
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child still answers kill(0); only a live process has a cmdline.
+    return Path(f"/proc/{pid}/cmdline").exists() and bool(Path(f"/proc/{pid}/cmdline").read_bytes())
+
+
+def _has_exited(pid: int) -> bool:
+    try:
+        # Reaps it when it is our child (the test task starts and stops the engine in one process).
+        return os.waitpid(pid, os.WNOHANG) != (0, 0)
+    except ChildProcessError:
+        return not _is_alive(pid)
+
+
+def _is_ministack(pid: int) -> bool:
+    try:
+        return b"ministack" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+@dataclass
+class MiniStack(Emulator):
+    state_dir: Path = LOCAL / "ministack"
+    name: str = "ministack"
+    bundles_dependencies: bool = False
+
+    @classmethod
+    def create(cls, *, port: int | None = None, state_dir: Path | None = None) -> MiniStack:
+        """An engine at `port`, or the port the last `up` recorded in `state_dir`, or the default."""
+        folder = state_dir or LOCAL / "ministack"
+        recorded = cls._read_record(folder)
+        return cls(port=port or int(recorded.get("port", DEFAULT_PORT)), state_dir=folder)
+
+    # The record of the process we started: the only process `stop` will ever signal.
+    @property
+    def _record_file(self) -> Path:
+        return self.state_dir / "engine.json"
+
+    @staticmethod
+    def _read_record(folder: Path) -> dict[str, int]:
+        try:
+            record: dict[str, int] = json.loads((folder / "engine.json").read_text())
+            return record
+        except (OSError, ValueError):
+            return {}
+
+    def _our_pid(self) -> int | None:
+        pid = self._read_record(self.state_dir).get("pid")
+        if pid and _is_alive(pid) and _is_ministack(pid):
+            return pid
+        return None
+
+    def log_file(self) -> Path:
+        return self.state_dir / "ministack.log"
+
+    def is_ready(self) -> bool:
+        return self.answers("/_ministack/health") is not None
+
+    def start(self, *, fresh: bool = False) -> None:
+        pid = self._our_pid()
+        if pid and not fresh:
+            if self.is_ready():
+                return
+            raise ToolingError(
+                f"MiniStack (PID {pid}) is running but not answering on port {self.port}. "
+                f"Run `invoke down` and `invoke up` again; its log is {self.log_file()}."
+            )
+        if pid:
+            self.stop(purge=True)
+        elif fresh:
+            self._purge()
+        if not port_is_free(self.port):
+            raise ToolingError(
+                f"Port {self.port} is already in use by a process this project did not start "
+                "(another MiniStack or LocalStack?). Stop it, or pick another port: `invoke up --port 4567`."
+            )
+        self._spawn()
+
+    def _spawn(self) -> None:
+        state = self.state_dir / "state"
+        state.mkdir(parents=True, exist_ok=True)
+        # Never hand real credentials to an emulator: MiniStack treats the key it was started with as the root.
+        env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+        env.update(
+            GATEWAY_PORT=str(self.port),
+            BIND_HOST="127.0.0.1",
+            MINISTACK_HOST="127.0.0.1",
+            MINISTACK_REGION=EMULATOR_REGION,
+            AUTH="true",
+            PERSIST_STATE="1",
+            STATE_DIR=str(state),
+            S3_PERSIST="1",
+            S3_DATA_DIR=str(self.state_dir / "s3"),
+            SERVICES=SERVICES,
+            IOT_MTLS_ENABLED="0",
+            SFTP_ENABLED="0",
+            LOG_LEVEL="WARNING",
+            AWS_ACCESS_KEY_ID=EMULATOR_ACCESS_KEY,
+            AWS_SECRET_ACCESS_KEY=EMULATOR_ACCESS_KEY,
+            AWS_DEFAULT_REGION=EMULATOR_REGION,
+            TMPDIR=str(self.state_dir),
+        )
+        with self.log_file().open("a") as log:
+            log.write(f"\n--- started {time.strftime('%Y-%m-%d %H:%M:%S')} on 127.0.0.1:{self.port}\n")
+            log.flush()
+            process = subprocess.Popen(
+                [sys.executable, "-m", "ministack"],
+                cwd=self.state_dir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C in the terminal that ran `up` must not kill the engine.
+            )
+        self._record_file.write_text(json.dumps({"pid": process.pid, "port": self.port}))
+        try:
+            wait_for(
+                lambda: process.poll() is not None or self.is_ready(),
+                timeout=START_TIMEOUT,
+                interval=0.05,
+                what="MiniStack to start",
+            )
+        except DeadlineExceeded:
+            self._terminate(process.pid)
+            raise ToolingError(
+                f"MiniStack did not start within {START_TIMEOUT:.0f} s; see {self.log_file()}."
+            ) from None
+        if process.poll() is not None:
+            self._record_file.unlink(missing_ok=True)
+            raise ToolingError(
+                f"MiniStack exited at start (code {process.returncode}); see {self.log_file()}."
+            )
+
+    def stop(self, *, purge: bool = False) -> None:
+        pid = self._our_pid()
+        if pid:
+            self._terminate(pid)
+        self._record_file.unlink(missing_ok=True)
+        if purge:
+            self._purge()
+
+    def _terminate(self, pid: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        try:
+            wait_for(lambda: _has_exited(pid), timeout=STOP_TIMEOUT, interval=0.05, what="MiniStack to stop")
+        except DeadlineExceeded:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+
+    def _purge(self) -> None:
+        for part in ("state", "s3"):
+            shutil.rmtree(self.state_dir / part, ignore_errors=True)
+
+    def status(self) -> EngineStatus:
+        pid = self._our_pid()
+        if pid is None:
+            return EngineStatus(self.name, False, None, f"not running (state kept in {self.state_dir})")
+        ready = self.is_ready()
+        return EngineStatus(
+            self.name,
+            ready,
+            self.endpoint_url(),
+            f"PID {pid}, port {self.port}, {'ready' if ready else 'NOT answering'}, log {self.log_file()}",
+        )
+
+    def after_deploy(self, stack_name: str) -> None:
+        from devkit.engines.ministack_gaps import add_cors_to_preflight
+
+        add_cors_to_preflight(self, stack_name)

@@ -1,0 +1,101 @@
+"""Work-arounds for MiniStack's known gaps, applied after each deploy.
+
+MiniStack imports a REST API's OpenAPI body without the OPTIONS mock integration's responses, so SAM's CORS
+preflight answers 200 with no `Access-Control-*` headers, and it drops the API's gateway responses. The deployed
+stack's processed template still holds both, so we read them from there and apply them through the API Gateway API,
+exactly as API Gateway would have. AWS and LocalStack need none of this.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from devkit.engines.emulator import Emulator
+
+
+def _processed_template(engine: Emulator, stack_name: str) -> dict[str, Any]:
+    body = engine.client("cloudformation").get_template(StackName=stack_name, TemplateStage="Processed")[
+        "TemplateBody"
+    ]
+    template: dict[str, Any] = json.loads(body) if isinstance(body, str) else body
+    return template
+
+
+def _rest_api_bodies(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        logical_id: resource["Properties"]["Body"]
+        for logical_id, resource in template.get("Resources", {}).items()
+        if resource.get("Type") == "AWS::ApiGateway::RestApi" and "Body" in resource.get("Properties", {})
+    }
+
+
+def add_cors_to_preflight(engine: Emulator, stack_name: str) -> None:
+    apigateway = engine.client("apigateway")
+    cloudformation = engine.client("cloudformation")
+    for logical_id, body in _rest_api_bodies(_processed_template(engine, stack_name)).items():
+        api_id = cloudformation.describe_stack_resource(StackName=stack_name, LogicalResourceId=logical_id)[
+            "StackResourceDetail"
+        ]["PhysicalResourceId"]
+        changed = _apply_preflight_responses(apigateway, api_id, body) | _apply_gateway_responses(
+            apigateway, api_id, body
+        )
+        if changed:
+            for stage in apigateway.get_stages(restApiId=api_id)["item"]:
+                apigateway.create_deployment(restApiId=api_id, stageName=stage["stageName"])
+
+
+def _apply_preflight_responses(apigateway: Any, api_id: str, body: dict[str, Any]) -> bool:
+    resources = {
+        item["path"]: item for item in apigateway.get_resources(restApiId=api_id, limit=500)["items"]
+    }
+    changed = False
+    for path, operations in body.get("paths", {}).items():
+        integration = operations.get("options", {}).get("x-amazon-apigateway-integration", {})
+        wanted = integration.get("responses", {}).get("default")
+        resource = resources.get(path)
+        if not wanted or resource is None or "OPTIONS" not in resource.get("resourceMethods", {}):
+            continue
+        current = apigateway.get_method(restApiId=api_id, resourceId=resource["id"], httpMethod="OPTIONS")
+        if current["methodIntegration"].get("integrationResponses"):
+            continue
+        status = str(wanted.get("statusCode", "200"))
+        parameters: dict[str, str] = wanted.get("responseParameters", {})
+        apigateway.put_method_response(
+            restApiId=api_id,
+            resourceId=resource["id"],
+            httpMethod="OPTIONS",
+            statusCode=status,
+            responseParameters=dict.fromkeys(parameters, False),
+        )
+        apigateway.put_integration_response(
+            restApiId=api_id,
+            resourceId=resource["id"],
+            httpMethod="OPTIONS",
+            statusCode=status,
+            responseParameters=parameters,
+            responseTemplates=wanted.get("responseTemplates", {}),
+        )
+        changed = True
+    return changed
+
+
+def _apply_gateway_responses(apigateway: Any, api_id: str, body: dict[str, Any]) -> bool:
+    wanted: dict[str, dict[str, Any]] = body.get("x-amazon-apigateway-gateway-responses", {})
+    present = {
+        item["responseType"]
+        for item in apigateway.get_gateway_responses(restApiId=api_id)["items"]
+        if not item.get("defaultResponse", False)
+    }
+    missing = {name: spec for name, spec in wanted.items() if name not in present}
+    for response_type, spec in missing.items():
+        arguments: dict[str, Any] = {
+            "restApiId": api_id,
+            "responseType": response_type,
+            "responseParameters": spec.get("responseParameters", {}),
+            "responseTemplates": spec.get("responseTemplates", {}),
+        }
+        if "statusCode" in spec:
+            arguments["statusCode"] = str(spec["statusCode"])
+        apigateway.put_gateway_response(**arguments)
+    return bool(missing)

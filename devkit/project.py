@@ -1,0 +1,39 @@
+"""Where things are and what they are called: the few facts every part of the tooling shares."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Final, Literal, get_args
+
+ROOT: Final = Path(__file__).resolve().parent.parent
+TEMPLATE: Final = ROOT / "template.yaml"
+HANDLERS: Final = ROOT / "handlers"
+SEED: Final = ROOT / "seed"
+# Everything an engine keeps on this machine (state, logs, PID files) lives here and is ignored by git;
+# PURCHASE_LOCAL_DIR moves it (e.g. to run a second, independent engine from the same checkout).
+LOCAL: Final = Path(os.environ.get("PURCHASE_LOCAL_DIR") or ROOT / ".local").resolve()
+
+Stage = Literal["dev", "qa", "staging", "prod"]
+STAGES: Final[tuple[str, ...]] = get_args(Stage)
+EngineName = Literal["ministack", "localstack", "aws"]
+ENGINES: Final[tuple[str, ...]] = get_args(EngineName)
+EMULATORS: Final = ("ministack", "localstack")
+
+# Emulators accept any credentials; these are the conventional ones and MiniStack treats them as the account root.
+EMULATOR_REGION: Final = "us-east-1"
+EMULATOR_ACCESS_KEY: Final = "test"
+
+
+class ToolingError(Exception):
+    """A failure the user can act on; the message says what to do."""
+
+
+def stack_name(stage: str) -> str:
+    return f"product-purchase-{stage}"
+
+
+def check_stage(stage: str) -> str:
+    if stage not in STAGES:
+        raise ToolingError(f"Unknown stage {stage!r}: choose one of {', '.join(STAGES)}.")
+    return stage
