@@ -1,0 +1,355 @@
+"""Commands for developing, testing and shipping the product-purchase service (`invoke --list`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import sys
+import time
+
+from invoke.context import Context
+from invoke.exceptions import Exit
+from invoke.tasks import task
+
+from devkit.engines import Engine, get_engine
+from devkit.project import EMULATORS, LOCAL, ROOT, ToolingError, check_stage, stack_name
+
+PYTEST = [sys.executable, "-m", "pytest"]
+
+
+def _engine(name: str, port: int = 0) -> Engine:
+    return get_engine(name, port=port or None)
+
+
+def _fail(error: Exception) -> Exit:
+    return Exit(f"Error: {error}", code=1)
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+@task(
+    help={
+        "engine": "ministack (default, no Docker) or localstack (Docker)",
+        "fresh": "start from empty state (drops local data)",
+        "watch": "stay in the foreground and push handler edits live",
+        "port": "port for the engine (default 4566, or the one it last ran on)",
+        "stage": "stage to deploy (default dev)",
+    }
+)
+def up(
+    c: Context,
+    engine: str = "ministack",
+    fresh: bool = False,
+    watch: bool = False,
+    port: int = 0,
+    stage: str = "dev",
+) -> None:
+    """Start the local engine if needed, deploy the stack to it and print the API URL."""
+    from devkit.deploy import deploy_to_emulator
+    from devkit.outputs import reachable_outputs
+    from devkit.watch import watch_handlers
+
+    if engine not in EMULATORS:
+        raise Exit(f"`invoke up` runs a local engine ({', '.join(EMULATORS)}); for AWS use `invoke deploy`.")
+    started = time.monotonic()
+    try:
+        check_stage(stage)
+        target = _engine(engine, port)
+        _say(
+            f"Starting {engine} ..." if not target.status().running or fresh else f"Reusing running {engine}."
+        )
+        target.start(fresh=fresh)
+        result = deploy_to_emulator(target, stage, progress=_say)
+        api = reachable_outputs(target, stage)["ProductPurchaseApi"]
+        from devkit.http import call
+        from devkit.waiting import wait_for
+
+        wait_for(lambda: call("GET", f"{api}?limit=1").status == 200, timeout=30, what="the API to answer")
+    except ToolingError as error:
+        raise _fail(error) from None
+    _say(f"Stack {result.stack_name} {result.action} on {engine} in {time.monotonic() - started:.1f} s.")
+    _say(f"\nAPI: {api}\nTry:  curl -s {api}\n      uv run invoke seed   # sends the sample purchases")
+    if watch:
+        try:
+            watch_handlers(target, result.stack_name, progress=_say)
+        except KeyboardInterrupt:
+            _say("\nStopped watching; the engine keeps running (`invoke down` stops it).")
+
+
+@task(help={"engine": "ministack or localstack", "purge": "also delete the engine's saved state"})
+def down(c: Context, engine: str = "ministack", purge: bool = False) -> None:
+    """Stop the local engine (state is kept unless --purge)."""
+    try:
+        _engine(engine).stop(purge=purge)
+    except ToolingError as error:
+        raise _fail(error) from None
+    _say(f"{engine} stopped{' and its state deleted' if purge else ''}.")
+
+
+@task(help={"engine": "ministack, localstack or aws"})
+def status(c: Context, engine: str = "ministack") -> None:
+    """Show whether the engine runs and which stacks it holds."""
+    try:
+        target = _engine(engine)
+        state = target.status()
+    except ToolingError as error:
+        raise _fail(error) from None
+    _say(f"{state.engine}: {'running' if state.running else 'stopped'} - {state.detail}")
+    if state.running:
+        cloudformation = target.client("cloudformation")
+        for stack in cloudformation.describe_stacks().get("Stacks", []):
+            _say(f"  stack {stack['StackName']}: {stack['StackStatus']}")
+
+
+@task(
+    help={
+        "engine": "ministack, localstack or aws",
+        "follow": "keep printing new lines",
+        "function": "sender, reader or writer: that function's logs instead of the engine's",
+        "stage": "stage whose functions to read (default dev)",
+    }
+)
+def logs(
+    c: Context, engine: str = "ministack", follow: bool = False, function: str = "", stage: str = "dev"
+) -> None:
+    """Print the engine's log, or one function's log lines."""
+    from devkit.deploy import stack_functions
+    from devkit.function_logs import log_lines
+
+    target = _engine(engine)
+    if not function:
+        log_file = target.log_file()
+        if engine == "localstack":
+            c.run(f"docker compose logs {'--follow ' if follow else ''}localstack", pty=False)
+        elif log_file is None or not log_file.exists():
+            raise Exit(f"No engine log for {engine}; use --function sender|reader|writer.")
+        else:
+            c.run(f"tail -n 200 {'-f ' if follow else ''}{shlex.quote(str(log_file))}", pty=False)
+        return
+    try:
+        functions = stack_functions(target, stack_name(check_stage(stage)))
+    except ToolingError as error:
+        raise _fail(error) from None
+    logical = f"{function.capitalize()}Function"
+    if logical not in functions:
+        raise Exit(f"Unknown function {function!r}: choose sender, reader or writer.")
+    try:
+        for line in log_lines(target, functions[logical], follow=follow):
+            _say(line)
+    except KeyboardInterrupt:
+        pass
+
+
+@task(
+    help={
+        "target": "ministack (default), localstack or aws",
+        "stage": "stage (default dev)",
+        "json": "print JSON",
+    }
+)
+def outputs(c: Context, target: str = "ministack", stage: str = "dev", json_: bool = False) -> None:
+    """Print the stack outputs, with URLs reachable from this host."""
+    from devkit.outputs import reachable_outputs
+
+    try:
+        values = reachable_outputs(_engine(target), check_stage(stage))
+    except ToolingError as error:
+        raise _fail(error) from None
+    if json_:
+        _say(json.dumps(values, indent=2, sort_keys=True))
+    else:
+        width = max(map(len, values))
+        for key, value in sorted(values.items()):
+            _say(f"{key:<{width}}  {value}")
+
+
+@task(help={"target": "ministack (default), localstack or aws", "stage": "stage (default dev)"})
+def seed(c: Context, target: str = "ministack", stage: str = "dev") -> None:
+    """Send the sample purchases through the API and print their ids once readable."""
+    from devkit.outputs import reachable_outputs
+    from seed.send import send_samples
+
+    try:
+        api = reachable_outputs(_engine(target), check_stage(stage))["ProductPurchaseApi"]
+        ids = send_samples(api)
+    except ToolingError as error:
+        raise _fail(error) from None
+    for purchase_id in ids:
+        _say(f"{api}{purchase_id}")
+
+
+@task(
+    help={
+        "target": "ministack (default), localstack or aws",
+        "stage": "stage (default dev)",
+        "redrive": "move the messages back to the queue",
+    }
+)
+def dlq(c: Context, target: str = "ministack", stage: str = "dev", redrive: bool = False) -> None:
+    """List the dead-letter queue's messages, or move them back to the queue."""
+    from devkit import dlq as dead_letters
+    from devkit.outputs import reachable_outputs
+
+    try:
+        engine = _engine(target)
+        values = reachable_outputs(engine, check_stage(stage))
+    except ToolingError as error:
+        raise _fail(error) from None
+    if redrive:
+        moved = dead_letters.redrive(engine, values["DeadLetterQueueUrl"], values["QueueUrl"], progress=_say)
+        _say(f"Moved {moved} message(s) back to the queue.")
+        return
+    messages = dead_letters.peek(engine, values["DeadLetterQueueUrl"])
+    for message in messages:
+        sent = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(message.sent_at_ms / 1000))
+        _say(f"{message.message_id}  received {message.receive_count}x  sent {sent}  {message.body[:200]}")
+    _say(
+        f"{len(messages)} message(s) in the DLQ."
+        + (" Fix the cause, then `invoke dlq --redrive`." if messages else "")
+    )
+
+
+@task(
+    help={
+        "stage": "dev, qa, staging or prod",
+        "target": "aws (default), or an emulator: ministack / localstack",
+        "dry_run": "create and show the change set without executing it (AWS)",
+        "yes": "do not ask for confirmation (prod asks otherwise)",
+    }
+)
+def deploy(c: Context, stage: str, target: str = "aws", dry_run: bool = False, yes: bool = False) -> None:
+    """Build and deploy the stack to a stage: `sam build` + `sam deploy` on AWS."""
+    from devkit import sam
+    from devkit.deploy import deploy_to_emulator
+
+    try:
+        check_stage(stage)
+        if target in EMULATORS:
+            engine = _engine(target)
+            engine.start()
+            result = deploy_to_emulator(engine, stage, progress=_say)
+            _say(
+                f"Stack {result.stack_name} {result.action} on {target}; `invoke outputs --target {target} --stage {stage}`."
+            )
+            return
+        if target != "aws":
+            raise ToolingError(f"Unknown target {target!r}: choose aws, ministack or localstack.")
+        if (
+            stage == "prod"
+            and not yes
+            and not dry_run
+            and not _confirmed(f"Deploy to PROD ({stack_name(stage)})?")
+        ):
+            raise Exit("Not deployed.", code=1)
+        sam.build()
+        sam.deploy(stage, dry_run=dry_run, assume_yes=yes or stage == "prod")
+    except ToolingError as error:
+        raise _fail(error) from None
+
+
+@task(
+    help={
+        "stage": "dev, qa, staging or prod",
+        "target": "aws (default), ministack or localstack",
+        "yes": "no prompt",
+    }
+)
+def destroy(c: Context, stage: str, target: str = "aws", yes: bool = False) -> None:
+    """Delete a stage's stack (its table is kept in prod by its retention policy)."""
+    from devkit import sam
+    from devkit.deploy import delete_stack
+
+    name = stack_name(check_stage(stage))
+    if not yes and not _confirmed(f"Delete stack {name} on {target}?"):
+        raise Exit("Nothing deleted.", code=1)
+    try:
+        if target == "aws":
+            sam.delete(name)
+        else:
+            _say(
+                f"Deleted {name}." if delete_stack(_engine(target), name) else f"No stack {name} on {target}."
+            )
+    except ToolingError as error:
+        raise _fail(error) from None
+
+
+def _confirmed(question: str) -> bool:
+    if not sys.stdin.isatty():
+        raise Exit(f"{question} Needs confirmation, and there is no terminal to ask: pass --yes.", code=1)
+    return input(f"{question} Type 'yes' to continue: ").strip() == "yes"
+
+
+@task
+def lint(c: Context) -> None:
+    """Check code style, types and the template (ruff, mypy, cfn-lint)."""
+    c.run("ruff check .", echo=True)
+    c.run("ruff format --check .", echo=True)
+    c.run("mypy", echo=True)
+    c.run("cfn-lint template.yaml", echo=True)
+
+
+@task
+def unit(c: Context) -> None:
+    """Run the unit tests (no network)."""
+    c.run(shlex.join([*PYTEST, "tests/unit", "-q"]), echo=True, pty=False)
+
+
+@task(
+    help={
+        "target": "ministack (default), localstack or aws",
+        "stage": "stage to test (default dev)",
+        "outputs_file": "a saved `invoke outputs --json` to test against instead of asking the engine",
+    }
+)
+def e2e(c: Context, target: str = "ministack", stage: str = "dev", outputs_file: str = "") -> None:
+    """Run the end-to-end suite against a deployed stack."""
+    from devkit.outputs import reachable_outputs
+
+    if not outputs_file:
+        try:
+            values = reachable_outputs(_engine(target), check_stage(stage))
+        except ToolingError as error:
+            raise _fail(error) from None
+        path = LOCAL / f"outputs-{target}-{stage}.json"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps(values, indent=2))
+        outputs_file = str(path)
+    env = {"E2E_OUTPUTS": outputs_file}
+    c.run(shlex.join([*PYTEST, "tests/e2e", "-q"]), echo=True, pty=False, env=env)
+
+
+@task
+def test(c: Context) -> None:
+    """Lint, unit tests, then the end-to-end suite on a private MiniStack (your running one is left alone)."""
+    from devkit.deploy import deploy_to_emulator
+    from devkit.engines.ministack import MiniStack, free_port
+
+    started = time.monotonic()
+    lint(c)
+    unit(c)
+    private = MiniStack(port=free_port(), state_dir=LOCAL / "test-engine")
+    shutil.rmtree(private.state_dir, ignore_errors=True)
+    private.state_dir.mkdir(parents=True)
+    _say(f"Starting a private MiniStack on port {private.port} for the end-to-end suite ...")
+    try:
+        private.start()
+        deploy_to_emulator(private, "dev", progress=_say)
+        from devkit.outputs import reachable_outputs
+
+        path = private.state_dir / "outputs.json"
+        path.write_text(json.dumps(reachable_outputs(private, "dev"), indent=2))
+        e2e(c, outputs_file=str(path))
+    except ToolingError as error:
+        raise _fail(error) from None
+    finally:
+        private.stop(purge=True)
+        shutil.rmtree(private.state_dir, ignore_errors=True)
+    _say(f"All checks passed in {time.monotonic() - started:.0f} s.")
+
+
+# `invoke` finds this file from any subfolder; the commands it runs expect the project root.
+os.chdir(ROOT)
