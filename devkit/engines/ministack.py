@@ -100,6 +100,10 @@ class MiniStack(Emulator):
             return pid
         return None
 
+    def pid(self) -> int | None:
+        """The engine process this project started, while it runs (the benchmark samples its memory)."""
+        return self._our_pid()
+
     def log_file(self) -> Path:
         return self.state_dir / "ministack.log"
 
@@ -215,6 +219,7 @@ class MiniStack(Emulator):
         )
 
     def after_deploy(self, stack_name: str) -> None:
-        from devkit.engines.ministack_gaps import add_cors_to_preflight
+        from devkit.engines.ministack_gaps import add_cors_to_preflight, fix_event_source_scaling
 
         add_cors_to_preflight(self, stack_name)
+        fix_event_source_scaling(self, stack_name)

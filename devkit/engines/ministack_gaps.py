@@ -99,3 +99,20 @@ def _apply_gateway_responses(apigateway: Any, api_id: str, body: dict[str, Any])
             arguments["statusCode"] = str(spec["statusCode"])
         apigateway.put_gateway_response(**arguments)
     return bool(missing)
+
+
+def fix_event_source_scaling(engine: Emulator, stack_name: str) -> None:
+    """MiniStack's CloudFormation keeps an event source mapping's ScalingConfig as given, so a MaximumConcurrency
+    taken from a template parameter stays a string and its SQS poller fails on every pass ('>=' between int and
+    str): the writer never runs. Setting it again through the Lambda API stores a number."""
+    lambda_client = engine.client("lambda")
+    cloudformation = engine.client("cloudformation")
+    for resource in cloudformation.describe_stack_resources(StackName=stack_name)["StackResources"]:
+        if resource["ResourceType"] != "AWS::Lambda::EventSourceMapping":
+            continue
+        mapping = lambda_client.get_event_source_mapping(UUID=resource["PhysicalResourceId"])
+        limit = mapping.get("ScalingConfig", {}).get("MaximumConcurrency")
+        if limit is not None:
+            lambda_client.update_event_source_mapping(
+                UUID=resource["PhysicalResourceId"], ScalingConfig={"MaximumConcurrency": int(limit)}
+            )
