@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,6 +28,8 @@ _CLIENT_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect
 @dataclass
 class Emulator:
     port: int
+    # Creating a boto3 client costs ~0.1 s (it loads the service model); commands make dozens of calls.
+    _clients: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def endpoint_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
@@ -40,7 +42,11 @@ class Emulator:
         )
 
     def client(self, service: str) -> Any:
-        return self.session().client(service, endpoint_url=self.endpoint_url(), config=_CLIENT_CONFIG)  # type: ignore[call-overload]
+        if service not in self._clients:
+            self._clients[service] = self.session().client(  # type: ignore[call-overload]
+                service, endpoint_url=self.endpoint_url(), config=_CLIENT_CONFIG
+            )
+        return self._clients[service]
 
     def reachable_url(self, url: str) -> str:
         """Point an AWS-shaped URL at the emulator: execute-api hosts become the `/_aws/execute-api` path."""

@@ -1,0 +1,1 @@
+"""AWS implementations of the ports in `purchases.ports` (the only place boto3 is imported)."""

@@ -1,0 +1,114 @@
+"""Write messages: what the sender puts on the queue and the writer applies to the table.
+
+Wire form (the SQS message body, JSON):
+    {"action": "create"|"update"|"delete", "id": "<uuid>", "purchase": {...} | null,
+     "stamp": <int ns since epoch at acceptance>, "correlationId": "<API request id>"}
+`purchase` carries the normalized purchase with numbers as exact decimal strings, so no float
+ever reaches DynamoDB; it is null for deletes.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass
+from typing import Any, Final
+
+from purchases.identifiers import parse_purchase_id
+from purchases.model import Purchase
+from purchases.rules import InvalidPurchase, parse_purchase
+
+_FIELDS: Final = frozenset({"action", "id", "purchase", "stamp", "correlationId"})
+_MAX_CORRELATION_ID_LENGTH: Final = 256
+
+
+class WriteAction(enum.StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+class MalformedMessage(ValueError):
+    """A queue message the writer cannot apply; the text never quotes the message's content."""
+
+
+@dataclass(frozen=True, slots=True)
+class WriteMessage:
+    action: WriteAction
+    purchase_id: str
+    purchase: Purchase | None
+    stamp: int
+    correlation_id: str
+
+    def __post_init__(self) -> None:
+        if (self.purchase is None) != (self.action is WriteAction.DELETE):
+            raise ValueError("create and update messages carry a purchase; delete messages do not")
+
+
+def encode_message(message: WriteMessage) -> str:
+    return json.dumps(
+        {
+            "action": message.action.value,
+            "id": message.purchase_id,
+            "purchase": message.purchase.to_wire() if message.purchase is not None else None,
+            "stamp": message.stamp,
+            "correlationId": message.correlation_id,
+        },
+        separators=(",", ":"),
+    )
+
+
+def decode_message(body: str) -> WriteMessage:
+    """Parse and re-validate a message body; raises `MalformedMessage`."""
+    # The queue accepts anything anyone with SendMessage puts on it, so a message is re-checked
+    # with the same rules as an API request before it can touch the table.
+    try:
+        document: Any = json.loads(body, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        raise MalformedMessage("message body is not valid JSON") from None
+    if not isinstance(document, dict):
+        raise MalformedMessage("message body is not a JSON object")
+    if set(document) != _FIELDS:
+        raise MalformedMessage(f"message must have exactly the fields {sorted(_FIELDS)}")
+
+    try:
+        action = WriteAction(document["action"])
+    except ValueError:
+        raise MalformedMessage("message action is not create, update or delete") from None
+
+    raw_id = document["id"]
+    purchase_id = parse_purchase_id(raw_id) if isinstance(raw_id, str) else None
+    if purchase_id is None:
+        raise MalformedMessage("message id is not a UUID")
+
+    stamp = document["stamp"]
+    if isinstance(stamp, bool) or not isinstance(stamp, int) or stamp <= 0:
+        raise MalformedMessage("message stamp is not a positive integer")
+
+    correlation_id = document["correlationId"]
+    if not isinstance(correlation_id, str) or len(correlation_id) > _MAX_CORRELATION_ID_LENGTH:
+        raise MalformedMessage("message correlationId is not a string of at most 256 characters")
+
+    raw_purchase = document["purchase"]
+    purchase: Purchase | None = None
+    if action is WriteAction.DELETE:
+        if raw_purchase is not None:
+            raise MalformedMessage("a delete message must have a null purchase")
+    else:
+        try:
+            purchase = parse_purchase(raw_purchase)
+        except InvalidPurchase as invalid:
+            fields = sorted({error["field"] for error in invalid.errors})
+            raise MalformedMessage(f"message purchase is invalid (fields: {', '.join(fields)})") from None
+
+    return WriteMessage(
+        action=action,
+        purchase_id=purchase_id,
+        purchase=purchase,
+        stamp=stamp,
+        correlation_id=correlation_id,
+    )
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")

@@ -1,0 +1,60 @@
+"""The two things the handlers need from the outside world, as small Protocols.
+
+AWS implementations live in `purchases.adapters`; unit tests use in-memory ones.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from purchases.messages import WriteMessage
+    from purchases.model import AttributeValue
+
+
+class InvalidCursor(ValueError):
+    """A pagination cursor this service did not hand out (or that has been tampered with)."""
+
+
+class WriteOutcome(enum.Enum):
+    APPLIED = "applied"
+    # Already applied (a redelivery) or overtaken by a newer write or a delete: not an error.
+    SUPERSEDED = "superseded"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPurchase:
+    purchase_id: str
+    # Public fields only (ProductPurchaseId and the purchase); bookkeeping is never exposed.
+    attributes: Mapping[str, AttributeValue]
+    version: int
+    deleted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[Mapping[str, AttributeValue]]
+    next_cursor: str | None
+
+
+class PurchaseStore(Protocol):
+    def get(self, purchase_id: str) -> StoredPurchase | None:
+        """The record for `purchase_id`, tombstones included; None when there never was one."""
+        ...
+
+    def page(self, limit: int, cursor: str | None) -> Page:
+        """Up to `limit` live purchases after `cursor`; raises `InvalidCursor`."""
+        ...
+
+    def apply_write(self, message: WriteMessage) -> WriteOutcome:
+        """Apply `message` if the ordering rules (`purchases.ordering`) allow it."""
+        ...
+
+
+class WriteQueue(Protocol):
+    def enqueue_write(self, message: WriteMessage) -> str:
+        """Queue `message` for the writer; returns the queue's message id."""
+        ...

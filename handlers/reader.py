@@ -1,0 +1,74 @@
+"""GET /product-purchase (paged) and GET /product-purchase/{id}."""
+
+from __future__ import annotations
+
+import re
+from http import HTTPStatus
+from typing import Any, Final
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from purchases import api
+from purchases.adapters.dynamodb import DynamoDbPurchaseStore, lazy_table
+from purchases.config import ReaderConfig
+from purchases.identifiers import parse_purchase_id
+from purchases.lazy import Lazy
+from purchases.observability import build_logger, build_tracer
+from purchases.ports import InvalidCursor, PurchaseStore
+
+DEFAULT_PAGE_SIZE: Final = 50
+MAX_PAGE_SIZE: Final = 100
+_DIGITS: Final = re.compile(r"[0-9]{1,3}")
+
+logger = build_logger()
+tracer = build_tracer()
+config = ReaderConfig.from_environ()
+
+store: Lazy[PurchaseStore] = Lazy(lambda: DynamoDbPurchaseStore(lazy_table(config.table_name)))
+
+app = api.create_resolver(
+    logger, {api.COLLECTION_PATH: frozenset({"GET"}), api.ITEM_PATH: frozenset({"GET"})}
+)
+
+
+@app.get(api.COLLECTION_PATH)
+def list_purchases() -> Response[str]:
+    parameters = app.current_event.query_string_parameters
+    limit = _page_size(parameters.get("limit"))
+    try:
+        page = store().page(limit, parameters.get("cursor"))
+    except InvalidCursor:
+        raise api.ApiError(HTTPStatus.BAD_REQUEST, "cursor is not valid; start again without it") from None
+    headers = {}
+    if page.next_cursor is not None:
+        # Relative on purpose: behind a custom domain, a stage or the local engine the function
+        # cannot know the URL prefix the client used, and a reference relative to it resolves.
+        headers["Link"] = f'<?limit={limit}&cursor={page.next_cursor}>; rel="next"'
+    return api.json_response(HTTPStatus.OK, page.items, headers)
+
+
+@app.get(api.ITEM_PATH)
+def get_purchase(purchase_id: str) -> Response[str]:
+    canonical_id = parse_purchase_id(purchase_id)
+    if canonical_id is None:
+        raise api.ApiError(HTTPStatus.BAD_REQUEST, "ProductPurchaseId must be a UUID")
+    stored = store().get(canonical_id)
+    if stored is None or stored.deleted:
+        raise api.ApiError(HTTPStatus.NOT_FOUND, "Purchase not found")
+    return api.json_response(HTTPStatus.OK, stored.attributes)
+
+
+def _page_size(raw: str | None) -> int:
+    if raw is None:
+        return DEFAULT_PAGE_SIZE
+    if _DIGITS.fullmatch(raw) is None or not 1 <= int(raw) <= MAX_PAGE_SIZE:
+        raise api.ApiError(HTTPStatus.BAD_REQUEST, f"limit must be an integer from 1 to {MAX_PAGE_SIZE}")
+    return int(raw)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return api.handle(app, event, context, logger)

@@ -1,0 +1,80 @@
+"""SQS consumer: applies queued write messages to the table, reporting failed records one by one.
+
+A record that cannot be applied fails alone (partial batch response) and returns to the queue,
+reaching the dead-letter queue after the redrive policy's receive count; the rest of the batch is
+acknowledged. Applying is idempotent and order-proof (see `purchases.ordering`), so redeliveries,
+duplicates and reordering are harmless.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from purchases.adapters.dynamodb import DynamoDbPurchaseStore, lazy_table
+from purchases.config import WriterConfig
+from purchases.faults import FaultInjector, InjectedFault
+from purchases.lazy import Lazy
+from purchases.messages import MalformedMessage, decode_message
+from purchases.observability import (
+    PURCHASE_WRITE_FAILED,
+    PURCHASE_WRITE_SUPERSEDED,
+    PURCHASE_WRITTEN,
+    build_logger,
+    build_metrics,
+    build_tracer,
+    count,
+)
+from purchases.ports import PurchaseStore, WriteOutcome
+
+logger = build_logger()
+tracer = build_tracer()
+metrics = build_metrics()
+config = WriterConfig.from_environ()
+
+store: Lazy[PurchaseStore] = Lazy(lambda: DynamoDbPurchaseStore(lazy_table(config.table_name)))
+faults = FaultInjector(fault_rate=config.fault_rate, crash_rate=config.crash_rate)
+# Reporting every record of an all-failed batch (instead of raising) keeps one poison message
+# in a batch of one from looking like a function error.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+def apply_record(record: SQSRecord) -> None:
+    logger.set_correlation_id(None)
+    logger.append_keys(sqs_message_id=record.message_id)
+    try:
+        faults.before_record()
+        message = decode_message(record.body)
+        logger.set_correlation_id(message.correlation_id)
+        outcome = store().apply_write(message)
+    except (MalformedMessage, InjectedFault) as refused:
+        count(metrics, PURCHASE_WRITE_FAILED)
+        logger.warning("Write message not applied", extra={"reason": str(refused)})
+        raise
+    except Exception:
+        count(metrics, PURCHASE_WRITE_FAILED)
+        logger.exception("Write message failed")
+        raise
+    finally:
+        faults.after_record()
+
+    written = outcome is WriteOutcome.APPLIED
+    count(metrics, PURCHASE_WRITTEN if written else PURCHASE_WRITE_SUPERSEDED)
+    logger.info(
+        "Write message applied" if written else "Write message superseded; nothing to change",
+        extra={"action": message.action.value, "purchase_id": message.purchase_id, "stamp": message.stamp},
+    )
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    faults.begin_batch(len(event.get("Records") or []))
+    return process_partial_response(
+        event=event, record_handler=apply_record, processor=processor, context=context
+    )

@@ -1,0 +1,291 @@
+"""Unit-test fixtures: API Gateway and SQS event factories, in-memory ports, moto-backed AWS.
+
+Nothing here reaches the network: API tests run the handlers against in-memory ports, adapter tests
+against moto, with fake credentials so a slip cannot touch a real account.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import os
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from moto import mock_aws
+
+# The handler modules read their configuration once, at import: it must be in place before any
+# test module imports them (conftest runs first).
+os.environ.update(
+    {
+        "QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/unit-test-queue",
+        "TABLE_NAME": "unit-test-purchases",
+        "STAGE": "dev",
+        "POWERTOOLS_SERVICE_NAME": "product-purchase",
+        "POWERTOOLS_METRICS_NAMESPACE": "ProductPurchase",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+)
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+from purchases.adapters.dynamodb import DynamoDbPurchaseStore
+from purchases.commands import PurchaseCommands
+from purchases.messages import WriteMessage
+from purchases.model import AttributeValue
+from purchases.ordering import should_apply
+from purchases.ports import InvalidCursor, Page, PurchaseStore, StoredPurchase, WriteOutcome
+from purchases.schema import ID_FIELD
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import DynamoDBServiceResource, Table
+    from mypy_boto3_sqs.client import SQSClient
+
+ApiEventFactory = Callable[..., dict[str, Any]]
+SqsEventFactory = Callable[..., dict[str, Any]]
+
+FIXED_STAMP = 1_700_000_000_000_000_000
+_table_numbers = itertools.count(1)
+
+
+def valid_purchase_document() -> dict[str, Any]:
+    """A purchase body every rule accepts (one of the original system's samples)."""
+    return {
+        "ProductId": "c96b49bb-c378-4a15-b2e3-842a9850b23d",
+        "ProductName": "Belt",
+        "ProductDescription": "A durable leather belt.",
+        "Category": "Accessories",
+        "PricePerUnit": "10",
+        "Quantity": "1",
+        "TotalPrice": "10",
+        "CustomerId": "be44af0a-74f9-438e-a3ac-e3e21d84259f",
+        "CustomerName": "John Doe",
+        "TimeOfPurchase": "2021-01-31T16:23:42.389Z",
+    }
+
+
+@pytest.fixture
+def purchase_document() -> dict[str, Any]:
+    return valid_purchase_document()
+
+
+class FakeLambdaContext(LambdaContext):
+    def __init__(self) -> None:
+        self._function_name = "unit-test-function"
+        self._function_version = "$LATEST"
+        self._invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:unit-test-function"
+        self._memory_limit_in_mb = 128
+        self._aws_request_id = "unit-test-invocation"
+        self._log_group_name = "/aws/lambda/unit-test-function"
+        self._log_stream_name = "unit-test-stream"
+
+
+@pytest.fixture
+def lambda_context() -> LambdaContext:
+    return FakeLambdaContext()
+
+
+@pytest.fixture
+def api_event() -> ApiEventFactory:
+    """Builds REST API (payload 1.0) proxy events with lower-case header names, as the local engine
+    sends them."""
+
+    def build(
+        method: str,
+        path: str,
+        *,
+        body: str | bytes | None = None,
+        base64_body: bool = False,
+        headers: Mapping[str, str] | None = None,
+        query: Mapping[str, str] | None = None,
+        request_id: str = "request-1",
+        lowercase_headers: bool = True,
+    ) -> dict[str, Any]:
+        lower_headers = {
+            (name.lower() if lowercase_headers else name): value for name, value in (headers or {}).items()
+        }
+        if isinstance(body, bytes) or base64_body:
+            raw = body.encode() if isinstance(body, str) else body or b""
+            encoded_body: str | None = base64.b64encode(raw).decode()
+        else:
+            encoded_body = body
+        is_item = path.count("/") >= 2
+        resource = "/product-purchase/{id}" if is_item else "/product-purchase"
+        return {
+            "version": "1.0",
+            "resource": resource,
+            "path": path,
+            "httpMethod": method,
+            "headers": lower_headers,
+            "multiValueHeaders": {name: [value] for name, value in lower_headers.items()},
+            "queryStringParameters": dict(query) if query else None,
+            "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
+            "pathParameters": {"id": path.rsplit("/", 1)[-1]} if is_item else None,
+            "stageVariables": None,
+            "requestContext": {
+                "accountId": "123456789012",
+                "resourceId": "abc123",
+                "stage": "dev",
+                "requestId": request_id,
+                "requestTimeEpoch": 1_700_000_000_000,
+                "path": f"/dev{path}",
+                "protocol": "HTTP/1.1",
+                "identity": {"sourceIp": "127.0.0.1", "userAgent": "pytest"},
+                "resourcePath": resource,
+                "httpMethod": method,
+                "apiId": "unit-test-api",
+            },
+            "body": encoded_body,
+            "isBase64Encoded": encoded_body is not None and (isinstance(body, bytes) or base64_body),
+        }
+
+    return build
+
+
+@pytest.fixture
+def sqs_event() -> SqsEventFactory:
+    """Builds SQS events; each record is (messageId, body)."""
+
+    def build(*records: tuple[str, str]) -> dict[str, Any]:
+        return {
+            "Records": [
+                {
+                    "messageId": message_id,
+                    "receiptHandle": f"receipt-{message_id}",
+                    "body": body,
+                    "attributes": {
+                        "ApproximateReceiveCount": "1",
+                        "SentTimestamp": "1700000000000",
+                        "SenderId": "AIDAEXAMPLE",
+                        "ApproximateFirstReceiveTimestamp": "1700000000001",
+                    },
+                    "messageAttributes": {},
+                    "md5OfBody": "unused",
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:unit-test-queue",
+                    "awsRegion": "us-east-1",
+                }
+                for message_id, body in records
+            ]
+        }
+
+    return build
+
+
+class InMemoryPurchaseStore:
+    """`PurchaseStore` in a dict, applying writes with the same ordering rules as the table."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, StoredPurchase] = {}
+        self.reads = 0
+
+    def get(self, purchase_id: str) -> StoredPurchase | None:
+        self.reads += 1
+        return self.records.get(purchase_id)
+
+    def page(self, limit: int, cursor: str | None) -> Page:
+        live = [record for record in self.records.values() if not record.deleted]
+        try:
+            start = int(cursor) if cursor is not None else 0
+        except ValueError:
+            raise InvalidCursor(cursor) from None
+        chunk = live[start : start + limit]
+        more = start + limit < len(live)
+        return Page(
+            items=[record.attributes for record in chunk], next_cursor=str(start + limit) if more else None
+        )
+
+    def apply_write(self, message: WriteMessage) -> WriteOutcome:
+        existing = self.records.get(message.purchase_id)
+        if not should_apply(existing, message):
+            return WriteOutcome.SUPERSEDED
+        attributes: dict[str, AttributeValue] = {ID_FIELD: message.purchase_id}
+        if message.purchase is not None:
+            attributes.update(message.purchase.attributes())
+        self.records[message.purchase_id] = StoredPurchase(
+            purchase_id=message.purchase_id,
+            attributes=attributes,
+            version=message.stamp,
+            deleted=message.purchase is None,
+        )
+        return WriteOutcome.APPLIED
+
+
+class RecordingWriteQueue:
+    def __init__(self, sent: list[WriteMessage]) -> None:
+        self._sent = sent
+        self._ids = itertools.count(1)
+
+    def enqueue_write(self, message: WriteMessage) -> str:
+        self._sent.append(message)
+        return f"message-{next(self._ids)}"
+
+
+@pytest.fixture
+def store() -> PurchaseStore:
+    return InMemoryPurchaseStore()
+
+
+@pytest.fixture
+def enqueued() -> list[WriteMessage]:
+    """Every write message the code under test queued, in order."""
+    return []
+
+
+@pytest.fixture
+def clock() -> Iterator[int]:
+    """Strictly increasing stamps, so tests can tell writes apart and order them."""
+    return itertools.count(FIXED_STAMP)
+
+
+@pytest.fixture
+def commands(store: PurchaseStore, enqueued: list[WriteMessage], clock: Iterator[int]) -> PurchaseCommands:
+    return PurchaseCommands(store=store, queue=RecordingWriteQueue(enqueued), clock=lambda: next(clock))
+
+
+@pytest.fixture(scope="module")
+def mocked_aws() -> Iterator[None]:
+    """moto, with fake credentials, for one test module: starting it per test costs ~0.3 s, and it
+    must not outlive the unit tests (a later suite in the same session may need real endpoints)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }.items():
+            patch.setenv(name, value)
+        for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS"):
+            patch.delenv(name, raising=False)
+        with mock_aws():
+            yield
+
+
+@pytest.fixture(scope="module")
+def dynamodb_resource(mocked_aws: None) -> DynamoDBServiceResource:
+    return boto3.resource("dynamodb", region_name="us-east-1")
+
+
+@pytest.fixture
+def dynamodb_table(dynamodb_resource: DynamoDBServiceResource) -> Iterator[Table]:
+    """A fresh moto table shaped like the template's: partition key ProductPurchaseId (string)."""
+    table = dynamodb_resource.create_table(
+        TableName=f"unit-test-purchases-{next(_table_numbers)}",
+        KeySchema=[{"AttributeName": ID_FIELD, "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": ID_FIELD, "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    yield table
+    table.delete()
+
+
+@pytest.fixture
+def sqs_client(mocked_aws: None) -> SQSClient:
+    return boto3.client("sqs", region_name="us-east-1")
+
+
+@pytest.fixture
+def dynamodb_store(dynamodb_table: Table) -> DynamoDbPurchaseStore:
+    return DynamoDbPurchaseStore(lambda: dynamodb_table)

@@ -1,0 +1,140 @@
+"""The DynamoDB and SQS adapters against moto."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from purchases.adapters.dynamodb import DynamoDbPurchaseStore, decode_cursor, encode_cursor
+from purchases.adapters.sqs import SqsWriteQueue
+from purchases.messages import WriteAction, WriteMessage, decode_message
+from purchases.ports import InvalidCursor, WriteOutcome
+from purchases.rules import parse_purchase
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import Table
+    from mypy_boto3_sqs.client import SQSClient
+
+
+def purchase_id(number: int) -> str:
+    return f"00000000-0000-4000-8000-{number:012d}"
+
+
+def write(
+    action: WriteAction, number: int, stamp: int, document: dict[str, Any] | None = None
+) -> WriteMessage:
+    purchase = parse_purchase(document) if document is not None else None
+    return WriteMessage(action, purchase_id(number), purchase, stamp, "request")
+
+
+def test_get_of_missing_item_is_none(dynamodb_store: DynamoDbPurchaseStore) -> None:
+    assert dynamodb_store.get(purchase_id(1)) is None
+
+
+def test_stored_purchase_exposes_public_fields_only(
+    dynamodb_store: DynamoDbPurchaseStore, dynamodb_table: Table, purchase_document: dict[str, Any]
+) -> None:
+    # Given an item that also holds bookkeeping and a stray attribute
+    dynamodb_store.apply_write(write(WriteAction.CREATE, 1, 7, purchase_document))
+    dynamodb_table.update_item(
+        Key={"ProductPurchaseId": purchase_id(1)},
+        UpdateExpression="SET Stray = :s",
+        ExpressionAttributeValues={":s": "internal"},
+    )
+
+    # When it is read
+    stored = dynamodb_store.get(purchase_id(1))
+
+    # Then only the id and the purchase's fields are exposed, numbers as Decimal
+    assert stored is not None
+    assert (stored.version, stored.deleted) == (7, False)
+    assert set(stored.attributes) == {"ProductPurchaseId", *purchase_document}
+    assert stored.attributes["PricePerUnit"] == Decimal("10")
+    assert next(iter(stored.attributes)) == "ProductPurchaseId"
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "outcome"),
+    [
+        ((WriteAction.CREATE, 1), (WriteAction.CREATE, 2), WriteOutcome.SUPERSEDED),
+        ((WriteAction.CREATE, 1), (WriteAction.UPDATE, 2), WriteOutcome.APPLIED),
+        ((WriteAction.UPDATE, 2), (WriteAction.UPDATE, 2), WriteOutcome.SUPERSEDED),
+        ((WriteAction.UPDATE, 3), (WriteAction.UPDATE, 2), WriteOutcome.SUPERSEDED),
+        ((WriteAction.UPDATE, 2), (WriteAction.CREATE, 1), WriteOutcome.SUPERSEDED),
+        ((WriteAction.DELETE, 3), (WriteAction.CREATE, 1), WriteOutcome.SUPERSEDED),
+        ((WriteAction.DELETE, 3), (WriteAction.UPDATE, 4), WriteOutcome.SUPERSEDED),
+        ((WriteAction.DELETE, 3), (WriteAction.DELETE, 3), WriteOutcome.SUPERSEDED),
+        ((WriteAction.UPDATE, 9), (WriteAction.DELETE, 3), WriteOutcome.APPLIED),
+    ],
+)
+def test_conditional_writes_follow_the_ordering_rules(
+    dynamodb_store: DynamoDbPurchaseStore,
+    purchase_document: dict[str, Any],
+    first: tuple[WriteAction, int],
+    second: tuple[WriteAction, int],
+    outcome: WriteOutcome,
+) -> None:
+    # Given one write applied
+    def message(action: WriteAction, stamp: int) -> WriteMessage:
+        return write(action, 1, stamp, None if action is WriteAction.DELETE else purchase_document)
+
+    assert dynamodb_store.apply_write(message(*first)) is WriteOutcome.APPLIED
+
+    # When a second arrives, then the table's conditions decide as the rules say
+    assert dynamodb_store.apply_write(message(*second)) is outcome
+
+
+def test_pages_are_full_until_the_last_despite_tombstones(
+    dynamodb_store: DynamoDbPurchaseStore, purchase_document: dict[str, Any]
+) -> None:
+    # Given 20 purchases of which every other one is deleted
+    for number in range(20):
+        dynamodb_store.apply_write(write(WriteAction.CREATE, number, 1, purchase_document))
+        if number % 2:
+            dynamodb_store.apply_write(write(WriteAction.DELETE, number, 2))
+
+    # When pages of 3 are read to the end
+    pages = []
+    cursor = None
+    while True:
+        page = dynamodb_store.page(3, cursor)
+        pages.append(page.items)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+
+    # Then every page but the last is full (the scan went on past tombstones to fill it), and
+    # the live purchases each appear once
+    assert all(len(items) == 3 for items in pages[:-1])
+    seen = [item["ProductPurchaseId"] for items in pages for item in items]
+    assert sorted(seen) == sorted(purchase_id(n) for n in range(0, 20, 2))
+
+
+def test_cursor_is_opaque_and_round_trips() -> None:
+    key = {"ProductPurchaseId": purchase_id(9)}
+    cursor = encode_cursor(key)
+    assert purchase_id(9) not in cursor
+    assert "=" not in cursor
+    assert decode_cursor(cursor) == key
+
+
+@pytest.mark.parametrize("cursor", ["", "%%%", "e30", "A" * 300])
+def test_foreign_cursor_is_refused(cursor: str) -> None:
+    with pytest.raises(InvalidCursor):
+        decode_cursor(cursor)
+
+
+def test_enqueued_message_arrives_intact(sqs_client: SQSClient, purchase_document: dict[str, Any]) -> None:
+    # Given a queue and a write message
+    queue_url = sqs_client.create_queue(QueueName="unit-test-writes")["QueueUrl"]
+    message = write(WriteAction.CREATE, 1, 123, purchase_document)
+
+    # When it is enqueued
+    message_id = SqsWriteQueue(queue_url, lambda: sqs_client).enqueue_write(message)
+
+    # Then the queue holds it under the returned id, decodable back to the same message
+    received = sqs_client.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
+    assert [entry["MessageId"] for entry in received] == [message_id]
+    assert decode_message(received[0]["Body"]) == message
