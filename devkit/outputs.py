@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError, NoRegionError
 
 from devkit.engines import Engine
 from devkit.project import ToolingError, stack_name
@@ -16,6 +16,10 @@ def raw_outputs(engine: Engine, stage: str) -> dict[str, str]:
     name = stack_name(stage)
     try:
         stacks = engine.client("cloudformation").describe_stacks(StackName=name)["Stacks"]
+    except NoRegionError:
+        raise ToolingError(
+            "No AWS region set: set AWS_DEFAULT_REGION (or a region in your AWS profile)."
+        ) from None
     except NoCredentialsError:
         raise ToolingError(
             "No AWS credentials found: run `aws configure` or `aws sso login`, or set AWS_PROFILE."

@@ -14,6 +14,7 @@ SAM_VERSION = "1.170.0"
 # `sam build` builds with the interpreter of the template's runtime, which must be on PATH.
 RUNTIME_PYTHON = "3.13"
 BUILD_DIR = ROOT / ".aws-sam" / "build"
+CONFIG = ROOT / "samconfig.toml"
 
 
 def _runtime_python_dir() -> Path:
@@ -58,17 +59,29 @@ def build() -> None:
     sam("build", "--template", str(TEMPLATE), "--build-dir", str(BUILD_DIR), "--cached")
 
 
-def deploy(stage: str, *, dry_run: bool, assume_yes: bool, parameters: dict[str, str] | None = None) -> None:
-    """`sam deploy` of the built template with the stage's samconfig environment."""
-    arguments = ["deploy", "--config-env", stage, "--template-file", str(BUILD_DIR / "template.yaml")]
+def deploy(
+    stage: str,
+    *,
+    dry_run: bool,
+    assume_yes: bool,
+    parameters: dict[str, str] | None = None,
+    endpoint_url: str | None = None,
+) -> None:
+    """`sam deploy` of the built template with the stage's samconfig environment (to an emulator with `endpoint_url`).
+
+    `parameters` replace the samconfig environment's parameter_overrides as a whole, as `sam` does.
+    """
+    # samconfig.toml is looked up beside the template, which here is the built one: name it explicitly.
+    arguments = ["deploy", "--config-file", str(CONFIG), "--config-env", stage]
+    arguments += ["--template-file", str(BUILD_DIR / "template.yaml")]
     if parameters:
         arguments += ["--parameter-overrides", *(f"{key}={value}" for key, value in parameters.items())]
     if dry_run:
         arguments.append("--no-execute-changeset")
     elif assume_yes:
         arguments.append("--no-confirm-changeset")
-    sam(*arguments)
+    sam(*arguments, endpoint_url=endpoint_url)
 
 
 def delete(stack: str) -> None:
-    sam("delete", "--stack-name", stack, "--no-prompts")
+    sam("delete", "--config-file", str(CONFIG), "--stack-name", stack, "--no-prompts")

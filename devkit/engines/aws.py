@@ -9,6 +9,7 @@ from typing import Any
 import boto3
 
 from devkit.engines import EngineStatus
+from devkit.project import ToolingError
 
 
 @dataclass
@@ -26,7 +27,12 @@ class Aws:
         return self.session().client(service)  # type: ignore[call-overload]
 
     def start(self, *, fresh: bool = False) -> None:
-        """Nothing to start: AWS is always there."""
+        """Nothing to start; only check that the credentials work, before a long build."""
+        state = self.status()
+        if not state.running:
+            raise ToolingError(
+                f"AWS: {state.detail}. Run `aws configure` or `aws sso login`, or set AWS_PROFILE and AWS_DEFAULT_REGION."
+            )
 
     def stop(self, *, purge: bool = False) -> None:
         """Nothing to stop; remove stacks with `invoke destroy`."""
