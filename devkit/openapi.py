@@ -1,0 +1,353 @@
+"""The API's OpenAPI 3.0 description, generated from the purchase JSON Schema the handlers and API Gateway use.
+
+`handlers/purchases/purchase.schema.json` stays the one definition of a purchase: this module only translates it
+from JSON Schema draft-04 into an OpenAPI 3.0 Schema Object and wraps the five operations around it, so fuzzers
+and clients see exactly the rules the service enforces.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any, Final
+
+from devkit.project import HANDLERS
+
+PURCHASE_SCHEMA_FILE: Final = HANDLERS / "purchases" / "purchase.schema.json"
+OPENAPI_VERSION: Final = "3.0.3"
+COLLECTION_PATH: Final = "/product-purchase"
+ITEM_PATH: Final = "/product-purchase/{id}"
+ID_FIELD: Final = "ProductPurchaseId"
+MAX_BODY_BYTES: Final = 64 * 1024
+DEFAULT_LIMIT: Final = 50
+MAX_LIMIT: Final = 100
+# Shown to readers and sent by fuzzers' example phase, so a valid write is always among the requests tried.
+PURCHASE_EXAMPLE: Final = {
+    "ProductId": "c96b49bb-c378-4a15-b2e3-842a9850b23d",
+    "ProductName": "Belt",
+    "ProductDescription": "A durable leather belt.",
+    "Category": "Accessories",
+    "PricePerUnit": "10",
+    "Quantity": "1",
+    "TotalPrice": "10",
+    "CustomerId": "be44af0a-74f9-438e-a3ac-e3e21d84259f",
+    "CustomerName": "John Doe",
+    "TimeOfPurchase": "2021-01-31T16:23:42.389Z",
+}
+
+# Which keywords constrain which JSON type (draft-04 applies each only to values of its type).
+_NUMERIC_KEYWORDS: Final = frozenset(
+    {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"}
+)
+_STRING_KEYWORDS: Final = frozenset({"minLength", "maxLength", "pattern", "format"})
+_TYPE_SPECIFIC: Final = _NUMERIC_KEYWORDS | _STRING_KEYWORDS
+# JSON Schema keywords that OpenAPI 3.0's Schema Object does not have.
+_UNSUPPORTED: Final = frozenset({"$schema", "id", "$id", "definitions", "dependencies", "patternProperties"})
+
+
+def load_purchase_schema(path: Path = PURCHASE_SCHEMA_FILE) -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return schema
+
+
+def stage_url(api_url: str) -> str:
+    """The server URL for the document from the `ProductPurchaseApi` output (which ends in `/product-purchase/`)."""
+    base = api_url.rstrip("/")
+    suffix = COLLECTION_PATH
+    return base[: -len(suffix)] if base.endswith(suffix) else base
+
+
+def to_openapi_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A draft-04 JSON Schema as an OpenAPI 3.0 Schema Object with the same meaning.
+
+    OpenAPI 3.0 allows one `type` per schema, so a list of types becomes `anyOf` with each type carrying only the
+    keywords that apply to it (in draft-04 `minimum` never constrains a string, nor `pattern` a number). The
+    boolean `exclusiveMinimum`/`exclusiveMaximum` of draft-04 is also OpenAPI 3.0's form and is kept; the numeric
+    form of later drafts is turned back into it.
+    """
+    result: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in _UNSUPPORTED:
+            continue
+        if key == "properties":
+            result[key] = {name: to_openapi_schema(sub) for name, sub in value.items()}
+        elif key == "items" and isinstance(value, dict):
+            result[key] = to_openapi_schema(value)
+        elif key in {"anyOf", "oneOf", "allOf"}:
+            result[key] = [to_openapi_schema(sub) for sub in value]
+        elif key in {"not", "additionalProperties"} and isinstance(value, dict):
+            result[key] = to_openapi_schema(value)
+        else:
+            result[key] = copy.deepcopy(value)
+    _normalize_exclusive_bounds(result)
+    types = result.get("type")
+    if isinstance(types, list):
+        return _split_types(result, types)
+    return result
+
+
+def _normalize_exclusive_bounds(schema: dict[str, Any]) -> None:
+    for exclusive, bound in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        value = schema.get(exclusive)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            schema[bound] = value
+            schema[exclusive] = True
+
+
+def _split_types(schema: dict[str, Any], types: list[str]) -> dict[str, Any]:
+    shared = {key: value for key, value in schema.items() if key not in _TYPE_SPECIFIC and key != "type"}
+    nullable = "null" in types
+    branches = []
+    for type_name in (name for name in types if name != "null"):
+        keywords = (
+            _NUMERIC_KEYWORDS
+            if type_name in {"number", "integer"}
+            else (_STRING_KEYWORDS if type_name == "string" else frozenset())
+        )
+        branch: dict[str, Any] = {"type": type_name}
+        branch.update({key: value for key, value in schema.items() if key in keywords})
+        branches.append(branch)
+    result = dict(shared)
+    if len(branches) == 1:
+        result.update(branches[0])
+    else:
+        result["anyOf"] = branches
+    if nullable:
+        result["nullable"] = True
+    return result
+
+
+def _stored_form(purchase: dict[str, Any]) -> dict[str, Any]:
+    """A purchase as the API returns it: numbers only as numbers, the id added, nothing else (no bookkeeping)."""
+    properties: dict[str, Any] = {}
+    for name, schema in purchase["properties"].items():
+        numeric = [
+            branch for branch in schema.get("anyOf", []) if branch.get("type") in {"number", "integer"}
+        ]
+        if numeric:
+            rest = {key: value for key, value in schema.items() if key != "anyOf"}
+            properties[name] = {**rest, **numeric[0]}
+        else:
+            properties[name] = schema
+    properties[ID_FIELD] = {"type": "string", "format": "uuid"}
+    required = [ID_FIELD, *purchase["required"]]
+    # TotalPrice is derived when a client leaves it out, so every stored purchase has one.
+    if "TotalPrice" in properties and "TotalPrice" not in required:
+        required.append("TotalPrice")
+    return {
+        "title": "StoredPurchase",
+        "description": "A purchase as the API returns it: numbers as JSON numbers, with its id.",
+        "type": "object",
+        "additionalProperties": False,
+        "required": required,
+        "properties": properties,
+    }
+
+
+def _cors_headers() -> dict[str, Any]:
+    return {"Access-Control-Allow-Origin": {"$ref": "#/components/headers/AccessControlAllowOrigin"}}
+
+
+def _json_response(
+    description: str, schema_ref: str, headers: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    return {
+        "description": description,
+        "headers": {**_cors_headers(), **(headers or {})},
+        "content": {"application/json": {"schema": {"$ref": schema_ref}}},
+    }
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json_response(description, "#/components/schemas/Error")
+
+
+def _accepted(description: str, *, with_location: bool = False) -> dict[str, Any]:
+    headers = {"Location": {"$ref": "#/components/headers/Location"}} if with_location else None
+    return _json_response(description, "#/components/schemas/Accepted", headers)
+
+
+def _purchase_body(description: str) -> dict[str, Any]:
+    return {
+        "required": True,
+        "description": f"{description} At most {MAX_BODY_BYTES // 1024} KiB.",
+        "content": {
+            "application/json": {
+                "schema": {"$ref": "#/components/schemas/Purchase"},
+                "example": dict(PURCHASE_EXAMPLE),
+            }
+        },
+    }
+
+
+def openapi_document(
+    server_url: str | None = None, *, schema_path: Path = PURCHASE_SCHEMA_FILE
+) -> dict[str, Any]:
+    """The OpenAPI 3.0.3 description of the API, as plain JSON-ready dicts.
+
+    `server_url` is the stage's base URL, under which `/product-purchase` lives (`stage_url()` turns the
+    `ProductPurchaseApi` output into it); without it the document has no `servers` entry.
+    """
+    purchase = to_openapi_schema(load_purchase_schema(schema_path))
+    purchase.setdefault("title", "Purchase")
+    bad_request = _error(
+        "The request is malformed: invalid JSON, a body that breaks the schema, a bad id or query."
+    )
+    not_found = _error("No purchase has this id.")
+    too_large = _error(f"The body is larger than {MAX_BODY_BYTES // 1024} KiB.")
+    id_parameter = {"$ref": "#/components/parameters/PurchaseId"}
+    document: dict[str, Any] = {
+        "openapi": OPENAPI_VERSION,
+        "info": {
+            "title": "Product purchase API",
+            "version": "1.0.0",
+            "description": (
+                "Records product purchases. Writes are accepted (202) and applied asynchronously through a queue; "
+                "a read shortly after a write may not show it yet. Every response carries CORS headers."
+            ),
+        },
+        "paths": {
+            COLLECTION_PATH: {
+                "post": {
+                    "operationId": "createPurchase",
+                    "summary": "Accept a new purchase; the service assigns its id.",
+                    "parameters": [{"$ref": "#/components/parameters/IdempotencyKey"}],
+                    "requestBody": _purchase_body("The purchase; `ProductPurchaseId` must not be sent."),
+                    "responses": {
+                        "202": _accepted(
+                            "Accepted; the purchase becomes readable shortly.", with_location=True
+                        ),
+                        "400": bad_request,
+                        "413": too_large,
+                    },
+                },
+                "get": {
+                    "operationId": "listPurchases",
+                    "summary": "One page of purchases.",
+                    "parameters": [
+                        {"$ref": "#/components/parameters/Limit"},
+                        {"$ref": "#/components/parameters/Cursor"},
+                    ],
+                    "responses": {
+                        "200": _json_response(
+                            "A page of purchases; `Link` names the next page when there is one.",
+                            "#/components/schemas/PurchaseList",
+                            {"Link": {"$ref": "#/components/headers/Link"}},
+                        ),
+                        "400": bad_request,
+                    },
+                },
+            },
+            ITEM_PATH: {
+                "parameters": [id_parameter],
+                "get": {
+                    "operationId": "getPurchase",
+                    "summary": "One purchase.",
+                    "responses": {
+                        "200": _json_response("The purchase.", "#/components/schemas/StoredPurchase"),
+                        "400": bad_request,
+                        "404": not_found,
+                    },
+                },
+                "put": {
+                    "operationId": "replacePurchase",
+                    "summary": "Accept a full replacement of an existing purchase.",
+                    "requestBody": _purchase_body(
+                        "The whole new purchase; `ProductPurchaseId` must not be sent."
+                    ),
+                    "responses": {
+                        "202": _accepted("Accepted; the new state becomes readable shortly."),
+                        "400": bad_request,
+                        "404": not_found,
+                        "413": too_large,
+                    },
+                },
+                "delete": {
+                    "operationId": "deletePurchase",
+                    "summary": "Accept the deletion of an existing purchase.",
+                    "responses": {
+                        "202": _accepted("Accepted; the purchase disappears shortly."),
+                        "400": bad_request,
+                        "404": not_found,
+                    },
+                },
+            },
+        },
+        "components": {
+            "schemas": {
+                "Purchase": purchase,
+                "StoredPurchase": _stored_form(purchase),
+                "PurchaseList": {"type": "array", "items": {"$ref": "#/components/schemas/StoredPurchase"}},
+                "Accepted": {
+                    "type": "object",
+                    "required": ["message", "messageId", ID_FIELD],
+                    "properties": {
+                        "message": {"type": "string", "enum": ["Message sent successfully"]},
+                        # null when an Idempotency-Key retry finds its purchase already there: nothing new is queued.
+                        "messageId": {"type": "string", "minLength": 1, "nullable": True},
+                        ID_FIELD: {"type": "string", "format": "uuid"},
+                    },
+                },
+                "Error": {
+                    "type": "object",
+                    "required": ["message", "errors"],
+                    "properties": {"message": {"type": "string"}, "errors": {"type": "array", "items": {}}},
+                },
+            },
+            "parameters": {
+                "PurchaseId": {
+                    "name": "id",
+                    "in": "path",
+                    "required": True,
+                    "description": "The purchase's id, as the service assigned it.",
+                    "schema": {"type": "string", "format": "uuid"},
+                },
+                "Limit": {
+                    "name": "limit",
+                    "in": "query",
+                    "required": False,
+                    "description": "Page size.",
+                    "schema": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": MAX_LIMIT,
+                        "default": DEFAULT_LIMIT,
+                    },
+                },
+                "Cursor": {
+                    "name": "cursor",
+                    "in": "query",
+                    "required": False,
+                    "description": "Where the page starts: copy it from the previous page's `Link` header; opaque.",
+                    "schema": {"type": "string", "minLength": 1},
+                },
+                "IdempotencyKey": {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": False,
+                    "description": "Retrying with the same key returns the same id and creates nothing new.",
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                },
+            },
+            "headers": {
+                "AccessControlAllowOrigin": {
+                    "description": "CORS: any origin may call the API. On every response, errors included.",
+                    "required": True,
+                    "schema": {"type": "string", "enum": ["*"]},
+                },
+                "Location": {
+                    "description": "Where the new purchase will be readable, relative to the API's base URL.",
+                    "required": True,
+                    "schema": {"type": "string"},
+                },
+                "Link": {
+                    "description": 'The next page, as `<url>; rel="next"`; absent on the last page.',
+                    "schema": {"type": "string"},
+                },
+            },
+        },
+    }
+    if server_url:
+        document["servers"] = [{"url": server_url.rstrip("/")}]
+    return document

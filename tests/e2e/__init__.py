@@ -1,0 +1,1 @@
+"""End-to-end tests: black-box against a deployed stack (see conftest.py)."""

@@ -1,0 +1,253 @@
+"""What the end-to-end tests share: an HTTP client for the API, the stack's AWS resources, and polling helpers.
+
+Everything here is black-box: HTTP to the API and AWS API calls to the engine, with the addresses taken from
+`invoke outputs --json`. Waiting is always polling with a deadline.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, TypeVar
+from urllib.parse import urljoin
+
+from boto3.dynamodb.types import TypeDeserializer
+
+from devkit.http import Reply, call
+from devkit.waiting import wait_for
+
+T = TypeVar("T")
+
+# How long an accepted write may take to become readable, or the queue to drain.
+WRITE_DEADLINE = 20.0
+POLL_INTERVAL = 0.05
+BOOKKEEPING_FIELDS = frozenset({"Version", "Deleted", "ExpiresAt", "action", "stamp", "correlationId"})
+_LINK_NEXT = re.compile(r'<([^>]*)>\s*;\s*rel="?next"?')
+
+
+def eventually(probe: Callable[[], T | None], what: str, timeout: float = WRITE_DEADLINE) -> T:
+    return wait_for(probe, timeout=timeout, interval=POLL_INTERVAL, what=what)
+
+
+def unique_token() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+def make_purchase(token: str | None = None, **overrides: Any) -> dict[str, Any]:
+    """A valid purchase whose text fields carry `token`, so this run's records are recognizable; numbers as
+    strings, as the original samples send them."""
+    token = token or unique_token()
+    purchase: dict[str, Any] = {
+        "ProductId": f"e2e-product-{token}",
+        "ProductName": "Belt",
+        "ProductDescription": f"A durable leather belt ({token}).",
+        "Category": "Accessories",
+        "PricePerUnit": "10.5",
+        "Quantity": "2",
+        "TotalPrice": "21",
+        "CustomerId": f"e2e-customer-{token}",
+        "CustomerName": f"E2E Customer {token}",
+        "TimeOfPurchase": "2021-01-31T16:23:42.389Z",
+    }
+    purchase.update(overrides)
+    return {name: value for name, value in purchase.items() if value is not None}
+
+
+@dataclass(frozen=True)
+class Api:
+    """The purchase API at `base_url` (the `ProductPurchaseApi` output, ending in `/product-purchase/`)."""
+
+    base_url: str
+
+    @property
+    def collection_url(self) -> str:
+        return self.base_url.rstrip("/")
+
+    def item_url(self, purchase_id: str) -> str:
+        return f"{self.collection_url}/{purchase_id}"
+
+    def create(self, body: Any, *, headers: dict[str, str] | None = None) -> Reply:
+        return call("POST", self.collection_url, body, headers=headers)
+
+    def get(self, purchase_id: str) -> Reply:
+        return call("GET", self.item_url(purchase_id))
+
+    def replace(self, purchase_id: str, body: Any) -> Reply:
+        return call("PUT", self.item_url(purchase_id), body)
+
+    def delete(self, purchase_id: str) -> Reply:
+        return call("DELETE", self.item_url(purchase_id))
+
+    def list_page(self, query: str = "") -> Reply:
+        return call("GET", f"{self.collection_url}{'?' + query if query else ''}")
+
+    def follow(self, link_target: str) -> Reply:
+        return call("GET", urljoin(self.collection_url, link_target))
+
+    def pages(self, limit: int) -> Iterator[Reply]:
+        """Every page of the list, following `Link: rel="next"` until it is absent."""
+        reply = self.list_page(f"limit={limit}")
+        while True:
+            assert reply.status == 200, f"listing failed with {reply.status}: {reply.body[:300]!r}"
+            yield reply
+            target = next_link(reply)
+            if target is None:
+                return
+            reply = self.follow(target)
+
+    def all_ids(self, limit: int = 100) -> list[str]:
+        return [item["ProductPurchaseId"] for page in self.pages(limit) for item in page.json()]
+
+    def accept(self, body: Any, *, headers: dict[str, str] | None = None) -> str:
+        """POST `body`, insist on 202, and return the new id."""
+        reply = self.create(body, headers=headers)
+        assert reply.status == 202, f"create refused ({reply.status}): {reply.body[:300]!r}"
+        purchase_id: str = reply.json()["ProductPurchaseId"]
+        return purchase_id
+
+    def readable(self, purchase_id: str, *, timeout: float = WRITE_DEADLINE) -> dict[str, Any]:
+        """Wait until GET returns the purchase; returns it."""
+
+        def probe() -> dict[str, Any] | None:
+            reply = self.get(purchase_id)
+            if reply.status != 200:
+                return None
+            body: dict[str, Any] = reply.json()
+            return body
+
+        return eventually(probe, f"purchase {purchase_id} to be readable", timeout)
+
+    def reads_as(
+        self, purchase_id: str, check: Callable[[dict[str, Any]], bool], what: str
+    ) -> dict[str, Any]:
+        def probe() -> dict[str, Any] | None:
+            reply = self.get(purchase_id)
+            if reply.status != 200:
+                return None
+            body: dict[str, Any] = reply.json()
+            return body if check(body) else None
+
+        return eventually(probe, what)
+
+    def gone(self, purchase_id: str) -> Reply:
+        def probe() -> Reply | None:
+            reply = self.get(purchase_id)
+            return reply if reply.status == 404 else None
+
+        return eventually(probe, f"purchase {purchase_id} to be gone")
+
+    def create_readable(self, token: str | None = None, **overrides: Any) -> tuple[str, dict[str, Any]]:
+        body = make_purchase(token, **overrides)
+        purchase_id = self.accept(body)
+        self.readable(purchase_id)
+        return purchase_id, body
+
+
+def next_link(reply: Reply) -> str | None:
+    header = reply.headers.get("link")
+    if not header:
+        return None
+    match = _LINK_NEXT.search(header)
+    return match.group(1) if match else None
+
+
+def as_numbers(purchase: dict[str, Any]) -> dict[str, Any]:
+    """A sent purchase as the API returns it: numeric strings as numbers (exact decimals, compared by value)."""
+    numeric = {"PricePerUnit", "Quantity", "TotalPrice"}
+    return {name: Decimal(str(value)) if name in numeric else value for name, value in purchase.items()}
+
+
+def same_purchase(returned: dict[str, Any], sent: dict[str, Any]) -> bool:
+    fields = {name: value for name, value in returned.items() if name != "ProductPurchaseId"}
+    normalized = {
+        name: Decimal(str(value)) if isinstance(value, int | float) else value
+        for name, value in fields.items()
+    }
+    return normalized == as_numbers(sent)
+
+
+class Stack:
+    """The stack's queue, dead-letter queue and table, reached with the engine's own (root) credentials."""
+
+    def __init__(self, outputs: dict[str, Any], client: Callable[[str], Any]) -> None:
+        self.queue_url: str = outputs["QueueUrl"]
+        self.dlq_url: str = outputs["DeadLetterQueueUrl"]
+        self.table_name: str = outputs["TableName"]
+        self.sqs = client("sqs")
+        self.dynamodb = client("dynamodb")
+
+    def queue_depth(self, url: str | None = None) -> int:
+        """Messages waiting plus messages in flight."""
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=url or self.queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]) + int(
+            attributes["ApproximateNumberOfMessagesNotVisible"]
+        )
+
+    def visibility_timeout(self) -> int:
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.queue_url, AttributeNames=["VisibilityTimeout"]
+        )
+        return int(attributes["Attributes"]["VisibilityTimeout"])
+
+    def wait_queue_empty(
+        self, timeout: float = WRITE_DEADLINE, what: str = "the purchase queue to empty"
+    ) -> None:
+        eventually(lambda: self.queue_depth() == 0, what, timeout)
+
+    def raw_item(self, purchase_id: str) -> dict[str, Any] | None:
+        """The table item as stored, bookkeeping included (None when there is none)."""
+        item = self.dynamodb.get_item(
+            TableName=self.table_name, Key={"ProductPurchaseId": {"S": purchase_id}}, ConsistentRead=True
+        ).get("Item")
+        return None if item is None else deserialize(item)
+
+    def send(self, body: str, url: str | None = None) -> str:
+        message_id: str = self.sqs.send_message(QueueUrl=url or self.queue_url, MessageBody=body)["MessageId"]
+        return message_id
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        """Every message in the DLQ right now; they stay there and are visible again afterwards."""
+        messages = self._hold_all(self.dlq_url)
+        for message in messages:
+            self.sqs.change_message_visibility(
+                QueueUrl=self.dlq_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+            )
+        return messages
+
+    def remove_dead_letters(self, is_ours: Callable[[str], bool]) -> int:
+        """Delete the DLQ messages whose body `is_ours` (this suite's), leaving any others alone."""
+        removed = 0
+        for message in self._hold_all(self.dlq_url):
+            if is_ours(message["Body"]):
+                self.sqs.delete_message(QueueUrl=self.dlq_url, ReceiptHandle=message["ReceiptHandle"])
+                removed += 1
+            else:
+                self.sqs.change_message_visibility(
+                    QueueUrl=self.dlq_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                )
+        return removed
+
+    def _hold_all(self, url: str) -> list[dict[str, Any]]:
+        # Received messages stay invisible long enough to read the whole queue once without repeats.
+        held: dict[str, dict[str, Any]] = {}
+        while True:
+            batch = self.sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30, WaitTimeSeconds=0
+            ).get("Messages", [])
+            fresh = [message for message in batch if message["MessageId"] not in held]
+            if not fresh:
+                return list(held.values())
+            held.update((message["MessageId"], message) for message in fresh)
+
+
+_deserializer = TypeDeserializer()
+
+
+def deserialize(item: dict[str, Any]) -> dict[str, Any]:
+    return {name: _deserializer.deserialize(value) for name, value in item.items()}
