@@ -18,7 +18,7 @@ from purchases.adapters.sqs import SqsWriteQueue, lazy_sqs_client
 from purchases.commands import Accepted, PurchaseCommands, PurchaseNotFound
 from purchases.config import SenderConfig
 from purchases.identifiers import InvalidIdempotencyKey, parse_purchase_id
-from purchases.lazy import Lazy
+from purchases.lazy import Lazy, build_during_init
 from purchases.model import Purchase
 from purchases.observability import (
     PURCHASE_ACCEPTED,
@@ -35,10 +35,12 @@ tracer = build_tracer()
 metrics = build_metrics()
 config = SenderConfig.from_environ()
 
+table = lazy_table(config.table_name)
+sqs_client = lazy_sqs_client()
 commands: Lazy[PurchaseCommands] = Lazy(
     lambda: PurchaseCommands(
-        store=DynamoDbPurchaseStore(lazy_table(config.table_name)),
-        queue=SqsWriteQueue(config.queue_url, lazy_sqs_client()),
+        store=DynamoDbPurchaseStore(table),
+        queue=SqsWriteQueue(config.queue_url, sqs_client),
     )
 )
 
@@ -118,3 +120,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     elif HTTPStatus.BAD_REQUEST <= status < HTTPStatus.INTERNAL_SERVER_ERROR:
         count(metrics, PURCHASE_REJECTED)
     return response
+
+
+build_during_init(table, sqs_client)

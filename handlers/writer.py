@@ -18,7 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from purchases.adapters.dynamodb import DynamoDbPurchaseStore, lazy_table
 from purchases.config import WriterConfig
 from purchases.faults import FaultInjector, InjectedFault
-from purchases.lazy import Lazy
+from purchases.lazy import Lazy, build_during_init
 from purchases.messages import MalformedMessage, decode_message
 from purchases.observability import (
     PURCHASE_WRITE_FAILED,
@@ -36,7 +36,8 @@ tracer = build_tracer()
 metrics = build_metrics()
 config = WriterConfig.from_environ()
 
-store: Lazy[PurchaseStore] = Lazy(lambda: DynamoDbPurchaseStore(lazy_table(config.table_name)))
+table = lazy_table(config.table_name)
+store: Lazy[PurchaseStore] = Lazy(lambda: DynamoDbPurchaseStore(table))
 faults = FaultInjector(fault_rate=config.fault_rate, crash_rate=config.crash_rate)
 # Reporting every record of an all-failed batch (instead of raising) keeps one poison message
 # in a batch of one from looking like a function error.
@@ -78,3 +79,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
     return process_partial_response(
         event=event, record_handler=apply_record, processor=processor, context=context
     )
+
+
+build_during_init(table)

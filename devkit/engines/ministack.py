@@ -149,6 +149,10 @@ class MiniStack(Emulator):
             IOT_MTLS_ENABLED="0",
             SFTP_ENABLED="0",
             LOG_LEVEL="WARNING",
+            # A burst of N concurrent requests leaves N warm workers (~50 MB each) behind; MiniStack reaps the idle
+            # surplus (never a function's first worker) after this long instead of its default 300 s (measured:
+            # 1.45 GB -> 0.32 GB some 75 s after a 16-client benchmark, instead of ~5 min).
+            LAMBDA_WARM_TTL_SECONDS="60",
             AWS_ACCESS_KEY_ID=EMULATOR_ACCESS_KEY,
             AWS_SECRET_ACCESS_KEY=EMULATOR_ACCESS_KEY,
             AWS_DEFAULT_REGION=EMULATOR_REGION,
@@ -190,6 +194,9 @@ class MiniStack(Emulator):
         if pid:
             self._terminate(pid)
         self._record_file.unlink(missing_ok=True)
+        # Each Lambda worker that crashed or was killed leaves its scratch folder in TMPDIR; none is in use now.
+        for scratch in self.state_dir.glob("ministack-lambda-*"):
+            shutil.rmtree(scratch, ignore_errors=True)
         if purge:
             self._purge()
 

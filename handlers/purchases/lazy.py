@@ -3,8 +3,9 @@ request that needs them, and unit tests can put fakes in their place before that
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -22,3 +23,15 @@ class Lazy(Generic[T]):
     def override(self, value: T | None) -> None:
         """Use `value` from now on (None: build again on next use). For tests."""
         self._value = value
+
+
+def build_during_init(*factories: Callable[[], Any]) -> None:
+    """Build AWS clients in the Lambda init phase instead of the first request.
+
+    Init does not count against the function timeout (on Lambda or MiniStack): on a busy machine, first
+    requests that built their clients timed out and the engine restarted those workers cold, again and again.
+    Only inside a Lambda runtime, so unit tests can put fakes in place first.
+    """
+    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        for factory in factories:
+            factory()
