@@ -8,6 +8,7 @@ import shlex
 import shutil
 import sys
 import time
+from pathlib import Path
 
 from invoke.context import Context
 from invoke.exceptions import Exit
@@ -222,33 +223,29 @@ def dlq(c: Context, target: str = "ministack", stage: str = "dev", redrive: bool
     }
 )
 def deploy(c: Context, stage: str, target: str = "aws", dry_run: bool = False, yes: bool = False) -> None:
-    """Build and deploy the stack to a stage: `sam build` + `sam deploy` on AWS."""
+    """Build and deploy the stack to a stage with `sam build` + `sam deploy` (to AWS, or to an emulator)."""
     from devkit import sam
-    from devkit.deploy import deploy_to_emulator
 
     try:
         check_stage(stage)
-        if target in EMULATORS:
-            engine = _engine(target)
-            engine.start()
-            result = deploy_to_emulator(engine, stage, progress=_say)
-            _say(
-                f"Stack {result.stack_name} {result.action} on {target}; `invoke outputs --target {target} --stage {stage}`."
-            )
-            return
-        if target != "aws":
-            raise ToolingError(f"Unknown target {target!r}: choose aws, ministack or localstack.")
-        if (
-            stage == "prod"
-            and not yes
-            and not dry_run
-            and not _confirmed(f"Deploy to PROD ({stack_name(stage)})?")
-        ):
-            raise Exit("Not deployed.", code=1)
+        engine = _engine(target)
+        if stage == "prod" and target == "aws" and not (yes or dry_run):
+            if not _confirmed(f"Deploy to PROD ({stack_name(stage)})?"):
+                raise Exit("Not deployed.", code=1)
+            yes = True
+        engine.start()
         sam.build()
-        sam.deploy(stage, dry_run=dry_run, assume_yes=yes or stage == "prod")
+        # On an emulator, the same `sam deploy` as on AWS, plus the engine's local-stage parameters.
+        overrides = {"StageName": stage, **engine.stage_parameters()} if target in EMULATORS else None
+        sam.deploy(
+            stage, dry_run=dry_run, assume_yes=yes, parameters=overrides, endpoint_url=engine.endpoint_url()
+        )
+        if not dry_run:
+            engine.after_deploy(stack_name(stage))
     except ToolingError as error:
         raise _fail(error) from None
+    if not dry_run:
+        _say(f"Deployed {stack_name(stage)} to {target}: `invoke outputs --target {target} --stage {stage}`.")
 
 
 @task(
@@ -281,6 +278,32 @@ def _confirmed(question: str) -> bool:
     if not sys.stdin.isatty():
         raise Exit(f"{question} Needs confirmation, and there is no terminal to ask: pass --yes.", code=1)
     return input(f"{question} Type 'yes' to continue: ").strip() == "yes"
+
+
+@task(
+    help={
+        "out": "file to write (default openapi.json; - for stdout)",
+        "target": "engine whose running stack's URL goes into `servers` (default ministack; none if not deployed)",
+        "stage": "stage (default dev)",
+    }
+)
+def openapi(c: Context, out: str = "openapi.json", target: str = "ministack", stage: str = "dev") -> None:
+    """Write the API's OpenAPI description, generated from the purchase schema."""
+    from devkit.openapi import openapi_document, stage_url
+    from devkit.outputs import reachable_outputs
+
+    try:
+        server: str | None = stage_url(
+            reachable_outputs(_engine(target), check_stage(stage))["ProductPurchaseApi"]
+        )
+    except ToolingError:
+        server = None
+    document = json.dumps(openapi_document(server), indent=2)
+    if out == "-":
+        _say(document)
+        return
+    Path(out).write_text(document + "\n")
+    _say(f"Wrote {out}" + (f" (server {server})." if server else " (no running stack: no `servers` entry)."))
 
 
 @task
@@ -353,3 +376,63 @@ def test(c: Context) -> None:
 
 # `invoke` finds this file from any subfolder; the commands it runs expect the project root.
 os.chdir(ROOT)
+
+
+@task(
+    help={
+        "requests": "writes to send (default 2000; with --soak, accepted writes wanted, default 10000)",
+        "concurrency": "client threads, each on its own keep-alive connection (default 16)",
+        "json": "where to write the JSON report (default bench/results/<bench|soak>-<time>.json)",
+        "soak": "inject writer faults and check that no accepted write is lost or applied twice",
+        "target": "ministack (default), localstack or aws (the soak runs on the local engines only)",
+        "stage": "stage to load (default dev; the soak refuses prod)",
+        "keep": "keep the run's purchases in the table (they are deleted afterwards otherwise)",
+        "rate": "pace the writes at this many per second in total (default: as fast as the API answers)",
+    }
+)
+def bench(
+    c: Context,
+    requests: int = 0,
+    concurrency: int = 16,
+    json_: str = "",
+    soak: bool = False,
+    target: str = "ministack",
+    stage: str = "dev",
+    keep: bool = False,
+    rate: float = 0.0,
+) -> None:
+    """Load the running stack: latency, throughput, lag, lost writes, engine memory and SendMessage floor."""
+    from pathlib import Path
+
+    from devkit import bench as benchmark
+
+    command = shlex.join(["invoke", *sys.argv[1:]])
+    if requests < 0 or concurrency < 1 or rate < 0:
+        raise Exit("--requests and --rate must be >= 0, --concurrency >= 1.")
+    try:
+        engine = _engine(target)
+        check_stage(stage)
+        if soak:
+            report = benchmark.run_soak(
+                engine,
+                stage,
+                writes=requests or benchmark.DEFAULT_SOAK_WRITES,
+                concurrency=concurrency,
+                keep_data=keep,
+                command=command,
+                progress=_say,
+            )
+        else:
+            settings = benchmark.BenchSettings(
+                requests=requests or benchmark.DEFAULT_REQUESTS,
+                concurrency=concurrency,
+                keep_data=keep,
+                rate=rate,
+            )
+            report = benchmark.run_benchmark(engine, stage, settings, command=command, progress=_say)
+    except ToolingError as error:
+        raise _fail(error) from None
+    path = benchmark.save_json(report, Path(json_) if json_ else benchmark.default_json_path(report.kind))
+    _say(f"\n{benchmark.format_report(report)}\n\nJSON: {path}")
+    if not report.passed:
+        raise Exit("Some accepted writes were lost or applied twice (see above).", code=1)

@@ -1,0 +1,253 @@
+"""What a benchmark or soak run found, as a table for people and as JSON for the README and for comparisons."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from devkit.bench.procfs import CpuUse
+from devkit.bench.stats import Distribution, WriteAccounting
+from devkit.project import ROOT
+
+MIB = 1024 * 1024
+# Ignored by git: results are machine-specific; the README quotes the figures that matter.
+RESULTS = ROOT / "bench" / "results"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A figure the issue sets a goal for (issue 4: 2-core machine, embedded engine)."""
+
+    name: str
+    limit: float
+    unit: str
+    at_most: bool  # True: the figure must stay at or below `limit`; False: at or above it
+    measured: float | None
+
+    @property
+    def met(self) -> bool | None:
+        if self.measured is None:
+            return None
+        return self.measured <= self.limit if self.at_most else self.measured >= self.limit
+
+
+@dataclass(frozen=True)
+class Memory:
+    peak_bytes: int
+    engine_bytes_at_peak: int
+    processes_at_peak: int
+    most_processes: int
+    samples: int
+    # Before the run: MiniStack keeps every invocation's log lines in memory, so a long-lived engine starts big.
+    engine_bytes_at_start: int = 0
+    bytes_at_start: int = 0
+
+
+@dataclass(frozen=True)
+class Floor:
+    messages: int
+    failures: int
+    concurrency: int
+    seconds: float
+    per_second: float | None
+
+
+@dataclass(frozen=True)
+class Report:
+    kind: str  # "bench" or "soak"
+    command: str
+    started_at: str
+    machine: Mapping[str, Any]
+    subject: Mapping[str, Any]  # engine, stage, API URL
+    settings: Mapping[str, Any]
+    post: Distribution
+    get: Distribution
+    lag: Distribution
+    post_statuses: Mapping[str, int]
+    get_statuses: Mapping[str, int]
+    accepted: int
+    sending_seconds: float
+    accepted_per_second: float | None
+    writes: WriteAccounting | None
+    memory: Memory | None
+    floor: Floor | None
+    targets: tuple[Target, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+    cpu: CpuUse | None = None
+
+    @property
+    def passed(self) -> bool:
+        """A soak passes when nothing was lost or duplicated; a benchmark when nothing was lost."""
+        if self.writes is None:
+            return False
+        return self.writes.clean if self.kind == "soak" else self.writes.lost == 0
+
+
+def machine_info() -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": _cpu_model(),
+        "memory_mb": _total_memory_mb(),
+        "python": platform.python_version(),
+        "implementation": sys.implementation.name,
+        "platform": platform.platform(),
+        "ministack": _version("ministack"),
+        "boto3": _version("boto3"),
+    }
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _cpu_model() -> str | None:
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+def _total_memory_mb() -> int | None:
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) // 1024
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def targets_for(
+    post: Distribution, lag: Distribution, accepted_per_second: float | None, memory: Memory | None
+) -> tuple[Target, ...]:
+    return (
+        Target("POST p50", 15, "ms", True, post.p50),
+        Target("accepted-to-readable p95", 60, "ms", True, lag.p95),
+        Target("accepted writes/s", 300, "/s", False, accepted_per_second),
+        Target("peak RSS", 600, "MB", True, None if memory is None else memory.peak_bytes / MIB),
+    )
+
+
+def to_json(report: Report) -> dict[str, Any]:
+    document = dataclasses.asdict(report)
+    document["targets"] = [{**dataclasses.asdict(target), "met": target.met} for target in report.targets]
+    document["passed"] = report.passed
+    if report.memory is not None:
+        document["memory"]["peak_mb"] = round(report.memory.peak_bytes / MIB, 1)
+        document["memory"]["engine_mb_at_peak"] = round(report.memory.engine_bytes_at_peak / MIB, 1)
+    return document
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _number(value: float | None, digits: int = 0) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def _statuses(statuses: Mapping[str, int]) -> str:
+    return ", ".join(f"{code} x{count}" for code, count in sorted(statuses.items())) or "none"
+
+
+def format_report(report: Report) -> str:
+    machine = report.machine
+    subject = report.subject
+    settings = report.settings
+    lines = [
+        f"{'Soak' if report.kind == 'soak' else 'Benchmark'}: {settings.get('requests')} writes at concurrency "
+        f"{settings.get('concurrency')}{f', paced at {rate:g}/s' if (rate := settings.get('rate')) else ''} "
+        f"on {subject.get('engine')} (stage {subject.get('stage')})",
+        f"Machine: {machine.get('cpus')} CPUs ({machine.get('cpu_model') or 'unknown CPU'}), "
+        f"Python {machine.get('python')}, MiniStack {machine.get('ministack') or '-'}",
+        "",
+        f"{'':26}{'count':>8}{'p50':>9}{'p95':>9}{'p99':>9}{'max':>9}  ms",
+    ]
+    for label, distribution in (
+        ("POST latency", report.post),
+        ("GET latency", report.get),
+        ("accepted-to-readable", report.lag),
+    ):
+        if distribution.count:
+            lines.append(
+                f"{label:26}{distribution.count:>8}{_ms(distribution.p50):>9}{_ms(distribution.p95):>9}"
+                f"{_ms(distribution.p99):>9}{_ms(distribution.max):>9}"
+            )
+    lines.append("")
+    lines.append(
+        f"{'Accepted writes/s':36}{_number(report.accepted_per_second, 1):>10}  "
+        f"({report.accepted} accepted in {report.sending_seconds:.1f} s)"
+    )
+    if report.floor is not None:
+        floor = report.floor
+        lines.append(
+            f"{'Raw SQS SendMessage floor':36}{_number(floor.per_second, 1):>10}  msg/s "
+            f"({floor.messages} messages, {floor.concurrency} threads"
+            f"{f', {floor.failures} failed' if floor.failures else ''})"
+        )
+    if report.memory is not None:
+        memory = report.memory
+        lines.append(
+            f"{'Peak RSS, engine + workers':36}{memory.peak_bytes / MIB:>10.0f}  MB "
+            f"(engine {memory.engine_bytes_at_peak / MIB:.0f} MB, {memory.processes_at_peak} processes; "
+            f"most processes {memory.most_processes}; before the run {memory.bytes_at_start / MIB:.0f} MB, "
+            f"engine {memory.engine_bytes_at_start / MIB:.0f} MB)"
+        )
+    if report.cpu is not None:
+        cpu = report.cpu
+        lines.append(
+            f"{'CPU-seconds over the run':36}engine + workers {cpu.engine:.1f}, load generator {cpu.client:.1f}, "
+            f"other processes {cpu.other:.1f} (of {cpu.seconds * (report.machine.get('cpus') or 1):.1f} "
+            f"in {cpu.seconds:.1f} s)"
+        )
+    lines.append(f"{'POST statuses':36}{_statuses(report.post_statuses)}")
+    if report.get_statuses:
+        lines.append(f"{'GET statuses':36}{_statuses(report.get_statuses)}")
+    if report.writes is not None:
+        writes = report.writes
+        lines.append(
+            f"{'Writes':36}accepted {writes.accepted}, in table {writes.in_table}, in DLQ {writes.in_dlq} "
+            f"(both {writes.in_both}), lost {writes.lost}, duplicated {writes.duplicated}, "
+            f"unacknowledged {writes.unacknowledged}"
+        )
+        if writes.lost_keys:
+            lines.append(f"{'  lost, e.g.':36}{', '.join(writes.lost_keys[:5])}")
+        if writes.duplicated_keys:
+            lines.append(f"{'  duplicated, e.g.':36}{', '.join(writes.duplicated_keys[:5])}")
+    if report.targets:
+        lines += ["", f"{'Target':30}{'goal':>14}{'measured':>12}"]
+        for target in report.targets:
+            goal = f"{'<=' if target.at_most else '>='} {target.limit:g} {target.unit}"
+            verdict = {True: "met", False: "MISSED", None: "n/a"}[target.met]
+            lines.append(f"{target.name:30}{goal:>14}{_number(target.measured, 1):>12}  {verdict}")
+    if report.notes:
+        lines += ["", *report.notes]
+    lines += ["", f"Result: {'PASS' if report.passed else 'FAIL'}"]
+    return "\n".join(lines)
+
+
+def save_json(report: Report, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(to_json(report), indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def default_json_path(kind: str) -> Path:
+    return RESULTS / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}.json"
