@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from devkit.project import HANDLERS
+from seed.send import load_samples
 
 PURCHASE_SCHEMA_FILE: Final = HANDLERS / "purchases" / "purchase.schema.json"
 OPENAPI_VERSION: Final = "3.0.3"
@@ -23,18 +24,7 @@ MAX_BODY_BYTES: Final = 64 * 1024
 DEFAULT_LIMIT: Final = 50
 MAX_LIMIT: Final = 100
 # Shown to readers and sent by fuzzers' example phase, so a valid write is always among the requests tried.
-PURCHASE_EXAMPLE: Final = {
-    "ProductId": "c96b49bb-c378-4a15-b2e3-842a9850b23d",
-    "ProductName": "Belt",
-    "ProductDescription": "A durable leather belt.",
-    "Category": "Accessories",
-    "PricePerUnit": "10",
-    "Quantity": "1",
-    "TotalPrice": "10",
-    "CustomerId": "be44af0a-74f9-438e-a3ac-e3e21d84259f",
-    "CustomerName": "John Doe",
-    "TimeOfPurchase": "2021-01-31T16:23:42.389Z",
-}
+PURCHASE_EXAMPLE: Final = load_samples()[0]
 
 # Which keywords constrain which JSON type (draft-04 applies each only to values of its type).
 _NUMERIC_KEYWORDS: Final = frozenset(

@@ -38,6 +38,7 @@ from purchases.model import AttributeValue
 from purchases.ordering import should_apply
 from purchases.ports import InvalidCursor, Page, PurchaseStore, StoredPurchase, WriteOutcome
 from purchases.schema import ID_FIELD
+from seed.send import load_samples
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import DynamoDBServiceResource, Table
@@ -52,18 +53,7 @@ _table_numbers = itertools.count(1)
 
 def valid_purchase_document() -> dict[str, Any]:
     """A purchase body every rule accepts (one of the original system's samples)."""
-    return {
-        "ProductId": "c96b49bb-c378-4a15-b2e3-842a9850b23d",
-        "ProductName": "Belt",
-        "ProductDescription": "A durable leather belt.",
-        "Category": "Accessories",
-        "PricePerUnit": "10",
-        "Quantity": "1",
-        "TotalPrice": "10",
-        "CustomerId": "be44af0a-74f9-438e-a3ac-e3e21d84259f",
-        "CustomerName": "John Doe",
-        "TimeOfPurchase": "2021-01-31T16:23:42.389Z",
-    }
+    return load_samples()[0]
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from devkit.openapi import (
     stage_url,
     to_openapi_schema,
 )
+from seed.send import load_samples
 
 SERVER = "https://abc123.execute-api.eu-west-1.amazonaws.com/dev"
 # The official OpenAPI 3.0 JSON Schema (2019-04-02) as schemathesis ships it; openapi-spec-validator is not a
@@ -32,17 +33,7 @@ OPERATIONS = {
     ("PUT", "/product-purchase/{id}"),
     ("DELETE", "/product-purchase/{id}"),
 }
-VALID = {
-    "ProductId": "c96b49bb-c378-4a15-b2e3-842a9850b23d",
-    "ProductName": "Belt",
-    "Category": "Accessories",
-    "PricePerUnit": "10",
-    "Quantity": "1",
-    "TotalPrice": "10",
-    "CustomerId": "be44af0a-74f9-438e-a3ac-e3e21d84259f",
-    "CustomerName": "John Doe",
-    "TimeOfPurchase": "2021-01-31T16:23:42.389Z",
-}
+VALID = {key: value for key, value in load_samples()[0].items() if key != "ProductDescription"}
 # Documents on both sides of each rule of the schema file, numbers written both ways.
 SAMPLES: list[Any] = [
     VALID,
