@@ -1,0 +1,155 @@
+"""The engines' contract without running one: the LocalStack path is checked statically (no Docker engine runs on
+this project's machines), and MiniStack's start-up refuses what it must refuse before it spawns anything."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from docker.errors import DockerException
+
+from devkit.engines import engine_from_outputs, get_engine
+from devkit.engines.localstack import COMPOSE_FILE, LocalStack
+from devkit.engines.ministack import MiniStack
+from devkit.project import ToolingError
+
+
+@pytest.fixture(scope="module")
+def localstack_service() -> dict[str, Any]:
+    compose = yaml.safe_load(COMPOSE_FILE.read_text())
+    service: dict[str, Any] = compose["services"]["localstack"]
+    return service
+
+
+def test_compose_pins_the_localstack_image_and_lets_it_be_overridden(
+    localstack_service: dict[str, Any],
+) -> None:
+    # Given the compose file's image reference, e.g. ${LOCALSTACK_IMAGE:-localstack/localstack:4.14.0}
+    image = localstack_service["image"]
+    # Then the default is a fixed version, never a moving tag, and LOCALSTACK_IMAGE overrides it
+    assert image.startswith("${LOCALSTACK_IMAGE:-localstack/localstack:")
+    tag = image.rsplit(":", 1)[1].rstrip("}")
+    assert tag not in {"latest", "stable"} and tag[0].isdigit()
+
+
+def test_compose_binds_localstack_to_loopback_only(localstack_service: dict[str, Any]) -> None:
+    # Then every published port is on 127.0.0.1: an emulator takes any credentials
+    assert localstack_service["ports"]
+    assert all(str(port).startswith("127.0.0.1:") for port in localstack_service["ports"])
+
+
+def test_compose_passes_the_auth_token_through_and_mounts_the_docker_socket(
+    localstack_service: dict[str, Any],
+) -> None:
+    environment = localstack_service["environment"]
+    # Then the token comes from the user's environment (never written in the file) ...
+    assert environment["LOCALSTACK_AUTH_TOKEN"] == "${LOCALSTACK_AUTH_TOKEN:-}"
+    # ... Lambda containers can be started, IAM is enforced, and the services the stack uses are enabled
+    assert "/var/run/docker.sock:/var/run/docker.sock" in localstack_service["volumes"]
+    assert environment["ENFORCE_IAM"] == "1"
+    for service in ("cloudformation", "lambda", "apigateway", "sqs", "dynamodb", "s3", "iam", "sts", "logs"):
+        assert service in environment["SERVICES"].split(",")
+    # ... and compose knows when it is ready
+    assert "_localstack/health" in " ".join(localstack_service["healthcheck"]["test"])
+
+
+def test_localstack_without_a_docker_engine_suggests_the_default_engine(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given no Docker daemon answers, and nothing answers on the LocalStack port
+    def no_daemon() -> Any:
+        raise DockerException("Error while fetching server API version: connection refused")
+
+    monkeypatch.setattr("docker.from_env", no_daemon)
+    engine = LocalStack(port=_unused_port())
+    # When LocalStack is asked to start
+    with pytest.raises(ToolingError) as refused:
+        engine.start()
+    # Then the message says what to do instead
+    assert "No Docker engine is running" in str(refused.value)
+    assert "invoke up" in str(refused.value)
+
+
+def test_localstack_reuses_one_that_already_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a LocalStack already answering (e.g. CI's service container) and no Docker client at all
+    monkeypatch.setattr(LocalStack, "is_ready", lambda self: True)
+    monkeypatch.setattr("docker.from_env", lambda: pytest.fail("must not need the Docker daemon"))
+    # When it is asked to start, then it deploys to that one without touching Docker
+    LocalStack(port=4566).start()
+
+
+def test_both_emulators_bundle_what_their_lambda_runtimes_lack() -> None:
+    # MiniStack runs handlers on this environment's interpreter; LocalStack in a bare runtime image
+    assert get_engine("ministack", state_dir=Path("/nonexistent")).bundles_dependencies is False
+    assert get_engine("localstack").bundles_dependencies is True
+
+
+@pytest.mark.parametrize(
+    ("reported", "reachable"),
+    [
+        (
+            "https://abc123.execute-api.us-east-1.amazonaws.com/dev/product-purchase/",
+            "http://127.0.0.1:4599/_aws/execute-api/abc123/dev/product-purchase/",
+        ),
+        (
+            "http://localhost:4566/000000000000/product-purchase-dev-PurchaseQueue-X",
+            "http://127.0.0.1:4599/000000000000/product-purchase-dev-PurchaseQueue-X",
+        ),
+        (
+            "http://sqs.us-east-1.localhost.localstack.cloud:4566/000000000000/q",
+            "http://127.0.0.1:4599/000000000000/q",
+        ),
+        ("https://api.example.com/product-purchase/", "https://api.example.com/product-purchase/"),
+    ],
+)
+def test_emulator_urls_are_rewritten_to_the_engine_on_this_host(reported: str, reachable: str) -> None:
+    for engine in (LocalStack(port=4599), MiniStack(port=4599, state_dir=Path("/nonexistent"))):
+        assert engine.reachable_url(reported) == reachable
+
+
+def test_an_outputs_file_names_its_engine_and_port() -> None:
+    engine = engine_from_outputs({"Engine": "localstack", "EndpointUrl": "http://127.0.0.1:4571"})
+    assert engine.name == "localstack"
+    assert engine.endpoint_url() == "http://127.0.0.1:4571"
+
+
+def test_ministack_refuses_a_port_another_process_holds(tmp_path: Path) -> None:
+    # Given a port some other process listens on
+    with _listening_socket() as port:
+        engine = MiniStack(port=port, state_dir=tmp_path)
+        # When MiniStack is asked to start there
+        with pytest.raises(ToolingError) as refused:
+            engine.start()
+    # Then nothing was spawned and the message says how to pick another port
+    assert f"Port {port} is already in use" in str(refused.value)
+    assert "--port" in str(refused.value)
+    assert not (tmp_path / "engine.json").exists()
+
+
+def test_stopping_a_ministack_that_never_ran_signals_nothing(tmp_path: Path) -> None:
+    # Given a record naming a PID that is not MiniStack (our own test process)
+    (tmp_path / "engine.json").write_text(f'{{"pid": {os.getpid()}, "port": 1}}')
+    # When asked to stop, then it does not signal that process and forgets the record
+    MiniStack(port=1, state_dir=tmp_path).stop()
+    assert not (tmp_path / "engine.json").exists()
+
+
+def _unused_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+@contextmanager
+def _listening_socket() -> Iterator[int]:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        yield listener.getsockname()[1]
