@@ -18,6 +18,8 @@ from devkit.engines import Engine, get_engine
 from devkit.project import EMULATORS, LOCAL, ROOT, ToolingError, check_stage, stack_name
 
 PYTEST = [sys.executable, "-m", "pytest"]
+# `invoke` finds this file from any subfolder; the commands it runs expect the project root.
+os.chdir(ROOT)
 
 
 def _engine(name: str, port: int = 0) -> Engine:
@@ -51,7 +53,9 @@ def up(
 ) -> None:
     """Start the local engine if needed, deploy the stack to it and print the API URL."""
     from devkit.deploy import deploy_to_emulator
+    from devkit.http import call
     from devkit.outputs import reachable_outputs
+    from devkit.waiting import wait_for
     from devkit.watch import watch_handlers
 
     if engine not in EMULATORS:
@@ -66,9 +70,6 @@ def up(
         target.start(fresh=fresh)
         result = deploy_to_emulator(target, stage, progress=_say)
         api = reachable_outputs(target, stage)["ProductPurchaseApi"]
-        from devkit.http import call
-        from devkit.waiting import wait_for
-
         wait_for(lambda: call("GET", f"{api}?limit=1").status == 200, timeout=30, what="the API to answer")
     except ToolingError as error:
         raise _fail(error) from None
@@ -256,7 +257,7 @@ def deploy(c: Context, stage: str, target: str = "aws", dry_run: bool = False, y
     }
 )
 def destroy(c: Context, stage: str, target: str = "aws", yes: bool = False) -> None:
-    """Delete a stage's stack (its table is kept in prod by its retention policy)."""
+    """Delete a stage's stack; its table is retained (delete it by hand to drop the data)."""
     from devkit import sam
     from devkit.deploy import delete_stack
 
@@ -350,6 +351,7 @@ def test(c: Context) -> None:
     """Lint, unit tests, then the end-to-end suite on a private MiniStack (your running one is left alone)."""
     from devkit.deploy import deploy_to_emulator
     from devkit.engines.ministack import MiniStack, free_port
+    from devkit.outputs import reachable_outputs
 
     started = time.monotonic()
     lint(c)
@@ -361,8 +363,6 @@ def test(c: Context) -> None:
     try:
         private.start()
         deploy_to_emulator(private, "dev", progress=_say)
-        from devkit.outputs import reachable_outputs
-
         path = private.state_dir / "outputs.json"
         path.write_text(json.dumps(reachable_outputs(private, "dev"), indent=2))
         e2e(c, outputs_file=str(path))
@@ -372,10 +372,6 @@ def test(c: Context) -> None:
         private.stop(purge=True)
         shutil.rmtree(private.state_dir, ignore_errors=True)
     _say(f"All checks passed in {time.monotonic() - started:.0f} s.")
-
-
-# `invoke` finds this file from any subfolder; the commands it runs expect the project root.
-os.chdir(ROOT)
 
 
 @task(
