@@ -86,10 +86,13 @@ def up(
 def down(c: Context, engine: str = "ministack", purge: bool = False) -> None:
     """Stop the local engine (state is kept unless --purge)."""
     try:
-        _engine(engine).stop(purge=purge)
+        target = _engine(engine)
+        was_running = target.status().running
+        target.stop(purge=purge)
     except ToolingError as error:
         raise _fail(error) from None
-    _say(f"{engine} stopped{' and its state deleted' if purge else ''}.")
+    state = "stopped" if was_running else "was not running"
+    _say(f"{engine} {state}{'; its state is deleted' if purge else ''}.")
 
 
 @task(help={"engine": "ministack, localstack or aws"})

@@ -16,15 +16,17 @@ def log_lines(
     logs = engine.client("logs")
     group = f"/aws/lambda/{function_name}"
     start = since_ms if since_ms is not None else int((time.time() - 3600) * 1000)
-    seen: set[str] = set()
+    seen: set[tuple[str, int, str]] = set()
     while True:
         arguments = {"logGroupName": group, "startTime": start}
         try:
             for page in logs.get_paginator("filter_log_events").paginate(**arguments):
                 for event in page.get("events", []):
-                    if event["eventId"] in seen:
+                    # Following re-reads from the newest timestamp; MiniStack's events carry no eventId.
+                    key = (event.get("logStreamName", ""), event["timestamp"], event["message"])
+                    if key in seen:
                         continue
-                    seen.add(event["eventId"])
+                    seen.add(key)
                     start = max(start, event["timestamp"])
                     yield event["message"].rstrip("\n")
         except ClientError as error:
