@@ -359,7 +359,8 @@ def test(c: Context) -> None:
     started = time.monotonic()
     lint(c)
     unit(c)
-    private = MiniStack(port=free_port(), state_dir=LOCAL / "test-engine")
+    # Its own port and folder: a running `invoke up` engine, or another `invoke test`, is left alone.
+    private = MiniStack(port=free_port(), state_dir=LOCAL / f"test-engine-{os.getpid()}")
     shutil.rmtree(private.state_dir, ignore_errors=True)
     private.state_dir.mkdir(parents=True)
     _say(f"Starting a private MiniStack on port {private.port} for the end-to-end suite ...")
