@@ -9,6 +9,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from invoke.context import Context
 from invoke.exceptions import Exit
@@ -24,6 +25,17 @@ os.chdir(ROOT)
 
 def _engine(name: str, port: int = 0) -> Engine:
     return get_engine(name, port=port or None)
+
+
+def _deployed(target: str, stage: str) -> tuple[Engine, dict[str, Any]]:
+    """The engine and the reachable outputs of the stage's stack, or an Exit that says what to do."""
+    from devkit.outputs import reachable_outputs
+
+    try:
+        engine = _engine(target)
+        return engine, reachable_outputs(engine, check_stage(stage))
+    except ToolingError as error:
+        raise _fail(error) from None
 
 
 def _fail(error: Exception) -> Exit:
@@ -158,12 +170,7 @@ def logs(
 )
 def outputs(c: Context, target: str = "ministack", stage: str = "dev", json_: bool = False) -> None:
     """Print the stack outputs, with URLs reachable from this host."""
-    from devkit.outputs import reachable_outputs
-
-    try:
-        values = reachable_outputs(_engine(target), check_stage(stage))
-    except ToolingError as error:
-        raise _fail(error) from None
+    _, values = _deployed(target, stage)
     if json_:
         _say(json.dumps(values, indent=2, sort_keys=True))
     else:
@@ -175,11 +182,10 @@ def outputs(c: Context, target: str = "ministack", stage: str = "dev", json_: bo
 @task(help={"target": "ministack (default), localstack or aws", "stage": "stage (default dev)"})
 def seed(c: Context, target: str = "ministack", stage: str = "dev") -> None:
     """Send the sample purchases through the API and print their ids once readable."""
-    from devkit.outputs import reachable_outputs
     from seed.send import send_samples
 
+    api = _deployed(target, stage)[1]["ProductPurchaseApi"]
     try:
-        api = reachable_outputs(_engine(target), check_stage(stage))["ProductPurchaseApi"]
         ids = send_samples(api)
     except ToolingError as error:
         raise _fail(error) from None
@@ -197,13 +203,8 @@ def seed(c: Context, target: str = "ministack", stage: str = "dev") -> None:
 def dlq(c: Context, target: str = "ministack", stage: str = "dev", redrive: bool = False) -> None:
     """List the dead-letter queue's messages, or move them back to the queue."""
     from devkit import dlq as dead_letters
-    from devkit.outputs import reachable_outputs
 
-    try:
-        engine = _engine(target)
-        values = reachable_outputs(engine, check_stage(stage))
-    except ToolingError as error:
-        raise _fail(error) from None
+    engine, values = _deployed(target, stage)
     if redrive:
         moved = dead_letters.redrive(engine, values["DeadLetterQueueUrl"], values["QueueUrl"], progress=_say)
         _say(f"Moved {moved} message(s) back to the queue.")
@@ -334,13 +335,8 @@ def unit(c: Context) -> None:
 )
 def e2e(c: Context, target: str = "ministack", stage: str = "dev", outputs_file: str = "") -> None:
     """Run the end-to-end suite against a deployed stack."""
-    from devkit.outputs import reachable_outputs
-
     if not outputs_file:
-        try:
-            values = reachable_outputs(_engine(target), check_stage(stage))
-        except ToolingError as error:
-            raise _fail(error) from None
+        _, values = _deployed(target, stage)
         path = LOCAL / f"outputs-{target}-{stage}.json"
         path.parent.mkdir(exist_ok=True)
         path.write_text(json.dumps(values, indent=2))

@@ -10,12 +10,10 @@ from botocore.exceptions import ClientError
 from devkit.engines import Engine
 
 
-def log_lines(
-    engine: Engine, function_name: str, *, follow: bool, since_ms: int | None = None
-) -> Iterator[str]:
+def log_lines(engine: Engine, function_name: str, *, follow: bool) -> Iterator[str]:
     logs = engine.client("logs")
     group = f"/aws/lambda/{function_name}"
-    start = since_ms if since_ms is not None else int((time.time() - 3600) * 1000)
+    start = int((time.time() - 3600) * 1000)  # the last hour, then whatever follows
     seen: set[tuple[str, int, str]] = set()
     while True:
         arguments = {"logGroupName": group, "startTime": start}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Final, Literal, get_args
+from typing import Final
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 TEMPLATE: Final = ROOT / "template.yaml"
@@ -14,11 +14,9 @@ SEED: Final = ROOT / "seed"
 # PURCHASE_LOCAL_DIR moves it (e.g. to run a second, independent engine from the same checkout).
 LOCAL: Final = Path(os.environ.get("PURCHASE_LOCAL_DIR") or ROOT / ".local").resolve()
 
-Stage = Literal["dev", "qa", "staging", "prod"]
-STAGES: Final[tuple[str, ...]] = get_args(Stage)
-EngineName = Literal["ministack", "localstack", "aws"]
-ENGINES: Final[tuple[str, ...]] = get_args(EngineName)
+STAGES: Final = ("dev", "qa", "staging", "prod")
 EMULATORS: Final = ("ministack", "localstack")
+ENGINES: Final = (*EMULATORS, "aws")
 
 # Emulators accept any credentials; these are the conventional ones and MiniStack treats them as the account root.
 EMULATOR_REGION: Final = "us-east-1"
