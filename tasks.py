@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shlex
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from invoke.context import Context
 from invoke.exceptions import Exit
@@ -23,30 +25,42 @@ PYTEST = [sys.executable, "-m", "pytest"]
 os.chdir(ROOT)
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def command(**options: Any) -> Callable[[F], Any]:
+    """`@task` whose ToolingError (a failure the user can act on) becomes a clean message and exit code 1."""
+
+    def decorate(function: F) -> Any:
+        @functools.wraps(function)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return function(*args, **kwargs)
+            except ToolingError as error:
+                raise Exit(f"Error: {error}", code=1) from None
+
+        return task(**options)(run)
+
+    return decorate
+
+
 def _engine(name: str, port: int = 0) -> Engine:
     return get_engine(name, port=port or None)
 
 
 def _deployed(target: str, stage: str) -> tuple[Engine, dict[str, Any]]:
-    """The engine and the reachable outputs of the stage's stack, or an Exit that says what to do."""
+    """The engine and the reachable outputs of the stage's stack; a ToolingError says what to do."""
     from devkit.outputs import reachable_outputs
 
-    try:
-        engine = _engine(target)
-        return engine, reachable_outputs(engine, check_stage(stage))
-    except ToolingError as error:
-        raise _fail(error) from None
-
-
-def _fail(error: Exception) -> Exit:
-    return Exit(f"Error: {error}", code=1)
+    engine = _engine(target)
+    return engine, reachable_outputs(engine, check_stage(stage))
 
 
 def _say(message: str) -> None:
     print(message, flush=True)
 
 
-@task(
+@command(
     help={
         "engine": "ministack (default, no Docker) or localstack (Docker)",
         "fresh": "start from empty state (drops local data)",
@@ -73,18 +87,13 @@ def up(
     if engine not in EMULATORS:
         raise Exit(f"`invoke up` runs a local engine ({', '.join(EMULATORS)}); for AWS use `invoke deploy`.")
     started = time.monotonic()
-    try:
-        check_stage(stage)
-        target = _engine(engine, port)
-        _say(
-            f"Starting {engine} ..." if not target.status().running or fresh else f"Reusing running {engine}."
-        )
-        target.start(fresh=fresh)
-        result = deploy_to_emulator(target, stage, progress=_say)
-        api = reachable_outputs(target, stage)["ProductPurchaseApi"]
-        wait_for(lambda: call("GET", f"{api}?limit=1").status == 200, timeout=30, what="the API to answer")
-    except ToolingError as error:
-        raise _fail(error) from None
+    check_stage(stage)
+    target = _engine(engine, port)
+    _say(f"Starting {engine} ..." if not target.status().running or fresh else f"Reusing running {engine}.")
+    target.start(fresh=fresh)
+    result = deploy_to_emulator(target, stage, progress=_say)
+    api = reachable_outputs(target, stage)["ProductPurchaseApi"]
+    wait_for(lambda: call("GET", f"{api}?limit=1").status == 200, timeout=30, what="the API to answer")
     _say(f"Stack {result.stack_name} {result.action} on {engine} in {time.monotonic() - started:.1f} s.")
     _say(f"\nAPI: {api}\nTry:  curl -s {api}\n      uv run invoke seed   # sends the sample purchases")
     if watch:
@@ -94,27 +103,21 @@ def up(
             _say("\nStopped watching; the engine keeps running (`invoke down` stops it).")
 
 
-@task(help={"engine": "ministack or localstack", "purge": "also delete the engine's saved state"})
+@command(help={"engine": "ministack or localstack", "purge": "also delete the engine's saved state"})
 def down(c: Context, engine: str = "ministack", purge: bool = False) -> None:
     """Stop the local engine (state is kept unless --purge)."""
-    try:
-        target = _engine(engine)
-        was_running = target.status().running
-        target.stop(purge=purge)
-    except ToolingError as error:
-        raise _fail(error) from None
+    target = _engine(engine)
+    was_running = target.status().running
+    target.stop(purge=purge)
     state = "stopped" if was_running else "was not running"
     _say(f"{engine} {state}{'; its state is deleted' if purge else ''}.")
 
 
-@task(help={"engine": "ministack, localstack or aws"})
+@command(help={"engine": "ministack, localstack or aws"})
 def status(c: Context, engine: str = "ministack") -> None:
     """Show whether the engine runs and which stacks it holds."""
-    try:
-        target = _engine(engine)
-        state = target.status()
-    except ToolingError as error:
-        raise _fail(error) from None
+    target = _engine(engine)
+    state = target.status()
     _say(f"{state.engine}: {'running' if state.running else 'stopped'} - {state.detail}")
     if state.running:
         cloudformation = target.client("cloudformation")
@@ -122,7 +125,7 @@ def status(c: Context, engine: str = "ministack") -> None:
             _say(f"  stack {stack['StackName']}: {stack['StackStatus']}")
 
 
-@task(
+@command(
     help={
         "engine": "ministack, localstack or aws",
         "follow": "keep printing new lines",
@@ -147,10 +150,7 @@ def logs(
         else:
             c.run(f"tail -n 200 {'-f ' if follow else ''}{shlex.quote(str(log_file))}", pty=False)
         return
-    try:
-        functions = stack_functions(target, stack_name(check_stage(stage)))
-    except ToolingError as error:
-        raise _fail(error) from None
+    functions = stack_functions(target, stack_name(check_stage(stage)))
     logical = f"{function.capitalize()}Function"
     if logical not in functions:
         raise Exit(f"Unknown function {function!r}: choose sender, reader or writer.")
@@ -161,7 +161,7 @@ def logs(
         pass
 
 
-@task(
+@command(
     help={
         "target": "ministack (default), localstack or aws",
         "stage": "stage (default dev)",
@@ -179,21 +179,18 @@ def outputs(c: Context, target: str = "ministack", stage: str = "dev", json_: bo
             _say(f"{key:<{width}}  {value}")
 
 
-@task(help={"target": "ministack (default), localstack or aws", "stage": "stage (default dev)"})
+@command(help={"target": "ministack (default), localstack or aws", "stage": "stage (default dev)"})
 def seed(c: Context, target: str = "ministack", stage: str = "dev") -> None:
     """Send the sample purchases through the API and print their ids once readable."""
     from seed.send import send_samples
 
     api = _deployed(target, stage)[1]["ProductPurchaseApi"]
-    try:
-        ids = send_samples(api)
-    except ToolingError as error:
-        raise _fail(error) from None
+    ids = send_samples(api)
     for purchase_id in ids:
         _say(f"{api}{purchase_id}")
 
 
-@task(
+@command(
     help={
         "target": "ministack (default), localstack or aws",
         "stage": "stage (default dev)",
@@ -219,7 +216,7 @@ def dlq(c: Context, target: str = "ministack", stage: str = "dev", redrive: bool
     )
 
 
-@task(
+@command(
     help={
         "stage": "dev, qa, staging or prod",
         "target": "aws (default), or an emulator: ministack / localstack",
@@ -231,29 +228,26 @@ def deploy(c: Context, stage: str, target: str = "aws", dry_run: bool = False, y
     """Build and deploy the stack to a stage with `sam build` + `sam deploy` (to AWS, or to an emulator)."""
     from devkit import sam
 
-    try:
-        check_stage(stage)
-        engine = _engine(target)
-        if stage == "prod" and target == "aws" and not (yes or dry_run):
-            if not _confirmed(f"Deploy to PROD ({stack_name(stage)})?"):
-                raise Exit("Not deployed.", code=1)
-            yes = True
-        engine.start()
-        sam.build()
-        # On an emulator, the same `sam deploy` as on AWS, plus the engine's local-stage parameters.
-        overrides = {"StageName": stage, **engine.stage_parameters()} if target in EMULATORS else None
-        sam.deploy(
-            stage, dry_run=dry_run, assume_yes=yes, parameters=overrides, endpoint_url=engine.endpoint_url()
-        )
-        if not dry_run:
-            engine.after_deploy(stack_name(stage))
-    except ToolingError as error:
-        raise _fail(error) from None
+    check_stage(stage)
+    engine = _engine(target)
+    if stage == "prod" and target == "aws" and not (yes or dry_run):
+        if not _confirmed(f"Deploy to PROD ({stack_name(stage)})?"):
+            raise Exit("Not deployed.", code=1)
+        yes = True
+    engine.start()
+    sam.build()
+    # On an emulator, the same `sam deploy` as on AWS, plus the engine's local-stage parameters.
+    overrides = {"StageName": stage, **engine.stage_parameters()} if target in EMULATORS else None
+    sam.deploy(
+        stage, dry_run=dry_run, assume_yes=yes, parameters=overrides, endpoint_url=engine.endpoint_url()
+    )
+    if not dry_run:
+        engine.after_deploy(stack_name(stage))
     if not dry_run:
         _say(f"Deployed {stack_name(stage)} to {target}: `invoke outputs --target {target} --stage {stage}`.")
 
 
-@task(
+@command(
     help={
         "stage": "dev, qa, staging or prod",
         "target": "aws (default), ministack or localstack",
@@ -268,15 +262,10 @@ def destroy(c: Context, stage: str, target: str = "aws", yes: bool = False) -> N
     name = stack_name(check_stage(stage))
     if not yes and not _confirmed(f"Delete stack {name} on {target}?"):
         raise Exit("Nothing deleted.", code=1)
-    try:
-        if target == "aws":
-            sam.delete(name)
-        else:
-            _say(
-                f"Deleted {name}." if delete_stack(_engine(target), name) else f"No stack {name} on {target}."
-            )
-    except ToolingError as error:
-        raise _fail(error) from None
+    if target == "aws":
+        sam.delete(name)
+    else:
+        _say(f"Deleted {name}." if delete_stack(_engine(target), name) else f"No stack {name} on {target}.")
 
 
 def _confirmed(question: str) -> bool:
@@ -285,7 +274,7 @@ def _confirmed(question: str) -> bool:
     return input(f"{question} Type 'yes' to continue: ").strip() == "yes"
 
 
-@task(
+@command(
     help={
         "out": "file to write (default openapi.json; - for stdout)",
         "target": "engine whose running stack's URL goes into `servers` (default ministack; none if not deployed)",
@@ -311,7 +300,7 @@ def openapi(c: Context, out: str = "openapi.json", target: str = "ministack", st
     _say(f"Wrote {out}" + (f" (server {server})." if server else " (no running stack: no `servers` entry)."))
 
 
-@task
+@command()
 def lint(c: Context) -> None:
     """Check code style, types and the template (ruff, mypy, cfn-lint)."""
     c.run("ruff check .", echo=True)
@@ -320,13 +309,13 @@ def lint(c: Context) -> None:
     c.run("cfn-lint template.yaml", echo=True)
 
 
-@task
+@command()
 def unit(c: Context) -> None:
     """Run the unit tests (no network)."""
     c.run(shlex.join([*PYTEST, "tests/unit", "-q"]), echo=True, pty=False)
 
 
-@task(
+@command(
     help={
         "target": "ministack (default), localstack or aws",
         "stage": "stage to test (default dev)",
@@ -345,7 +334,7 @@ def e2e(c: Context, target: str = "ministack", stage: str = "dev", outputs_file:
     c.run(shlex.join([*PYTEST, "tests/e2e", "-q"]), echo=True, pty=False, env=env)
 
 
-@task
+@command()
 def test(c: Context) -> None:
     """Lint, unit tests, then the end-to-end suite on a private MiniStack (your running one is left alone)."""
     from devkit.deploy import deploy_to_emulator
@@ -366,15 +355,13 @@ def test(c: Context) -> None:
         path = private.state_dir / "outputs.json"
         path.write_text(json.dumps(reachable_outputs(private, "dev"), indent=2))
         e2e(c, outputs_file=str(path))
-    except ToolingError as error:
-        raise _fail(error) from None
     finally:
         private.stop(purge=True)
         shutil.rmtree(private.state_dir, ignore_errors=True)
     _say(f"All checks passed in {time.monotonic() - started:.0f} s.")
 
 
-@task(
+@command(
     help={
         "requests": "writes to send (default 2000; with --soak, accepted writes wanted, default 10000)",
         "concurrency": "client threads, each on its own keep-alive connection (default 16)",
@@ -405,29 +392,26 @@ def bench(
     command = shlex.join(["invoke", *sys.argv[1:]])
     if requests < 0 or concurrency < 1 or rate < 0:
         raise Exit("--requests and --rate must be >= 0, --concurrency >= 1.")
-    try:
-        engine = _engine(target)
-        check_stage(stage)
-        if soak:
-            report = benchmark.run_soak(
-                engine,
-                stage,
-                writes=requests or benchmark.DEFAULT_SOAK_WRITES,
-                concurrency=concurrency,
-                keep_data=keep,
-                command=command,
-                progress=_say,
-            )
-        else:
-            settings = benchmark.BenchSettings(
-                requests=requests or benchmark.DEFAULT_REQUESTS,
-                concurrency=concurrency,
-                keep_data=keep,
-                rate=rate,
-            )
-            report = benchmark.run_benchmark(engine, stage, settings, command=command, progress=_say)
-    except ToolingError as error:
-        raise _fail(error) from None
+    engine = _engine(target)
+    check_stage(stage)
+    if soak:
+        report = benchmark.run_soak(
+            engine,
+            stage,
+            writes=requests or benchmark.DEFAULT_SOAK_WRITES,
+            concurrency=concurrency,
+            keep_data=keep,
+            command=command,
+            progress=_say,
+        )
+    else:
+        settings = benchmark.BenchSettings(
+            requests=requests or benchmark.DEFAULT_REQUESTS,
+            concurrency=concurrency,
+            keep_data=keep,
+            rate=rate,
+        )
+        report = benchmark.run_benchmark(engine, stage, settings, command=command, progress=_say)
     path = benchmark.save_json(report, Path(json_) if json_ else benchmark.default_json_path(report.kind))
     _say(f"\n{benchmark.format_report(report)}\n\nJSON: {path}")
     if not report.passed:
