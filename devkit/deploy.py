@@ -74,6 +74,36 @@ def deploy_to_emulator(
     return result
 
 
+def apply_template(
+    engine: Engine, name: str, body: str, parameters: dict[str, str], *, progress: Progress = print
+) -> str:
+    """Create or update a plain CloudFormation stack (no code to package) and wait; returns what happened."""
+    cloudformation = engine.client("cloudformation")
+    stack = _describe(cloudformation, name)
+    if stack and not _is_settled(stack):
+        raise ToolingError(
+            f"Stack {name} is {stack['StackStatus']}: delete it (`aws cloudformation delete-stack`) and retry."
+        )
+    arguments: dict[str, Any] = {
+        "StackName": name,
+        "TemplateBody": body,
+        "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(parameters.items())],
+        "Capabilities": ["CAPABILITY_IAM"],
+    }
+    progress(f"{'Updating' if stack else 'Creating'} stack {name} ...")
+    if not stack:
+        cloudformation.create_stack(**arguments)
+    else:
+        try:
+            cloudformation.update_stack(**arguments)
+        except ClientError as error:
+            if "No updates are to be performed" in str(error):
+                return "unchanged"
+            raise
+    _wait_settled(cloudformation, name)
+    return "updated" if stack else "created"
+
+
 def push_code(engine: Engine, name: str, bundle: CodeBundle | None = None) -> list[str]:
     """Make every function of the stack serve the code in handlers/; returns the functions updated.
 

@@ -6,6 +6,7 @@ import glob
 import os
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 from devkit.project import ROOT, TEMPLATE, ToolingError
@@ -67,6 +68,7 @@ def deploy(
     assume_yes: bool,
     parameters: dict[str, str] | None = None,
     endpoint_url: str | None = None,
+    extra: Sequence[str] = (),
 ) -> None:
     """`sam deploy` of the built template with the stage's samconfig environment (to an emulator with `endpoint_url`).
 
@@ -77,6 +79,7 @@ def deploy(
     arguments += ["--template-file", str(_template_for(endpoint_url, parameters))]
     if parameters:
         arguments += ["--parameter-overrides", *(f"{key}={value}" for key, value in parameters.items())]
+    arguments += extra
     if dry_run:
         arguments.append("--no-execute-changeset")
     elif assume_yes:
