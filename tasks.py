@@ -392,11 +392,21 @@ def openapi(c: Context, out: str = "openapi.json", target: str = "ministack", st
 
 @command()
 def lint(c: Context) -> None:
-    """Check code style, types and the template (ruff, mypy, cfn-lint)."""
+    """Check code, types, both templates (cfn-lint, SAM translator, checkov) and the workflows (actionlint)."""
+    from devkit import static_checks
+
+    started = time.monotonic()
     c.run("ruff check .", echo=True)
     c.run("ruff format --check .", echo=True)
     c.run("mypy", echo=True)
-    c.run("cfn-lint template.yaml", echo=True)
+    templates = [str(path.relative_to(ROOT)) for path in static_checks.TEMPLATES]
+    c.run(shlex.join(["cfn-lint", *templates]), echo=True)
+    for path in static_checks.TEMPLATES:
+        static_checks.translate(path)
+    _say(f"SAM translator: {', '.join(templates)} translate.")
+    c.run(shlex.join(static_checks.checkov_command()), echo=True, pty=False)
+    static_checks.lint_workflows(progress=_say)
+    _say(f"Lint passed in {time.monotonic() - started:.0f} s.")
 
 
 @command()
