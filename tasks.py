@@ -247,37 +247,25 @@ def deploy(c: Context, stage: str, target: str = "aws", dry_run: bool = False, y
 
 
 def _deploy_to_aws(engine: Engine, stage: str, *, dry_run: bool, yes: bool) -> None:
-    """Change set shown by `sam deploy`, a yes for prod, then executed here and followed through CodeDeploy."""
-    import datetime
-
+    """The change set `sam deploy` prints, a yes for prod, then executed and followed through CodeDeploy."""
     from devkit import delivery, sam
 
     engine.start()
     cloudformation = engine.client("cloudformation")
-    resources = delivery.pipeline_resources(cloudformation, stage)
-    name = stack_name(stage)
+    resources = delivery.pipeline_resources(cloudformation, stage)  # before the build: fail fast
     sam.build()
-    before = delivery.change_set_ids(cloudformation, name)
-    sam.deploy(stage, dry_run=True, assume_yes=True, extra=resources.sam_deploy_arguments(stage))
-    change_set = delivery.new_change_set(cloudformation, name, before)
-    if change_set is None:
-        _say(f"Nothing to deploy: {name} already matches this commit.")
-        return
-    if dry_run:
-        _say(f"Change set left for review, not executed: {change_set}")
-        return
-    if stage == "prod" and not yes and not _confirmed(f"Execute this change set on PROD ({name})?"):
-        cloudformation.delete_change_set(ChangeSetName=change_set)
-        raise Exit("Not deployed; the change set is deleted.", code=1)
-    since = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=1)
-    cloudformation.execute_change_set(ChangeSetName=change_set)
-    _say(
-        f"Deploying {name}; following the stack and its traffic shift (`invoke rollback --stage {stage}` stops it)."
+    outcome = delivery.deploy_stage(
+        cloudformation,
+        engine.client("codedeploy"),
+        stage,
+        resources,
+        create_change_set=lambda extra: sam.deploy(stage, dry_run=True, assume_yes=True, extra=extra),
+        confirm=None if stage != "prod" or yes else _confirmed,
+        dry_run=dry_run,
+        progress=_say,
     )
-    status = delivery.follow_stack_update(
-        cloudformation, engine.client("codedeploy"), name, since=since, progress=_say
-    )
-    _say(f"Deployed {name} ({status}): `invoke outputs --target aws --stage {stage}`.")
+    if outcome not in ("unchanged", "reviewed"):
+        _say(f"Deployed {stack_name(stage)} ({outcome}): `invoke outputs --target aws --stage {stage}`.")
 
 
 @command(help={"stage": "dev, qa, staging or prod", "target": "aws (default)"})

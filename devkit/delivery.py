@@ -120,6 +120,40 @@ def new_change_set(cloudformation: Any, stack: str, before: set[str]) -> str | N
     return change_set
 
 
+def deploy_stage(
+    cloudformation: Any,
+    codedeploy: Any,
+    stage: str,
+    resources: PipelineResources,
+    *,
+    create_change_set: Callable[[list[str]], None],
+    confirm: Callable[[str], bool] | None,
+    dry_run: bool,
+    progress: Progress = print,
+) -> str:
+    """Create the change set (`sam deploy --no-execute-changeset`, which prints it), ask when `confirm` is given,
+    execute it and follow the stack and its traffic shift. Returns the outcome; raises when it rolled back."""
+    name = stack_name(stage)
+    before = change_set_ids(cloudformation, name)
+    create_change_set(resources.sam_deploy_arguments(stage))
+    change_set = new_change_set(cloudformation, name, before)
+    if change_set is None:
+        progress(f"Nothing to deploy: {name} already matches this commit.")
+        return "unchanged"
+    if dry_run:
+        progress(f"Change set left for review, not executed: {change_set}")
+        return "reviewed"
+    if confirm is not None and not confirm(f"Execute this change set on {stage.upper()} ({name})?"):
+        cloudformation.delete_change_set(ChangeSetName=change_set)
+        raise ToolingError("Not deployed; the change set is deleted.")
+    since = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=1)
+    cloudformation.execute_change_set(ChangeSetName=change_set)
+    progress(
+        f"Deploying {name}; following the stack and its traffic shift (`invoke rollback --stage {stage}` stops it)."
+    )
+    return follow_stack_update(cloudformation, codedeploy, name, since=since, progress=progress)
+
+
 # ---------------------------------------------------------------------------------------------- traffic shifting
 
 

@@ -15,7 +15,13 @@ import pytest
 from moto import mock_aws
 
 from devkit import deploy
-from devkit.delivery import follow_stack_update, new_change_set, stop_running_deployments
+from devkit.delivery import (
+    PipelineResources,
+    deploy_stage,
+    follow_stack_update,
+    new_change_set,
+    stop_running_deployments,
+)
 from devkit.packaging import CodeBundle
 from devkit.project import ToolingError
 
@@ -285,3 +291,105 @@ def test_given_an_aliased_function_when_code_is_pushed_then_the_alias_serves_the
         lambda_client.get_alias(FunctionName="reader", Name="live")["FunctionVersion"]
         == alias["FunctionVersion"]
     )
+
+
+# ---------------------------------------------------------------------------------------------- the deploy flow
+
+
+RESOURCES = PipelineResources("arn:deploy", "artifacts-bucket", "arn:execution")
+
+
+@dataclass
+class FakeDeploy(FakeAws):
+    """FakeAws plus change sets: `create_change_set` plays `sam deploy --no-execute-changeset`."""
+
+    change_sets: list[dict[str, Any]] = field(default_factory=list)
+    executed: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    sam_arguments: list[list[str]] = field(default_factory=list)
+    changes: bool = True
+
+    def list_change_sets(self, StackName: str) -> dict[str, Any]:
+        return {"Summaries": self.change_sets}
+
+    def create_change_set(self, extra: list[str]) -> None:
+        self.sam_arguments.append(extra)
+        if self.changes:
+            created = datetime.datetime.now(datetime.UTC)
+            self.change_sets.append(
+                {"ChangeSetId": "cs-new", "ExecutionStatus": "AVAILABLE", "CreationTime": created}
+            )
+
+    def execute_change_set(self, ChangeSetName: str) -> None:
+        self.executed.append(ChangeSetName)
+
+    def delete_change_set(self, ChangeSetName: str) -> None:
+        self.deleted.append(ChangeSetName)
+
+
+def run_deploy(
+    fake: FakeDeploy, *, answer: bool | None = None, dry_run: bool = False
+) -> tuple[str, list[str]]:
+    lines: list[str] = []
+    questions: list[str] = []
+
+    def confirm(question: str) -> bool:
+        questions.append(question)
+        assert answer is not None
+        return answer
+
+    outcome = deploy_stage(
+        fake,
+        fake,
+        "prod",
+        RESOURCES,
+        create_change_set=fake.create_change_set,
+        confirm=None if answer is None else confirm,
+        dry_run=dry_run,
+        progress=lines.append,
+    )
+    return outcome, questions + lines
+
+
+def test_given_a_yes_when_deploying_prod_then_the_new_change_set_is_executed_and_its_canary_followed() -> (
+    None
+):
+    # Given a stale change set from an earlier review and a canary that succeeds
+    stale = {"ChangeSetId": "cs-old", "ExecutionStatus": "AVAILABLE", "CreationTime": SINCE}
+    fake = FakeDeploy(
+        stack_statuses=["UPDATE_IN_PROGRESS", "UPDATE_COMPLETE"],
+        shifts={"d-1": Shift(GROUPS[0], [("InProgress", 0.1), ("Succeeded", 1.0)])},
+        change_sets=[stale],
+    )
+    # When prod is deployed and the operator answers yes
+    outcome, lines = run_deploy(fake, answer=True)
+    # Then sam uploaded to the bootstrap's bucket as its role, the question was asked after the change set
+    # existed, only the new change set ran, and the shift was followed to the end
+    assert fake.sam_arguments == [RESOURCES.sam_deploy_arguments("prod")]
+    assert lines[0] == "Execute this change set on PROD (product-purchase-prod)?"
+    assert fake.executed == ["cs-new"]
+    assert outcome == "UPDATE_COMPLETE"
+    assert any("10% of fn:live" in line for line in lines)
+
+
+def test_given_a_no_when_deploying_prod_then_nothing_runs_and_the_change_set_is_deleted() -> None:
+    fake = FakeDeploy(stack_statuses=["UPDATE_COMPLETE"])
+    with pytest.raises(ToolingError, match="Not deployed"):
+        run_deploy(fake, answer=False)
+    assert fake.executed == []
+    assert fake.deleted == ["cs-new"]
+
+
+def test_given_a_dry_run_then_the_change_set_is_left_for_review_and_not_executed() -> None:
+    fake = FakeDeploy(stack_statuses=["UPDATE_COMPLETE"])
+    outcome, lines = run_deploy(fake, dry_run=True)
+    assert (outcome, fake.executed, fake.deleted) == ("reviewed", [], [])
+    assert lines == ["Change set left for review, not executed: cs-new"]
+
+
+def test_given_no_changes_then_nothing_is_asked_or_executed() -> None:
+    fake = FakeDeploy(stack_statuses=["UPDATE_COMPLETE"], changes=False)
+    outcome, lines = run_deploy(fake, answer=True)
+    assert outcome == "unchanged"
+    assert fake.executed == []
+    assert lines == ["Nothing to deploy: product-purchase-prod already matches this commit."]
