@@ -54,7 +54,8 @@ def translate(path: Path) -> dict[str, Any]:
         result: dict[str, Any] = transform(copy.deepcopy(template), {}, _NoManagedPolicies())
     except InvalidDocumentException as error:
         causes = "; ".join(cause.message for cause in error.causes)
-        raise ToolingError(f"The SAM translator refuses {path.relative_to(ROOT)}: {causes}") from None
+        shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+        raise ToolingError(f"The SAM translator refuses {shown}: {causes}") from None
     finally:
         if previous is None:
             os.environ.pop("AWS_DEFAULT_REGION", None)
