@@ -23,6 +23,7 @@ GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 FOLLOW_TIMEOUT = 3600.0
 FOLLOW_INTERVAL = 5.0
 _RUNNING = ["Created", "Queued", "InProgress", "Baking", "Ready"]
+_FINAL = ("Succeeded", "Failed", "Stopped")
 
 Progress = Callable[[str], None]
 
@@ -185,8 +186,8 @@ def _deployments(
     return ids
 
 
-def describe_shift(codedeploy: Any, deployment_id: str) -> str:
-    """One line: the deployment's status and, per alias, how much traffic the new version has."""
+def describe_shift(codedeploy: Any, deployment_id: str) -> tuple[str, str]:
+    """The deployment's status, and one line with it and, per alias, how much traffic the new version has."""
     info = codedeploy.get_deployment(deploymentId=deployment_id)["deploymentInfo"]
     line = f"{info.get('deploymentGroupName', '?')} {deployment_id}: {info['status']}"
     targets = codedeploy.list_deployment_targets(deploymentId=deployment_id).get("targetIds", [])
@@ -206,7 +207,7 @@ def describe_shift(codedeploy: Any, deployment_id: str) -> str:
         line += f" - {error.get('code', '')} {error.get('message', '')}".rstrip()
         if info.get("rollbackInfo", {}).get("rollbackMessage"):
             line += f"; {info['rollbackInfo']['rollbackMessage']}"
-    return line
+    return info["status"], line
 
 
 def follow_stack_update(
@@ -225,6 +226,7 @@ def follow_stack_update(
     fired during the canary, a hook failed, a resource failed) or did not finish in time.
     """
     shown: dict[str, str] = {}
+    finished: set[str] = set()  # deployments already shown in a final state: not asked about again
 
     def say_once(key: str, line: str) -> None:
         if shown.get(key) != line:
@@ -232,13 +234,17 @@ def follow_stack_update(
             progress(line)
 
     def settled() -> str | None:
-        status: str = cloudformation.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
-        say_once("stack", f"Stack {stack}: {status}")
+        stack_status: str = cloudformation.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
+        say_once("stack", f"Stack {stack}: {stack_status}")
         application, groups = _deployment_groups(cloudformation, stack)
         for group in groups if application else []:
             for deployment_id in _deployments(codedeploy, str(application), group, since):
-                say_once(deployment_id, describe_shift(codedeploy, deployment_id))
-        return None if status.endswith("_IN_PROGRESS") else status
+                if deployment_id not in finished:
+                    status, line = describe_shift(codedeploy, deployment_id)
+                    say_once(deployment_id, line)
+                    if status in _FINAL:
+                        finished.add(deployment_id)
+        return None if stack_status.endswith("_IN_PROGRESS") else stack_status
 
     try:
         status = wait_for(settled, timeout=timeout, interval=interval, what=f"the deploy of {stack}")
