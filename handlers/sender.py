@@ -19,6 +19,7 @@ from purchases.commands import Accepted, PurchaseCommands, PurchaseNotFound
 from purchases.config import SenderConfig
 from purchases.identifiers import InvalidIdempotencyKey, parse_purchase_id
 from purchases.lazy import Lazy, build_during_init
+from purchases.messages import UndeliverableMessage
 from purchases.model import Purchase
 from purchases.observability import (
     PURCHASE_ACCEPTED,
@@ -29,6 +30,7 @@ from purchases.observability import (
     count,
 )
 from purchases.rules import InvalidPurchase, parse_purchase
+from purchases.validation import FieldError
 
 logger = build_logger()
 tracer = build_tracer()
@@ -47,6 +49,18 @@ commands: Lazy[PurchaseCommands] = Lazy(
 app = api.create_resolver(
     logger, {api.COLLECTION_PATH: frozenset({"POST"}), api.ITEM_PATH: frozenset({"PUT", "DELETE"})}
 )
+
+
+def _undeliverable(error: UndeliverableMessage) -> Response[str]:
+    # The queue adapter checks each message with the writer's decoder before sending it: what the writer
+    # would refuse is refused here, with the fields at fault, instead of being dead-lettered after a 202.
+    if not error.fields:
+        raise error  # not the client's input: a fault of the service (500)
+    problems = [FieldError(field=field, message="cannot be stored as sent") for field in error.fields]
+    return api.error_response(api.ApiError(HTTPStatus.BAD_REQUEST, "Invalid purchase", problems))
+
+
+app.exception_handler(UndeliverableMessage)(_undeliverable)
 
 
 @app.post(api.COLLECTION_PATH)

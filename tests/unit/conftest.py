@@ -33,7 +33,7 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 from purchases.adapters.dynamodb import DynamoDbPurchaseStore
 from purchases.commands import PurchaseCommands
-from purchases.messages import WriteMessage
+from purchases.messages import WriteMessage, encode_checked
 from purchases.model import AttributeValue
 from purchases.ordering import should_apply
 from purchases.ports import InvalidCursor, Page, PurchaseStore, StoredPurchase, WriteOutcome
@@ -209,6 +209,8 @@ class RecordingWriteQueue:
         self._ids = itertools.count(1)
 
     def enqueue_write(self, message: WriteMessage) -> str:
+        # As the SQS adapter does: only what the writer's decoder accepts is queued.
+        encode_checked(message)
         self._sent.append(message)
         return f"message-{next(self._ids)}"
 

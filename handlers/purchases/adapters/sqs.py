@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import boto3
 
-from purchases.messages import WriteMessage, encode_message
+from purchases.messages import WriteMessage, encode_checked
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
@@ -30,5 +30,6 @@ class SqsWriteQueue:
         self._client = client
 
     def enqueue_write(self, message: WriteMessage) -> str:
-        response = self._client().send_message(QueueUrl=self._queue_url, MessageBody=encode_message(message))
+        body = encode_checked(message)
+        response = self._client().send_message(QueueUrl=self._queue_url, MessageBody=body)
         return response["MessageId"]
