@@ -128,7 +128,9 @@ def decode_message(body: str) -> WriteMessage:
             purchase = parse_purchase(raw_purchase)
         except InvalidPurchase as invalid:
             fields = tuple(sorted({error["field"] for error in invalid.errors}))
-            raise MalformedMessage(f"message purchase is invalid (fields: {', '.join(fields)})", fields) from None
+            raise MalformedMessage(
+                f"message purchase is invalid (fields: {', '.join(fields)})", fields
+            ) from None
 
     return WriteMessage(
         action=action,

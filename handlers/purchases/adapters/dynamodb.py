@@ -97,14 +97,14 @@ class DynamoDbPurchaseStore:
         try:
             if values:
                 self._table().put_item(
-                    Item=_item(message),
+                    Item=item_for(message),
                     ConditionExpression=condition,
                     ExpressionAttributeNames=names,
                     ExpressionAttributeValues=values,
                 )
             else:
                 self._table().put_item(
-                    Item=_item(message), ConditionExpression=condition, ExpressionAttributeNames=names
+                    Item=item_for(message), ConditionExpression=condition, ExpressionAttributeNames=names
                 )
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
@@ -113,7 +113,8 @@ class DynamoDbPurchaseStore:
         return WriteOutcome.APPLIED
 
 
-def _item(message: WriteMessage) -> dict[str, Any]:
+def item_for(message: WriteMessage) -> dict[str, Any]:
+    """The item `message` puts in the table."""
     if message.purchase is None:
         return {
             ID_FIELD: message.purchase_id,
