@@ -13,6 +13,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from purchases import api
+from purchases.adapters.clients import API_CALLS
 from purchases.adapters.dynamodb import DynamoDbPurchaseStore, lazy_table
 from purchases.adapters.sqs import SqsWriteQueue, lazy_sqs_client
 from purchases.commands import Accepted, PurchaseCommands, PurchaseNotFound
@@ -37,8 +38,11 @@ tracer = build_tracer()
 metrics = build_metrics()
 config = SenderConfig.from_environ()
 
-table = lazy_table(config.table_name)
-sqs_client = lazy_sqs_client()
+# A write request makes at most this many AWS calls (existence check, SendMessage), each within API_CALLS;
+# the template gives the function time for all of them.
+AWS_CALLS_PER_REQUEST = 2
+table = lazy_table(config.table_name, API_CALLS)
+sqs_client = lazy_sqs_client(API_CALLS)
 commands: Lazy[PurchaseCommands] = Lazy(
     lambda: PurchaseCommands(
         store=DynamoDbPurchaseStore(table),
