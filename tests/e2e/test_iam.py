@@ -1,5 +1,6 @@
 """Least privilege, shown on the engine with IAM enforced: each function's role can make exactly the calls its
-function needs, and is refused the rest (other actions, the DLQ, other tables and queues).
+function needs, and is refused the rest (other actions, the DLQ, other tables and queues; the reader lists through
+its index and may neither scan nor query the table itself).
 
 Each test assumes the role itself (STS AssumeRole with the engine's root credentials) and calls the AWS APIs as
 the function would. On AWS this module is skipped: assuming a deployed stage's function roles is not a test's
@@ -153,6 +154,17 @@ def _query(table: Callable[[Resources], str]) -> Call:
     )
 
 
+def _query_live_index(table: Callable[[Resources], str]) -> Call:
+    # The one Query the reader makes: a page of the sparse index of live purchases.
+    return lambda client, r: client("dynamodb").query(
+        TableName=table(r),
+        IndexName="LivePurchases",
+        KeyConditionExpression="Listed = :live",
+        ExpressionAttributeValues={":live": {"S": "live"}},
+        Limit=1,
+    )
+
+
 def _update(table: Callable[[Resources], str]) -> Call:
     return lambda client, r: client("dynamodb").update_item(
         TableName=table(r),
@@ -182,11 +194,8 @@ ALLOWED: list[tuple[str, str, Call]] = [
     ("sender", "SendMessage to the queue", _send_valid_write(_queue)),
     ("sender", "GetItem on the table", _get(_table)),
     ("reader", "GetItem on the table", _get(_table)),
-    ("reader", "Scan the table", _scan(_table)),
-    ("reader", "Query the table", _query(_table)),
+    ("reader", "Query the live-purchases index", _query_live_index(_table)),
     ("writer", "PutItem on the table", _absent_item_put(_table)),
-    ("writer", "UpdateItem on the table", _update(_table)),
-    ("writer", "DeleteItem on the table", _delete(_table)),
     ("writer", "ReceiveMessage from the queue", _receive(_queue)),
     ("writer", "DeleteMessage on the queue", _delete_message(_queue)),
     ("writer", "GetQueueAttributes of the queue", _queue_attributes(_queue)),
@@ -207,6 +216,9 @@ DENIED: list[tuple[str, str, Call]] = [
     ("reader", "SendMessage to the queue", _send_valid_write(_queue)),
     ("reader", "ReceiveMessage from the DLQ", _receive(_dlq)),
     ("reader", "Scan another table", _scan(_foreign_table)),
+    # Issue 8: a list page is one Query of the live index; the table itself is neither scanned nor queried.
+    ("reader", "Scan the table", _scan(_table)),
+    ("reader", "Query the table", _query(_table)),
     ("writer", "SendMessage to the DLQ", _send_valid_write(_dlq)),
     ("writer", "SendMessage to the queue", _send_valid_write(_queue)),
     ("writer", "ReceiveMessage from the DLQ", _receive(_dlq)),
@@ -214,6 +226,11 @@ DENIED: list[tuple[str, str, Call]] = [
     ("writer", "Scan the table", _scan(_table)),
     ("writer", "PutItem on another table", _absent_item_put(_foreign_table)),
     ("writer", "ReceiveMessage from another queue", _receive(_foreign_queue)),
+    # Issue 8: every write is one conditional PutItem.
+    ("writer", "UpdateItem on the table", _update(_table)),
+    ("writer", "DeleteItem on the table", _delete(_table)),
+    ("writer", "Query the live-purchases index", _query_live_index(_table)),
+    ("sender", "Query the live-purchases index", _query_live_index(_table)),
 ]
 
 
