@@ -375,3 +375,20 @@ def test_accepted_means_storable_and_refused_means_400_with_field_errors(
     (message,) = enqueued
     assert decode_message(encode_message(message)) == message
     assert_storable(message)
+
+
+def test_the_openapi_document_states_the_same_limits() -> None:
+    # Given the OpenAPI description schemathesis and clients read
+    from devkit.openapi import openapi_document
+
+    purchase = openapi_document()["components"]["schemas"]["Purchase"]["properties"]
+    # Then it carries the schema's limits: the TotalPrice maximum, the time range and the character rules
+    (total_number,) = [branch for branch in purchase["TotalPrice"]["anyOf"] if branch["type"] == "number"]
+    assert total_number["maximum"] == PURCHASE_PROPERTIES["TotalPrice"]["maximum"] == 10**15
+    assert purchase["TimeOfPurchase"]["pattern"].startswith("^20[0-9]{2}-")
+    assert "one day" in purchase["TimeOfPurchase"]["description"]
+    for name in ("ProductId", "ProductName", "ProductDescription", "Category", "CustomerId", "CustomerName"):
+        assert purchase[name]["pattern"] == PURCHASE_PROPERTIES[name]["pattern"]
+        assert (
+            "\\u202a-\\u202e" in purchase[name]["pattern"] and "\\ud800-\\udfff" in purchase[name]["pattern"]
+        )
