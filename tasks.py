@@ -227,6 +227,7 @@ def dlq(c: Context, target: str = "ministack", stage: str = "dev", redrive: bool
 def deploy(c: Context, stage: str, target: str = "aws", dry_run: bool = False, yes: bool = False) -> None:
     """Build and deploy the stack to a stage with `sam build` + `sam deploy` (to AWS, or to an emulator)."""
     from devkit import sam
+    from devkit.deploy import local_stage_parameters
 
     check_stage(stage)
     engine = _engine(target)
@@ -237,7 +238,7 @@ def deploy(c: Context, stage: str, target: str = "aws", dry_run: bool = False, y
     engine.start()
     sam.build()
     # On an emulator, the same `sam deploy` as on AWS, plus the engine's local-stage parameters.
-    overrides = {"StageName": stage, **engine.stage_parameters()} if target in EMULATORS else None
+    overrides = {"StageName": stage, **local_stage_parameters(engine, stage)} if target in EMULATORS else None
     sam.deploy(
         stage, dry_run=dry_run, assume_yes=yes, parameters=overrides, endpoint_url=engine.endpoint_url()
     )

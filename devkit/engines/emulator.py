@@ -33,6 +33,9 @@ EMULATOR_STAGE_PARAMETERS = {
     "ThrottleBurstLimit": "5000",
 }
 
+# Hooks for tests that the template (and the writer's configuration) refuse in prod.
+TEST_ONLY_PARAMETERS = frozenset({"WriterSlowMarker"})
+
 _CLIENT_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=2, read_timeout=60)
 
 

@@ -265,3 +265,16 @@ def test_the_handlers_build_their_clients_with_their_budgets(monkeypatch: pytest
 class _FakeResource:
     def Table(self, name: str) -> str:
         return name
+
+
+def test_local_stages_get_the_slow_record_hook_except_prod() -> None:
+    from devkit.deploy import local_stage_parameters
+    from devkit.engines.ministack import MiniStack
+
+    engine = MiniStack(port=4999)
+    assert local_stage_parameters(engine, "dev")["WriterSlowMarker"]
+    assert "WriterSlowMarker" not in local_stage_parameters(engine, "prod")
+    assert (
+        local_stage_parameters(engine, "prod")["WriterTimeout"]
+        == local_stage_parameters(engine, "dev")["WriterTimeout"]
+    )
