@@ -142,6 +142,22 @@ def _get(table: Callable[[Resources], str]) -> Call:
     return lambda client, r: client("dynamodb").get_item(TableName=table(r), Key=_key())
 
 
+def _get_state(table: Callable[[Resources], str]) -> Call:
+    # The sender's existence check: the key and the tombstone flag only.
+    return lambda client, r: client("dynamodb").get_item(
+        TableName=table(r),
+        Key=_key(),
+        ProjectionExpression="#id, #deleted",
+        ExpressionAttributeNames={"#id": "ProductPurchaseId", "#deleted": "Deleted"},
+    )
+
+
+def _get_other_attributes(table: Callable[[Resources], str]) -> Call:
+    return lambda client, r: client("dynamodb").get_item(
+        TableName=table(r), Key=_key(), ProjectionExpression="ProductPurchaseId, CustomerName"
+    )
+
+
 def _scan(table: Callable[[Resources], str]) -> Call:
     return lambda client, r: client("dynamodb").scan(TableName=table(r), Limit=1)
 
@@ -192,7 +208,7 @@ def _queue_attributes(queue: Callable[[Resources], str]) -> Call:
 
 ALLOWED: list[tuple[str, str, Call]] = [
     ("sender", "SendMessage to the queue", _send_valid_write(_queue)),
-    ("sender", "GetItem on the table", _get(_table)),
+    ("sender", "GetItem of the key and tombstone flag on the table", _get_state(_table)),
     ("reader", "GetItem on the table", _get(_table)),
     ("reader", "Query the live-purchases index", _query_live_index(_table)),
     ("writer", "PutItem on the table", _absent_item_put(_table)),
@@ -208,7 +224,10 @@ DENIED: list[tuple[str, str, Call]] = [
     ("sender", "PutItem on the table", _absent_item_put(_table)),
     ("sender", "Scan the table", _scan(_table)),
     ("sender", "DeleteItem on the table", _delete(_table)),
-    ("sender", "GetItem on another table", _get(_foreign_table)),
+    ("sender", "GetItem on another table", _get_state(_foreign_table)),
+    # Issue 8: the existence check may not read the purchase itself.
+    ("sender", "GetItem of a whole item on the table", _get(_table)),
+    ("sender", "GetItem of personal data on the table", _get_other_attributes(_table)),
     ("sender", "SendMessage to another queue", _send_valid_write(_foreign_queue)),
     ("reader", "PutItem on the table", _absent_item_put(_table)),
     ("reader", "UpdateItem on the table", _update(_table)),

@@ -1012,3 +1012,15 @@ def test_given_the_default_writer_timeout_then_a_batch_can_finish_after_a_slow_r
     timeout_ms = int(parameter_values(source, {})["WriterTimeout"]) * 1000
     # A slow record takes the writer's call budget at worst; the rest still find the reserve they need
     assert WRITER_CALLS.worst_case_seconds * 1000 + writer.RECORD_RESERVE_MS < timeout_ms
+
+
+def test_given_any_stage_then_the_senders_existence_check_may_read_only_the_key_and_tombstone_flag(
+    stack: Stack,
+) -> None:
+    (statement,) = [
+        s for s in role_statements(stack, "SenderRole") if "dynamodb:GetItem" in as_list(s["Action"])
+    ]
+    assert statement["Condition"] == {
+        "ForAllValues:StringEquals": {"dynamodb:Attributes": ["ProductPurchaseId", "Deleted"]},
+        "StringEquals": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
+    }
