@@ -25,6 +25,7 @@ from purchases.adapters.dynamodb import item_for
 from purchases.commands import PurchaseCommands
 from purchases.decimals import MAX_ADJUSTED_EXPONENT, MAX_SIGNIFICANT_DIGITS, MIN_ADJUSTED_EXPONENT
 from purchases.messages import (
+    MalformedMessage,
     UndeliverableMessage,
     WriteAction,
     WriteMessage,
@@ -392,3 +393,23 @@ def test_the_openapi_document_states_the_same_limits() -> None:
         assert (
             "\\u202a-\\u202e" in purchase[name]["pattern"] and "\\ud800-\\udfff" in purchase[name]["pattern"]
         )
+
+
+@settings(max_examples=200, deadline=None)
+@given(changes=changed_bodies)
+def test_the_writers_decoder_refuses_cleanly_or_yields_a_storable_write(changes: dict[str, Any]) -> None:
+    # Given a queue message carrying a purchase near the limits (anyone with SendMessage can queue anything)
+    body = (
+        '{"action":"create","id":"5d9e6f1a-2b3c-4d5e-8f90-a1b2c3d4e5f6","purchase":'
+        + as_json(with_fields(**changes))
+        + ',"stamp":1,"correlationId":"r"}'
+    )
+    # When the writer decodes it
+    try:
+        message = decode_message(body)
+    except MalformedMessage as refused:
+        # Then it is refused as malformed (one failed record), never with another error
+        assert str(refused)
+        return
+    # Or it becomes a write DynamoDB can store
+    assert_storable(message)
