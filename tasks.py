@@ -309,6 +309,7 @@ def dlq(c: Context, target: str = "ministack", stage: str = "dev", redrive: bool
 def deploy(c: Context, stage: str, target: str = "aws", dry_run: bool = False, yes: bool = False) -> None:
     """Build and deploy the stack to a stage with `sam build` + `sam deploy` (to AWS, or to an emulator)."""
     from devkit import sam
+    from devkit.deploy import local_stage_parameters
 
     check_stage(stage)
     engine = _engine(target)
@@ -318,13 +319,12 @@ def deploy(c: Context, stage: str, target: str = "aws", dry_run: bool = False, y
     engine.start()
     sam.build()
     # On an emulator, the same `sam deploy` as on AWS, plus the engine's local-stage parameters.
-    overrides = {"StageName": stage, **engine.stage_parameters()}
+    overrides = {"StageName": stage, **local_stage_parameters(engine, stage)}
     sam.deploy(
         stage, dry_run=dry_run, assume_yes=yes, parameters=overrides, endpoint_url=engine.endpoint_url()
     )
     if not dry_run:
         engine.after_deploy(stack_name(stage))
-    if not dry_run:
         _say(f"Deployed {stack_name(stage)} to {target}: `invoke outputs --target {target} --stage {stage}`.")
 
 
@@ -586,3 +586,33 @@ def bench(
     _say(f"\n{benchmark.format_report(report)}\n\nJSON: {path}")
     if not report.passed:
         raise Exit("Some accepted writes were lost or applied twice (see above).", code=1)
+
+
+@command(
+    help={
+        "tombstones": "tombstones to add for the second phase (default 10000; removed afterwards)",
+        "requests": "list requests per phase (default 300)",
+        "limit": "page size (default 50)",
+        "target": "ministack (default), localstack or aws",
+        "stage": "stage to measure (default dev; never prod, which it would fill with tombstones)",
+    }
+)
+def bench_list(
+    c: Context,
+    tombstones: int = 10_000,
+    requests: int = 300,
+    limit: int = 50,
+    target: str = "ministack",
+    stage: str = "dev",
+) -> None:
+    """List latency p50/p95 on the table as it is, then with thousands of tombstones added."""
+    from devkit.bench.listing import run_list_bench
+
+    if tombstones < 1 or requests < 1 or not 1 <= limit <= 100:
+        raise Exit("--tombstones and --requests must be >= 1, --limit 1..100.")
+    if check_stage(stage) == "prod":
+        raise Exit("bench-list writes tombstones into the table: not on prod.")
+    report = run_list_bench(
+        _engine(target), stage, tombstones=tombstones, requests=requests, limit=limit, progress=_say
+    )
+    _say(f"\n{report.format()}")

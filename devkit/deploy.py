@@ -13,6 +13,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from devkit.engines import Engine
+from devkit.engines.emulator import TEST_ONLY_PARAMETERS
 from devkit.packaging import CodeBundle, build_bundle
 from devkit.project import ToolingError, stack_name
 from devkit.template import dump_template, load_template, with_parameter_defaults
@@ -32,6 +33,12 @@ class DeployResult:
     action: str  # "created", "updated", "code updated", "unchanged"
 
 
+def local_stage_parameters(engine: Engine, stage: str) -> dict[str, str]:
+    """The engine's parameters for a local stage; the test-only hooks are left out of prod, which refuses them."""
+    values = engine.stage_parameters()
+    return {key: value for key, value in values.items() if stage != "prod" or key not in TEST_ONLY_PARAMETERS}
+
+
 def deploy_to_emulator(
     engine: Engine,
     stage: str,
@@ -41,7 +48,7 @@ def deploy_to_emulator(
 ) -> DeployResult:
     name = stack_name(stage)
     bundle = build_bundle(with_dependencies=engine.bundles_dependencies)
-    values = {"StageName": stage, **engine.stage_parameters(), **(parameters or {})}
+    values = {"StageName": stage, **local_stage_parameters(engine, stage), **(parameters or {})}
     template = with_parameter_defaults(load_template(inline_includes=True), values)
     fingerprint = _fingerprint(template, values)
     cloudformation = engine.client("cloudformation")

@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from purchases import api
+from purchases.adapters.clients import API_CALLS
 from purchases.adapters.dynamodb import DynamoDbPurchaseStore, idempotency_store, lazy_table
 from purchases.adapters.sqs import SqsWriteQueue, lazy_sqs_client
 from purchases.commands import Accepted, PurchaseCommands, PurchaseNotFound
@@ -25,6 +26,7 @@ from purchases.config import SenderConfig
 from purchases.idempotency import KEY_PREFIX, idempotency_config, idempotent_request
 from purchases.identifiers import InvalidIdempotencyKey, parse_purchase_id
 from purchases.lazy import Lazy, build_during_init
+from purchases.messages import UndeliverableMessage
 from purchases.model import Purchase
 from purchases.observability import (
     PURCHASE_ACCEPTED,
@@ -35,14 +37,19 @@ from purchases.observability import (
     count,
 )
 from purchases.rules import InvalidPurchase, parse_purchase
+from purchases.validation import FieldError
 
 logger = build_logger()
 tracer = build_tracer()
 metrics = build_metrics()
 config = SenderConfig.from_environ()
 
-table = lazy_table(config.table_name)
-sqs_client = lazy_sqs_client()
+# A write request makes at most this many AWS calls, each within API_CALLS: a POST with an Idempotency-Key
+# claims the key, checks whether its purchase exists already, sends, and saves the answer. The template gives
+# the function time for all of them.
+AWS_CALLS_PER_REQUEST = 4
+table = lazy_table(config.table_name, API_CALLS)
+sqs_client = lazy_sqs_client(API_CALLS)
 commands: Lazy[PurchaseCommands] = Lazy(
     lambda: PurchaseCommands(
         store=DynamoDbPurchaseStore(table),
@@ -51,12 +58,24 @@ commands: Lazy[PurchaseCommands] = Lazy(
 )
 idempotency = idempotency_config()
 idempotency_records: Lazy[BasePersistenceLayer] = Lazy(
-    lambda: idempotency_store(config.idempotency_table_name)
+    lambda: idempotency_store(config.idempotency_table_name, API_CALLS)
 )
 
 app = api.create_resolver(
     logger, {api.COLLECTION_PATH: frozenset({"POST"}), api.ITEM_PATH: frozenset({"PUT", "DELETE"})}
 )
+
+
+def _undeliverable(error: UndeliverableMessage) -> Response[str]:
+    # The queue adapter checks each message with the writer's decoder before sending it: what the writer
+    # would refuse is refused here, with the fields at fault, instead of being dead-lettered after a 202.
+    if not error.fields:
+        raise error  # not the client's input: a fault of the service (500)
+    problems = [FieldError(field=field, message="cannot be stored as sent") for field in error.fields]
+    return api.error_response(api.ApiError(HTTPStatus.BAD_REQUEST, "Invalid purchase", problems))
+
+
+app.exception_handler(UndeliverableMessage)(_undeliverable)
 
 
 @app.post(api.COLLECTION_PATH)

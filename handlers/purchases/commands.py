@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from purchases.identifiers import new_purchase_id, purchase_id_for_idempotency_key
 from purchases.messages import WriteAction, WriteMessage
 from purchases.model import Purchase
-from purchases.ports import PurchaseStore, WriteQueue
+from purchases.ports import PurchaseStore, RecordState, WriteQueue
 
 Clock = Callable[[], int]
 """Nanoseconds since the epoch; the stamp that orders writes to one purchase."""
@@ -52,7 +52,7 @@ class PurchaseCommands:
         else:
             purchase_id = purchase_id_for_idempotency_key(idempotency_key, client_id or "")
             # A tombstone counts: the key's purchase existed, and a new create would be refused.
-            if self._store.get(purchase_id) is not None:
+            if self._store.state(purchase_id) is not RecordState.ABSENT:
                 return Accepted(purchase_id=purchase_id, message_id=None)
         # A retry racing its first attempt (not stored yet) queues a second create; the writer's
         # create-if-absent makes that harmless.
@@ -71,8 +71,7 @@ class PurchaseCommands:
         return self._enqueue(WriteAction.DELETE, purchase_id, None, correlation_id, client_id)
 
     def _require_live(self, purchase_id: str) -> None:
-        stored = self._store.get(purchase_id)
-        if stored is None or stored.deleted:
+        if self._store.state(purchase_id) is not RecordState.LIVE:
             raise PurchaseNotFound(purchase_id)
 
     def _enqueue(

@@ -36,6 +36,19 @@ class WriteAction(enum.StrEnum):
 class MalformedMessage(ValueError):
     """A queue message the writer cannot apply; the text never quotes the message's content."""
 
+    def __init__(self, reason: str, fields: tuple[str, ...] = ()) -> None:
+        super().__init__(reason)
+        # The purchase fields at fault, when the purchase is what the writer refused.
+        self.fields = fields
+
+
+class UndeliverableMessage(ValueError):
+    """The writer's decoder would refuse this message: it must not be queued."""
+
+    def __init__(self, refused: MalformedMessage) -> None:
+        super().__init__(f"the writer would refuse this message: {refused}")
+        self.fields = refused.fields
+
 
 @dataclass(frozen=True, slots=True)
 class WriteMessage:
@@ -64,6 +77,22 @@ def encode_message(message: WriteMessage) -> str:
         },
         separators=(",", ":"),
     )
+
+
+def encode_checked(message: WriteMessage) -> str:
+    """The exact body to queue for `message`, once the writer's own decoder has accepted it unchanged.
+
+    Whatever the API answers 202 to, the writer must be able to apply: checking the bytes that will travel
+    (not the object they came from) catches any gap between the two, e.g. a value the encoder spells in a
+    way the decoder refuses. Raises `UndeliverableMessage`."""
+    body = encode_message(message)
+    try:
+        decoded = decode_message(body)
+    except MalformedMessage as refused:
+        raise UndeliverableMessage(refused) from None
+    if decoded != message:
+        raise UndeliverableMessage(MalformedMessage("message changes on its way through the queue"))
+    return body
 
 
 def decode_message(body: str) -> WriteMessage:
@@ -114,8 +143,10 @@ def decode_message(body: str) -> WriteMessage:
         try:
             purchase = parse_purchase(raw_purchase)
         except InvalidPurchase as invalid:
-            fields = sorted({error["field"] for error in invalid.errors})
-            raise MalformedMessage(f"message purchase is invalid (fields: {', '.join(fields)})") from None
+            fields = tuple(sorted({error["field"] for error in invalid.errors}))
+            raise MalformedMessage(
+                f"message purchase is invalid (fields: {', '.join(fields)})", fields
+            ) from None
 
     return WriteMessage(
         action=action,

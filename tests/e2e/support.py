@@ -169,6 +169,16 @@ class Api:
 
         return eventually(probe, f"purchase {purchase_id} to be gone")
 
+    def listed_when(self, settled: Callable[[list[str]], bool], what: str) -> list[str]:
+        """Every listed id, once `settled(ids)` holds: the list is read from an index, which on AWS may lag a
+        write that reads already show by a moment."""
+
+        def probe() -> list[str] | None:
+            ids = self.all_ids()
+            return ids if settled(ids) else None
+
+        return eventually(probe, what)
+
     def create_readable(self, token: str | None = None, **overrides: Any) -> tuple[str, dict[str, Any]]:
         body = make_purchase(token, **overrides)
         purchase_id = self.accept(body)

@@ -1,5 +1,6 @@
 """Least privilege, shown on the engine with IAM enforced: each function's role can make exactly the calls its
-function needs, and is refused the rest (other actions, the DLQ, other tables and queues).
+function needs, and is refused the rest (other actions, the DLQ, other tables and queues; the reader lists through
+its index and may neither scan nor query the table itself).
 
 Each test assumes the role itself (STS AssumeRole with the engine's root credentials) and calls the AWS APIs as
 the function would. On AWS this module is skipped: assuming a deployed stage's function roles is not a test's
@@ -149,6 +150,22 @@ def _get(table: Callable[[Resources], str]) -> Call:
     return lambda client, r: client("dynamodb").get_item(TableName=table(r), Key=_key())
 
 
+def _get_state(table: Callable[[Resources], str]) -> Call:
+    # The sender's existence check: the key and the tombstone flag only.
+    return lambda client, r: client("dynamodb").get_item(
+        TableName=table(r),
+        Key=_key(),
+        ProjectionExpression="#id, #deleted",
+        ExpressionAttributeNames={"#id": "ProductPurchaseId", "#deleted": "Deleted"},
+    )
+
+
+def _get_other_attributes(table: Callable[[Resources], str]) -> Call:
+    return lambda client, r: client("dynamodb").get_item(
+        TableName=table(r), Key=_key(), ProjectionExpression="ProductPurchaseId, CustomerName"
+    )
+
+
 def _scan(table: Callable[[Resources], str]) -> Call:
     return lambda client, r: client("dynamodb").scan(TableName=table(r), Limit=1)
 
@@ -158,6 +175,17 @@ def _query(table: Callable[[Resources], str]) -> Call:
         TableName=table(r),
         KeyConditionExpression="ProductPurchaseId = :id",
         ExpressionAttributeValues={":id": {"S": new_id()}},
+    )
+
+
+def _query_live_index(table: Callable[[Resources], str]) -> Call:
+    # The one Query the reader makes: a page of the sparse index of live purchases.
+    return lambda client, r: client("dynamodb").query(
+        TableName=table(r),
+        IndexName="LivePurchases",
+        KeyConditionExpression="Listed = :live",
+        ExpressionAttributeValues={":live": {"S": "live"}},
+        Limit=1,
     )
 
 
@@ -211,13 +239,10 @@ ALLOWED: list[tuple[str, str, Call]] = [
     ("sender", "GetItem on the idempotency table", _idempotency_record_call("get_item")),
     ("sender", "DeleteItem on the idempotency table", _idempotency_record_call("delete_item")),
     ("sender", "SendMessage to the queue", _send_valid_write(_queue)),
-    ("sender", "GetItem on the table", _get(_table)),
+    ("sender", "GetItem of the key and tombstone flag on the table", _get_state(_table)),
     ("reader", "GetItem on the table", _get(_table)),
-    ("reader", "Scan the table", _scan(_table)),
-    ("reader", "Query the table", _query(_table)),
+    ("reader", "Query the live-purchases index", _query_live_index(_table)),
     ("writer", "PutItem on the table", _absent_item_put(_table)),
-    ("writer", "UpdateItem on the table", _update(_table)),
-    ("writer", "DeleteItem on the table", _delete(_table)),
     ("writer", "ReceiveMessage from the queue", _receive(_queue)),
     ("writer", "DeleteMessage on the queue", _delete_message(_queue)),
     ("writer", "GetQueueAttributes of the queue", _queue_attributes(_queue)),
@@ -233,7 +258,10 @@ DENIED: list[tuple[str, str, Call]] = [
     ("sender", "PutItem on the table", _absent_item_put(_table)),
     ("sender", "Scan the table", _scan(_table)),
     ("sender", "DeleteItem on the table", _delete(_table)),
-    ("sender", "GetItem on another table", _get(_foreign_table)),
+    ("sender", "GetItem on another table", _get_state(_foreign_table)),
+    # Issue 8: the existence check may not read the purchase itself.
+    ("sender", "GetItem of a whole item on the table", _get(_table)),
+    ("sender", "GetItem of personal data on the table", _get_other_attributes(_table)),
     ("sender", "SendMessage to another queue", _send_valid_write(_foreign_queue)),
     ("reader", "PutItem on the table", _absent_item_put(_table)),
     ("reader", "UpdateItem on the table", _update(_table)),
@@ -241,6 +269,9 @@ DENIED: list[tuple[str, str, Call]] = [
     ("reader", "SendMessage to the queue", _send_valid_write(_queue)),
     ("reader", "ReceiveMessage from the DLQ", _receive(_dlq)),
     ("reader", "Scan another table", _scan(_foreign_table)),
+    # Issue 8: a list page is one Query of the live index; the table itself is neither scanned nor queried.
+    ("reader", "Scan the table", _scan(_table)),
+    ("reader", "Query the table", _query(_table)),
     ("writer", "SendMessage to the DLQ", _send_valid_write(_dlq)),
     ("writer", "SendMessage to the queue", _send_valid_write(_queue)),
     ("writer", "ReceiveMessage from the DLQ", _receive(_dlq)),
@@ -248,6 +279,11 @@ DENIED: list[tuple[str, str, Call]] = [
     ("writer", "Scan the table", _scan(_table)),
     ("writer", "PutItem on another table", _absent_item_put(_foreign_table)),
     ("writer", "ReceiveMessage from another queue", _receive(_foreign_queue)),
+    # Issue 8: every write is one conditional PutItem.
+    ("writer", "UpdateItem on the table", _update(_table)),
+    ("writer", "DeleteItem on the table", _delete(_table)),
+    ("writer", "Query the live-purchases index", _query_live_index(_table)),
+    ("sender", "Query the live-purchases index", _query_live_index(_table)),
 ]
 
 

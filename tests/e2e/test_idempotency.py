@@ -38,7 +38,7 @@ def test_the_same_key_gives_the_same_id_and_one_record(
     # And exactly one record exists for it, listed once
     api.readable(purchase_id)
     quiet_queue.wait_queue_empty()
-    assert api.all_ids().count(purchase_id) == 1
+    api.listed_when(lambda ids: ids.count(purchase_id) == 1, "the purchase to be listed once")
     product_ids = [item["ProductId"] for page in api.pages(100) for item in page.json()]
     assert product_ids.count(body["ProductId"]) == 1
 

@@ -34,10 +34,10 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 from purchases.adapters.dynamodb import DynamoDbPurchaseStore
 from purchases.commands import PurchaseCommands
-from purchases.messages import WriteMessage
+from purchases.messages import WriteMessage, encode_checked
 from purchases.model import AttributeValue
 from purchases.ordering import should_apply
-from purchases.ports import InvalidCursor, Page, PurchaseStore, StoredPurchase, WriteOutcome
+from purchases.ports import InvalidCursor, Page, PurchaseStore, RecordState, StoredPurchase, WriteOutcome
 from purchases.schema import ID_FIELD
 from seed.send import load_samples
 
@@ -51,6 +51,16 @@ SqsEventFactory = Callable[..., dict[str, Any]]
 FIXED_STAMP = 1_700_000_000_000_000_000
 # The app client the API's Cognito authorizer found in the caller's token (requestContext.authorizer.claims).
 CLIENT_ID = "unittestclient0000000000001"
+
+
+def template_table_properties() -> dict[str, Any]:
+    """The PurchaseTable's properties in template.yaml: unit tests build their moto table from them."""
+    from devkit.template import load_template
+
+    properties: dict[str, Any] = load_template()["Resources"]["PurchaseTable"]["Properties"]
+    return properties
+
+
 _table_numbers = itertools.count(1)
 
 
@@ -73,6 +83,11 @@ class FakeLambdaContext(LambdaContext):
         self._aws_request_id = "unit-test-invocation"
         self._log_group_name = "/aws/lambda/unit-test-function"
         self._log_stream_name = "unit-test-stream"
+        # What get_remaining_time_in_millis answers; tests of the writer's time budget change it.
+        self.remaining_ms = 10_000
+
+    def get_remaining_time_in_millis(self) -> int:  # type: ignore[override]
+        return self.remaining_ms
 
 
 @pytest.fixture
@@ -192,6 +207,13 @@ class InMemoryPurchaseStore:
         self.reads += 1
         return self.records.get(purchase_id)
 
+    def state(self, purchase_id: str) -> RecordState:
+        self.reads += 1
+        record = self.records.get(purchase_id)
+        if record is None:
+            return RecordState.ABSENT
+        return RecordState.DELETED if record.deleted else RecordState.LIVE
+
     def page(self, limit: int, cursor: str | None) -> Page:
         live = [record for record in self.records.values() if not record.deleted]
         try:
@@ -226,6 +248,8 @@ class RecordingWriteQueue:
         self._ids = itertools.count(1)
 
     def enqueue_write(self, message: WriteMessage) -> str:
+        # As the SQS adapter does: only what the writer's decoder accepts is queued.
+        encode_checked(message)
         self._sent.append(message)
         return f"message-{next(self._ids)}"
 
@@ -277,11 +301,13 @@ def dynamodb_resource(mocked_aws: None) -> DynamoDBServiceResource:
 
 @pytest.fixture
 def dynamodb_table(dynamodb_resource: DynamoDBServiceResource) -> Iterator[Table]:
-    """A fresh moto table shaped like the template's: partition key ProductPurchaseId (string)."""
+    """A fresh moto table shaped like the template's (read from it): its key and its LivePurchases index."""
+    properties = template_table_properties()
     table = dynamodb_resource.create_table(
         TableName=f"unit-test-purchases-{next(_table_numbers)}",
-        KeySchema=[{"AttributeName": ID_FIELD, "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": ID_FIELD, "AttributeType": "S"}],
+        KeySchema=properties["KeySchema"],
+        AttributeDefinitions=properties["AttributeDefinitions"],
+        GlobalSecondaryIndexes=properties["GlobalSecondaryIndexes"],
         BillingMode="PAY_PER_REQUEST",
     )
     yield table

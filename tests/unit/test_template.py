@@ -16,6 +16,8 @@ from cfnlint.api import ManualArgs, lint_file
 from samtranslator.translator.transform import transform
 
 from devkit.template import dump_template, load_template, parse_template
+from purchases.adapters.clients import API_CALLS, WRITER_CALLS
+from purchases.adapters.dynamodb import LISTED, LIVE_INDEX
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "template.yaml"
@@ -52,8 +54,12 @@ CONTRACT_DEFAULTS = {
     "AccessTokenMinutes": "60",
     "GradualDeployment": "true",
     "AlarmEmail": "",
+    "WriterSlowMarker": "",
+    "LogRetentionInDays": "0",
 }
 FUNCTIONS = ("SenderFunction", "ReaderFunction", "WriterFunction")
+# Without LogRetentionInDays, every log group keeps the stage's retention.
+RETENTION = {"Fn::FindInMap": ["StageLogRetention", {"Ref": "StageName"}, "Days"]}
 XRAY = {("xray:PutTraceSegments", "*"), ("xray:PutTelemetryRecords", "*")}
 CORS_ALLOW_HEADERS = "'Content-Type,X-Amz-Date,Authorization,X-Api-Key,Idempotency-Key'"
 CORS_ALLOW_METHODS = "'GET,POST,PUT,DELETE,OPTIONS'"
@@ -104,6 +110,9 @@ def evaluate(expression: Any, template: Template, parameters: Mapping[str, str])
         return all(evaluate(item, template, parameters) for item in argument)
     if function == "Fn::Or":
         return any(evaluate(item, template, parameters) for item in argument)
+    if function == "Fn::FindInMap":
+        mapping, top, second = (evaluate(item, template, parameters) for item in argument)
+        return template["Mappings"][mapping][top][second]
     raise AssertionError(f"unexpected function in a condition: {function}")
 
 
@@ -373,6 +382,8 @@ def failing_rules(template: Template, overrides: Mapping[str, str]) -> set[str]:
         ({"StageName": "prod"}, set()),
         ({"StageName": "prod", "WriterFaultRate": "0.1"}, {"NoFaultInjectionInProd"}),
         ({"StageName": "prod", "WriterCrashRate": "0.5"}, {"NoFaultInjectionInProd"}),
+        ({"StageName": "prod", "WriterSlowMarker": "e2e-slow-record"}, {"NoFaultInjectionInProd"}),
+        ({"StageName": "dev", "WriterSlowMarker": "e2e-slow-record"}, set()),
         ({"StageName": "dev", "WriterFaultRate": "0.5", "WriterCrashRate": "0.5"}, set()),
         ({"StageName": "qa", "DomainName": "api.example.com"}, {"DomainNeedsHostedZone"}),
         (PROD_WITH_DOMAIN, set()),
@@ -447,7 +458,8 @@ def test_given_any_stage_then_the_table_is_keyed_encrypted_on_demand_with_ttl_an
     properties = table["Properties"]
     assert properties["KeySchema"] == [{"AttributeName": "ProductPurchaseId", "KeyType": "HASH"}]
     assert properties["AttributeDefinitions"] == [
-        {"AttributeName": "ProductPurchaseId", "AttributeType": "S"}
+        {"AttributeName": "ProductPurchaseId", "AttributeType": "S"},
+        {"AttributeName": LISTED, "AttributeType": "S"},
     ]
     assert properties["BillingMode"] == "PAY_PER_REQUEST"
     assert properties["SSESpecification"] == {"SSEEnabled": True}
@@ -498,7 +510,7 @@ def test_given_any_stage_then_the_alarm_topic_is_encrypted_with_a_key_cloudwatch
 EXPECTED_ENVIRONMENT = {
     "SenderFunction": {"QUEUE_URL", "IDEMPOTENCY_TABLE_NAME"},
     "ReaderFunction": set(),
-    "WriterFunction": {"WRITER_FAULT_RATE", "WRITER_CRASH_RATE"},
+    "WriterFunction": {"WRITER_FAULT_RATE", "WRITER_CRASH_RATE", "WRITER_SLOW_MARKER"},
 }
 SHARED_ENVIRONMENT = {
     "TABLE_NAME",
@@ -522,7 +534,11 @@ def test_given_any_stage_then_each_function_is_traced_json_logged_and_runs_as_it
     assert properties["LoggingConfig"]["LogFormat"] == "JSON"
     assert properties["MemorySize"] == 256
     assert properties["Role"] == {"Fn::GetAtt": [function.replace("Function", "Role"), "Arn"]}
-    assert properties["Timeout"] == ({"Ref": "WriterTimeout"} if function == "WriterFunction" else 3)
+    # Sized to each function's AWS calls (issue 8; see the bounds tests below)
+    assert (
+        properties["Timeout"]
+        == {"WriterFunction": {"Ref": "WriterTimeout"}, "SenderFunction": 17, "ReaderFunction": 5}[function]
+    )
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
@@ -559,6 +575,7 @@ def test_given_any_stage_then_the_sender_knows_the_queue_and_the_writer_its_faul
     writer = stack.properties("WriterFunction")["Environment"]["Variables"]
     assert writer["WRITER_FAULT_RATE"] == {"Ref": "WriterFaultRate"}
     assert writer["WRITER_CRASH_RATE"] == {"Ref": "WriterCrashRate"}
+    assert writer["WRITER_SLOW_MARKER"] == {"Ref": "WriterSlowMarker"}
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
@@ -567,7 +584,7 @@ def test_given_any_stage_then_each_function_logs_to_its_own_group_with_retention
 ) -> None:
     log_group = stack.properties(function.replace("Function", "LogGroup"))
     assert log_group["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{{function}}}"}
-    assert isinstance(log_group["RetentionInDays"], int)
+    assert log_group["RetentionInDays"] == RETENTION
 
 
 def test_given_any_stage_then_the_writer_consumes_the_queue_in_batches_of_ten_with_partial_failures(
@@ -586,6 +603,8 @@ def test_given_any_stage_then_the_writer_consumes_the_queue_in_batches_of_ten_wi
 
 
 LOGS = "logs:CreateLogStream", "logs:PutLogEvents"
+# The reader may Query the live-purchases index only, never the table itself.
+LIVE_INDEX_ARN = describe_arn({"Fn::Sub": f"${{PurchaseTable.Arn}}/index/{LIVE_INDEX}"})
 EXPECTED_GRANTS = {
     "SenderRole": {
         ("sqs:SendMessage", "PurchaseQueue.Arn"),
@@ -599,15 +618,12 @@ EXPECTED_GRANTS = {
     },
     "ReaderRole": {
         ("dynamodb:GetItem", "PurchaseTable.Arn"),
-        ("dynamodb:Query", "PurchaseTable.Arn"),
-        ("dynamodb:Scan", "PurchaseTable.Arn"),
+        ("dynamodb:Query", LIVE_INDEX_ARN),
         *((action, "ReaderLogGroup.Arn") for action in LOGS),
         *XRAY,
     },
     "WriterRole": {
         ("dynamodb:PutItem", "PurchaseTable.Arn"),
-        ("dynamodb:UpdateItem", "PurchaseTable.Arn"),
-        ("dynamodb:DeleteItem", "PurchaseTable.Arn"),
         ("sqs:ReceiveMessage", "PurchaseQueue.Arn"),
         ("sqs:DeleteMessage", "PurchaseQueue.Arn"),
         ("sqs:GetQueueAttributes", "PurchaseQueue.Arn"),
@@ -653,7 +669,7 @@ def test_given_any_stage_then_the_reader_cannot_write_and_the_sender_cannot_cons
     reader_data_actions = {
         action for action, _ in grants(stack, "ReaderRole") if action.startswith(("dynamodb:", "sqs:"))
     }
-    assert reader_data_actions <= {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"}
+    assert reader_data_actions <= {"dynamodb:GetItem", "dynamodb:Query"}
     # The sender writes only its idempotency records; on the purchase table it only reads.
     sender_data_actions = {
         action
@@ -734,15 +750,15 @@ def test_given_any_stage_then_the_stage_is_traced_and_access_logged_as_json_for_
         "integrationError",
     }
     assert all(value.startswith("$context.") for value in fields.values())
-    assert stack.properties("ApiAccessLogGroup")["RetentionInDays"] == 7
+    assert stack.properties("ApiAccessLogGroup")["RetentionInDays"] == RETENTION
 
 
-def test_given_any_stage_then_execution_logs_with_their_data_traces_expire_after_a_week(stack: Stack) -> None:
+def test_given_any_stage_then_execution_logs_keep_the_stages_retention(stack: Stack) -> None:
     execution_logs = stack.properties("ApiExecutionLogGroup")
     assert execution_logs["LogGroupName"] == {
         "Fn::Sub": "API-Gateway-Execution-Logs_${ProductPurchaseApi}/${StageName}"
     }
-    assert execution_logs["RetentionInDays"] == 7
+    assert execution_logs["RetentionInDays"] == RETENTION
 
 
 def test_given_no_access_log_group_name_then_one_is_derived_from_stack_and_stage(
@@ -772,6 +788,28 @@ def test_given_dev_then_execution_logs_carry_data_traces(dev: Stack) -> None:
 
 def test_given_prod_then_execution_logs_never_carry_request_bodies(prod: Stack) -> None:
     assert method_settings(prod)["DataTraceEnabled"] is False
+
+
+@pytest.mark.parametrize("stage", ["qa", "staging"])
+def test_given_a_stage_with_production_like_data_then_execution_logs_carry_no_request_bodies(
+    transformed_dev: Template, stage: str
+) -> None:
+    assert method_settings(Stack(transformed_dev, {"StageName": stage}))["DataTraceEnabled"] is False
+
+
+@pytest.mark.parametrize(("stage", "days"), [("dev", 7), ("qa", 14), ("staging", 30), ("prod", 365)])
+def test_given_a_stage_then_every_log_group_keeps_that_stages_retention_unless_overridden(
+    transformed_dev: Template, stage: str, days: int
+) -> None:
+    # Given the stage's own default, and the same stage with LogRetentionInDays set
+    default = Stack(transformed_dev, {"StageName": stage})
+    overridden = Stack(transformed_dev, {"StageName": stage, "LogRetentionInDays": "90"})
+    for logical_id in default.of_type("AWS::Logs::LogGroup"):
+        # Then every log group keeps its events that long
+        retention = default.properties(logical_id)["RetentionInDays"]
+        assert evaluate(retention, transformed_dev, default.parameters) == days
+        retention = overridden.properties(logical_id)["RetentionInDays"]
+        assert int(evaluate(retention, transformed_dev, overridden.parameters)) == 90
 
 
 @pytest.mark.parametrize("path", ["/product-purchase", "/product-purchase/{id}"])
@@ -1062,4 +1100,55 @@ def test_given_any_stage_then_idempotency_records_have_their_own_table_with_powe
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
     assert stack.properties("SenderFunction")["Environment"]["Variables"]["IDEMPOTENCY_TABLE_NAME"] == {
         "Ref": "IdempotencyTable"
+    }
+
+
+# ---------------------------------------------------------------------------------------------- issue 8: bounds
+
+
+def test_given_any_stage_then_the_list_index_is_the_sparse_one_the_code_queries(stack: Stack) -> None:
+    (index,) = stack.properties("PurchaseTable")["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == LIVE_INDEX
+    assert index["KeySchema"] == [
+        {"AttributeName": LISTED, "KeyType": "HASH"},
+        {"AttributeName": "ProductPurchaseId", "KeyType": "RANGE"},
+    ]
+    assert index["Projection"] == {"ProjectionType": "ALL"}
+
+
+@pytest.mark.parametrize(("function", "calls"), [("SenderFunction", 4), ("ReaderFunction", 1)])
+def test_given_any_stage_then_an_api_function_outlasts_its_aws_calls_at_their_worst(
+    stack: Stack, function: str, calls: int
+) -> None:
+    import reader
+    import sender
+
+    handler = {"SenderFunction": sender, "ReaderFunction": reader}[function]
+    assert calls == handler.AWS_CALLS_PER_REQUEST
+    # Half a second to spare for the function's own work
+    assert calls * API_CALLS.worst_case_seconds + 0.5 <= stack.properties(function)["Timeout"]
+
+
+def test_given_the_default_writer_timeout_then_a_batch_can_finish_after_a_slow_record(
+    source: Template,
+) -> None:
+    import writer
+
+    timeout_ms = int(parameter_values(source, {})["WriterTimeout"]) * 1000
+    # A slow record takes the writer's call budget at worst; the rest still find the reserve they need
+    assert WRITER_CALLS.worst_case_seconds * 1000 + writer.RECORD_RESERVE_MS < timeout_ms
+
+
+def test_given_any_stage_then_the_senders_existence_check_may_read_only_the_key_and_tombstone_flag(
+    stack: Stack,
+) -> None:
+    (statement,) = [
+        s
+        for s in role_statements(stack, "SenderRole")
+        if "dynamodb:GetItem" in as_list(s["Action"])
+        and s["Resource"] == {"Fn::GetAtt": ["PurchaseTable", "Arn"]}
+    ]
+    assert statement["Condition"] == {
+        "ForAllValues:StringEquals": {"dynamodb:Attributes": ["ProductPurchaseId", "Deleted"]},
+        "StringEquals": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
     }
