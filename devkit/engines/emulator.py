@@ -60,7 +60,10 @@ class Emulator:
         host = parts.hostname or ""
         if ".execute-api." in host:
             api_id = host.split(".", 1)[0]
-            return f"{self.endpoint_url()}/_aws/execute-api/{api_id}{parts.path}"
+            base = self.endpoint_url()
+            if parts.scheme in {"ws", "wss"}:  # a WebSocket API: the same path, on the WebSocket scheme
+                base = "ws" + base.removeprefix("http")
+            return f"{base}/_aws/execute-api/{api_id}{parts.path}"
         if host in {"localhost", "127.0.0.1", "localhost.localstack.cloud"} or host.endswith(
             ".localstack.cloud"
         ):

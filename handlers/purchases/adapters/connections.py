@@ -58,11 +58,12 @@ class DynamoDbConnectionStore:
             TableName=table.name, ProjectionExpression="#id, #expires",
             ExpressionAttributeNames={"#id": CONNECTION_ID, "#expires": EXPIRES_AT},
         ):  # fmt: skip
+            # The resource's client hands back plain Python values (numbers as Decimal).
             for item in page.get("Items", []):
                 # DynamoDB deletes expired items up to days late; an expired record is a dead connection.
-                expires = item.get(EXPIRES_AT, {}).get("N")
-                if expires is None or int(expires) > now:
-                    ids.append(item[CONNECTION_ID]["S"])
+                expires = item.get(EXPIRES_AT)
+                if expires is None or int(expires) > now:  # type: ignore[arg-type]
+                    ids.append(str(item[CONNECTION_ID]))
         return ids
 
     def remember(self, connection_id: str, principal: str, connected_at_ms: int) -> None:
