@@ -10,13 +10,19 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer, idempotent_function
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from purchases import api
-from purchases.adapters.dynamodb import DynamoDbPurchaseStore, lazy_table
+from purchases.adapters.dynamodb import DynamoDbPurchaseStore, idempotency_store, lazy_table
 from purchases.adapters.sqs import SqsWriteQueue, lazy_sqs_client
 from purchases.commands import Accepted, PurchaseCommands, PurchaseNotFound
 from purchases.config import SenderConfig
+from purchases.idempotency import KEY_PREFIX, idempotency_config, idempotent_request
 from purchases.identifiers import InvalidIdempotencyKey, parse_purchase_id
 from purchases.lazy import Lazy, build_during_init
 from purchases.model import Purchase
@@ -43,6 +49,10 @@ commands: Lazy[PurchaseCommands] = Lazy(
         queue=SqsWriteQueue(config.queue_url, sqs_client),
     )
 )
+idempotency = idempotency_config()
+idempotency_records: Lazy[BasePersistenceLayer] = Lazy(
+    lambda: idempotency_store(config.idempotency_table_name)
+)
 
 app = api.create_resolver(
     logger, {api.COLLECTION_PATH: frozenset({"POST"}), api.ITEM_PATH: frozenset({"PUT", "DELETE"})}
@@ -53,11 +63,42 @@ app = api.create_resolver(
 def create_purchase() -> Response[str]:
     event = app.current_event
     purchase = _purchase_from_body()
+    caller = _caller()
+    key = api.header(event, "Idempotency-Key")
     try:
-        accepted = commands().create(purchase, api.request_id(event), api.header(event, "Idempotency-Key"))
+        if key is None:
+            accepted = commands().create(purchase, api.request_id(event), client_id=caller)
+        else:
+            accepted = _create_once(caller, key, purchase, api.request_id(event))
     except InvalidIdempotencyKey as invalid:
         raise api.ApiError(HTTPStatus.BAD_REQUEST, str(invalid)) from None
+    except IdempotencyValidationError:
+        raise api.ApiError(
+            HTTPStatus.UNPROCESSABLE_ENTITY, "This Idempotency-Key was already used with a different purchase"
+        ) from None
+    except IdempotencyAlreadyInProgressError:
+        raise api.ApiError(
+            HTTPStatus.CONFLICT, "A request with this Idempotency-Key is still being processed; retry shortly"
+        ) from None
     return _accepted("create", accepted, {"Location": f"product-purchase/{accepted.purchase_id}"})
+
+
+def _create_once(caller: str, key: str, purchase: Purchase, correlation_id: str) -> Accepted:
+    """The create, run at most once per (client, key): a retry gets the first answer back from the record."""
+
+    def create(request: dict[str, Any]) -> dict[str, str | None]:
+        accepted = commands().create(purchase, correlation_id, key, client_id=caller)
+        return {"purchase_id": accepted.purchase_id, "message_id": accepted.message_id}
+
+    once = idempotent_function(
+        create,
+        data_keyword_argument="request",
+        persistence_store=idempotency_records(),
+        config=idempotency,
+        key_prefix=KEY_PREFIX,
+    )
+    answer = once(request=idempotent_request(caller, key, purchase))
+    return Accepted(purchase_id=answer["purchase_id"], message_id=answer["message_id"])
 
 
 @app.put(api.ITEM_PATH)
@@ -65,7 +106,9 @@ def replace_purchase(purchase_id: str) -> Response[str]:
     canonical_id = _purchase_id(purchase_id)
     purchase = _purchase_from_body()
     try:
-        accepted = commands().replace(canonical_id, purchase, api.request_id(app.current_event))
+        accepted = commands().replace(
+            canonical_id, purchase, api.request_id(app.current_event), client_id=_caller()
+        )
     except PurchaseNotFound:
         raise api.ApiError(HTTPStatus.NOT_FOUND, "Purchase not found") from None
     return _accepted("update", accepted)
@@ -75,7 +118,7 @@ def replace_purchase(purchase_id: str) -> Response[str]:
 def delete_purchase(purchase_id: str) -> Response[str]:
     canonical_id = _purchase_id(purchase_id)
     try:
-        accepted = commands().delete(canonical_id, api.request_id(app.current_event))
+        accepted = commands().delete(canonical_id, api.request_id(app.current_event), client_id=_caller())
     except PurchaseNotFound:
         raise api.ApiError(HTTPStatus.NOT_FOUND, "Purchase not found") from None
     return _accepted("delete", accepted)
@@ -86,6 +129,16 @@ def _purchase_id(raw: str) -> str:
     if purchase_id is None:
         raise api.ApiError(HTTPStatus.BAD_REQUEST, "ProductPurchaseId must be a UUID")
     return purchase_id
+
+
+def _caller() -> str:
+    """The calling client's id; the API's authorizer guarantees one, so its absence is refused, never guessed."""
+    caller = api.client_id(app.current_event)
+    if caller is None:
+        logger.warning("Write without the authorizer's client_id claim: is the Cognito authorizer attached?")
+        raise api.ApiError(HTTPStatus.UNAUTHORIZED, "Unauthorized")
+    logger.append_keys(client_id=caller)
+    return caller
 
 
 def _purchase_from_body() -> Purchase:
@@ -113,6 +166,8 @@ def _accepted(action: str, accepted: Accepted, headers: dict[str, str] | None = 
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # A record left INPROGRESS by an invocation that died expires with the invocation's own deadline.
+    idempotency.register_lambda_context(context)
     response = api.handle(app, event, context, logger)
     status = response["statusCode"]
     if status == HTTPStatus.ACCEPTED:

@@ -46,11 +46,12 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 
 def apply_record(record: SQSRecord) -> None:
     logger.set_correlation_id(None)
-    logger.append_keys(sqs_message_id=record.message_id)
+    logger.append_keys(sqs_message_id=record.message_id, client_id=None)
     try:
         faults.before_record()
         message = decode_message(record.body)
         logger.set_correlation_id(message.correlation_id)
+        logger.append_keys(client_id=message.client_id)
         outcome = store().apply_write(message)
     except (MalformedMessage, InjectedFault) as refused:
         count(metrics, PURCHASE_WRITE_FAILED)

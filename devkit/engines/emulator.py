@@ -31,9 +31,15 @@ EMULATOR_STAGE_PARAMETERS = {
 _CLIENT_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=2, read_timeout=60)
 
 
+# Where the engine serves Cognito's OAuth 2.0 endpoints (AWS: https://<domain>.auth.<region>.amazoncognito.com).
+COGNITO_DOMAIN_SUFFIX = ".amazoncognito.com"
+
+
 @dataclass
 class Emulator:
     port: int
+    # MiniStack answers /oauth2/token at its root; LocalStack under /_aws/cognito-idp (its docs, client credentials).
+    cognito_path_prefix = ""
     # Creating a boto3 client costs ~0.1 s (it loads the service model); commands make dozens of calls.
     _clients: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -64,6 +70,9 @@ class Emulator:
             if parts.scheme in {"ws", "wss"}:  # a WebSocket API: the same path, on the WebSocket scheme
                 base = "ws" + base.removeprefix("http")
             return f"{base}/_aws/execute-api/{api_id}{parts.path}"
+        if host.endswith(COGNITO_DOMAIN_SUFFIX):
+            # The engine finds the user pool from the client id, so the domain prefix is not needed.
+            return f"{self.endpoint_url()}{self.cognito_path_prefix}{parts.path}"
         if host in {"localhost", "127.0.0.1", "localhost.localstack.cloud"} or host.endswith(
             ".localstack.cloud"
         ):

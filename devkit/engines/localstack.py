@@ -46,6 +46,7 @@ def _docker_client() -> Any:
 class LocalStack(Emulator):
     name: str = "localstack"
     bundles_dependencies: bool = True
+    cognito_path_prefix = "/_aws/cognito-idp"
 
     @classmethod
     def create(cls, *, port: int | None = None) -> LocalStack:

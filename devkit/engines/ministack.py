@@ -24,7 +24,10 @@ from devkit.waiting import DeadlineExceeded, wait_for
 
 DEFAULT_PORT = 4566
 # Only what the stack uses: fewer services load faster and hold less memory.
-SERVICES = "cloudformation,lambda,apigateway,sqs,dynamodb,s3,iam,sts,logs,cloudwatch,sns,acm,route53,cognito-idp,dynamodbstreams"
+SERVICES = (
+    "cloudformation,lambda,apigateway,sqs,dynamodb,s3,iam,sts,logs,cloudwatch,sns,acm,route53,cognito-idp"
+    ",dynamodbstreams"
+)
 START_TIMEOUT = 20.0
 # MiniStack saves its state only on a clean shutdown; give it time before forcing.
 STOP_TIMEOUT = 20.0

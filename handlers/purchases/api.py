@@ -153,6 +153,12 @@ def with_cors_headers(response: dict[str, Any]) -> dict[str, Any]:
     return response
 
 
+def client_id(event: APIGatewayProxyEvent) -> str | None:
+    """The OAuth client that called, from the access token the API's Cognito authorizer checked."""
+    value = event.request_context.authorizer.claims.get("client_id")
+    return value if isinstance(value, str) and value else None
+
+
 def request_id(event: APIGatewayProxyEvent) -> str:
     return event.request_context.request_id or ""
 

@@ -40,10 +40,15 @@ def _probability(environ: Mapping[str, str], name: str) -> float:
 class SenderConfig:
     queue_url: str
     table_name: str
+    idempotency_table_name: str
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> SenderConfig:
-        return cls(queue_url=_required(environ, "QUEUE_URL"), table_name=_required(environ, "TABLE_NAME"))
+        return cls(
+            queue_url=_required(environ, "QUEUE_URL"),
+            table_name=_required(environ, "TABLE_NAME"),
+            idempotency_table_name=_required(environ, "IDEMPOTENCY_TABLE_NAME"),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,9 @@
 
 Wire form (the SQS message body, JSON):
     {"action": "create"|"update"|"delete", "id": "<uuid>", "purchase": {...} | null,
-     "stamp": <int ns since epoch at acceptance>, "correlationId": "<API request id>"}
+     "stamp": <int ns since epoch at acceptance>, "correlationId": "<API request id>",
+     "clientId": "<OAuth client that sent the request>" | null}
+`clientId` may be absent: messages queued before it existed are still applied.
 `purchase` carries the normalized purchase with numbers as exact decimal strings, so no float
 ever reaches DynamoDB; it is null for deletes.
 """
@@ -19,7 +21,10 @@ from purchases.model import Purchase
 from purchases.rules import InvalidPurchase, parse_purchase
 
 _FIELDS: Final = frozenset({"action", "id", "purchase", "stamp", "correlationId"})
+_OPTIONAL_FIELDS: Final = frozenset({"clientId"})
 _MAX_CORRELATION_ID_LENGTH: Final = 256
+# Cognito app client ids are at most 128 characters.
+MAX_CLIENT_ID_LENGTH: Final = 128
 
 
 class WriteAction(enum.StrEnum):
@@ -39,6 +44,8 @@ class WriteMessage:
     purchase: Purchase | None
     stamp: int
     correlation_id: str
+    # Who asked for the write (the token's client_id): bookkeeping, logged and stored, never served.
+    client_id: str | None = None
 
     def __post_init__(self) -> None:
         if (self.purchase is None) != (self.action is WriteAction.DELETE):
@@ -53,6 +60,7 @@ def encode_message(message: WriteMessage) -> str:
             "purchase": message.purchase.to_wire() if message.purchase is not None else None,
             "stamp": message.stamp,
             "correlationId": message.correlation_id,
+            "clientId": message.client_id,
         },
         separators=(",", ":"),
     )
@@ -68,8 +76,10 @@ def decode_message(body: str) -> WriteMessage:
         raise MalformedMessage("message body is not valid JSON") from None
     if not isinstance(document, dict):
         raise MalformedMessage("message body is not a JSON object")
-    if set(document) != _FIELDS:
-        raise MalformedMessage(f"message must have exactly the fields {sorted(_FIELDS)}")
+    if not _FIELDS <= set(document) <= _FIELDS | _OPTIONAL_FIELDS:
+        raise MalformedMessage(
+            f"message must have exactly the fields {sorted(_FIELDS)} (and optionally {sorted(_OPTIONAL_FIELDS)})"
+        )
 
     try:
         action = WriteAction(document["action"])
@@ -89,6 +99,12 @@ def decode_message(body: str) -> WriteMessage:
     if not isinstance(correlation_id, str) or len(correlation_id) > _MAX_CORRELATION_ID_LENGTH:
         raise MalformedMessage("message correlationId is not a string of at most 256 characters")
 
+    client_id = document.get("clientId")
+    if client_id is not None and (
+        not isinstance(client_id, str) or not 0 < len(client_id) <= MAX_CLIENT_ID_LENGTH
+    ):
+        raise MalformedMessage(f"message clientId is not a string of 1 to {MAX_CLIENT_ID_LENGTH} characters")
+
     raw_purchase = document["purchase"]
     purchase: Purchase | None = None
     if action is WriteAction.DELETE:
@@ -107,6 +123,7 @@ def decode_message(body: str) -> WriteMessage:
         purchase=purchase,
         stamp=stamp,
         correlation_id=correlation_id,
+        client_id=client_id,
     )
 
 

@@ -23,6 +23,7 @@ os.environ.update(
     {
         "QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/unit-test-queue",
         "TABLE_NAME": "unit-test-purchases",
+        "IDEMPOTENCY_TABLE_NAME": "unit-test-idempotency",
         "STAGE": "dev",
         "POWERTOOLS_SERVICE_NAME": "product-purchase",
         "POWERTOOLS_METRICS_NAMESPACE": "ProductPurchase",
@@ -48,6 +49,8 @@ ApiEventFactory = Callable[..., dict[str, Any]]
 SqsEventFactory = Callable[..., dict[str, Any]]
 
 FIXED_STAMP = 1_700_000_000_000_000_000
+# The app client the API's Cognito authorizer found in the caller's token (requestContext.authorizer.claims).
+CLIENT_ID = "unittestclient0000000000001"
 _table_numbers = itertools.count(1)
 
 
@@ -80,7 +83,7 @@ def lambda_context() -> LambdaContext:
 @pytest.fixture
 def api_event() -> ApiEventFactory:
     """Builds REST API (payload 1.0) proxy events with lower-case header names, as the local engine
-    sends them."""
+    sends them, from a caller the Cognito authorizer let in as `client_id` (None: no authorizer claims)."""
 
     def build(
         method: str,
@@ -92,6 +95,7 @@ def api_event() -> ApiEventFactory:
         query: Mapping[str, str] | None = None,
         request_id: str = "request-1",
         lowercase_headers: bool = True,
+        client_id: str | None = CLIENT_ID,
     ) -> dict[str, Any]:
         lower_headers = {
             (name.lower() if lowercase_headers else name): value for name, value in (headers or {}).items()
@@ -126,6 +130,19 @@ def api_event() -> ApiEventFactory:
                 "resourcePath": resource,
                 "httpMethod": method,
                 "apiId": "unit-test-api",
+                **(
+                    {
+                        "authorizer": {
+                            "claims": {
+                                "client_id": client_id,
+                                "scope": "purchases/read purchases/write",
+                                "token_use": "access",
+                            }
+                        }
+                    }
+                    if client_id is not None
+                    else {}
+                ),
             },
             "body": encoded_body,
             "isBase64Encoded": encoded_body is not None and (isinstance(body, bytes) or base64_body),

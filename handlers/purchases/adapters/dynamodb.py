@@ -2,7 +2,8 @@
 come and go as Decimal, never float).
 
 Item = the purchase's public fields + bookkeeping: `Version` (stamp of the write that produced the
-item), `Deleted` (tombstone flag) and `ExpiresAt` (TTL epoch seconds, tombstones only).
+item), `Deleted` (tombstone flag), `ExpiresAt` (TTL epoch seconds, tombstones only) and `ClientId` (the OAuth
+client whose write produced the item; absent for writes queued before callers were authenticated).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 import boto3
+from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer, DynamoDBPersistenceLayer
 from boto3.dynamodb.conditions import Attr
 from botocore.exceptions import ClientError
 
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 VERSION: Final = "Version"
 DELETED: Final = "Deleted"
 EXPIRES_AT: Final = "ExpiresAt"
+CLIENT_ID: Final = "ClientId"
 # Long enough that no delayed or redriven message (SQS keeps them 14 days at most) can arrive
 # after its tombstone is gone and bring a deleted purchase back.
 TOMBSTONE_LIFETIME_SECONDS: Final = 30 * 24 * 60 * 60
@@ -48,6 +51,11 @@ _CONDITIONS: Final[Mapping[str, tuple[str, dict[str, str]]]] = {
     ),
     "delete": ("attribute_not_exists(#deleted)", {"#deleted": DELETED}),
 }
+
+
+def idempotency_store(table_name: str) -> BasePersistenceLayer:
+    """Powertools' DynamoDB persistence layer on the idempotency table (its default layout: key `id`)."""
+    return DynamoDBPersistenceLayer(table_name=table_name)
 
 
 def lazy_table(table_name: str) -> Callable[[], Table]:
@@ -114,14 +122,16 @@ class DynamoDbPurchaseStore:
 
 
 def _item(message: WriteMessage) -> dict[str, Any]:
+    caller = {CLIENT_ID: message.client_id} if message.client_id is not None else {}
     if message.purchase is None:
         return {
             ID_FIELD: message.purchase_id,
             DELETED: True,
             VERSION: message.stamp,
             EXPIRES_AT: message.stamp // _NANOSECONDS + TOMBSTONE_LIFETIME_SECONDS,
+            **caller,
         }
-    return {ID_FIELD: message.purchase_id, **message.purchase.attributes(), VERSION: message.stamp}
+    return {ID_FIELD: message.purchase_id, **message.purchase.attributes(), VERSION: message.stamp, **caller}
 
 
 def _stored_purchase(item: Mapping[str, Any]) -> StoredPurchase:
