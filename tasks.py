@@ -353,7 +353,9 @@ def test(c: Context) -> None:
         private.start()
         deploy_to_emulator(private, "dev", progress=_say)
         path = private.state_dir / "outputs.json"
-        path.write_text(json.dumps(reachable_outputs(private, "dev"), indent=2))
+        # The restart test stops and starts this engine, so it must know the engine's own folder.
+        values = {**reachable_outputs(private, "dev"), "EngineStateDir": str(private.state_dir)}
+        path.write_text(json.dumps(values, indent=2))
         e2e(c, outputs_file=str(path))
     finally:
         private.stop(purge=True)
