@@ -418,3 +418,44 @@ def bench(
     _say(f"\n{benchmark.format_report(report)}\n\nJSON: {path}")
     if not report.passed:
         raise Exit("Some accepted writes were lost or applied twice (see above).", code=1)
+
+
+@command(help={"target": "ministack (default), localstack or aws", "stage": "stage (default dev)"})
+def notifications(c: Context, target: str = "ministack", stage: str = "dev") -> None:
+    """Print purchase notifications (created / updated / deleted) as they are pushed, until Ctrl-C."""
+    from devkit.notifications import watch
+
+    engine, values = _deployed(target, stage)
+    try:
+        watch(engine, values, show=_say)
+    except KeyboardInterrupt:
+        _say("\nStopped.")
+
+
+@command(
+    help={
+        "port": "port on 127.0.0.1 (default 8765; 0 picks a free one)",
+        "target": "ministack (default), localstack or aws",
+        "stage": "stage (default dev)",
+        "open": "also open the console in your browser",
+    }
+)
+def console(
+    c: Context, port: int = 8765, target: str = "ministack", stage: str = "dev", open: bool = False
+) -> None:
+    """Serve the web console (purchases, live changes, queue, dead letters) on 127.0.0.1 until Ctrl-C."""
+    import webbrowser
+
+    from devkit.auth import ALL_SCOPES, access_token
+    from devkit.console.server import ConsoleServer, ConsoleTarget
+
+    engine, values = _deployed(target, stage)
+    access_token(engine, values, ALL_SCOPES)  # fail now, with what to do, rather than in the browser
+    server = ConsoleServer(ConsoleTarget(engine, values), port)
+    _say(f"Console: {server.url}  ({target}, stage {stage}; Ctrl-C to stop)")
+    if open:
+        webbrowser.open(server.url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        _say("\nConsole stopped.")
