@@ -334,6 +334,35 @@ def e2e(c: Context, target: str = "ministack", stage: str = "dev", outputs_file:
     c.run(shlex.join([*PYTEST, "tests/e2e", "-q"]), echo=True, pty=False, env=env)
 
 
+@command(
+    help={
+        "target": "ministack (default), localstack or aws",
+        "stage": "stage to test (default dev)",
+        "outputs_file": "a saved `invoke outputs --json` to test against instead of asking the engine",
+    }
+)
+def browser(c: Context, target: str = "ministack", stage: str = "dev", outputs_file: str = "") -> None:
+    """Run the console's browser tests in Chromium (skipped, saying so, when no Chromium is installed)."""
+    from devkit.browser import find_chromium
+
+    chromium = find_chromium()
+    if chromium is None:
+        _say(
+            "SKIPPED the browser tests: no Chromium found. Install one (`apt-get install chromium`) or set "
+            "CHROMIUM_PATH; CI (.ci/run) always installs it."
+        )
+        return
+    if not outputs_file:
+        _, values = _deployed(target, stage)
+        path = LOCAL / f"outputs-{target}-{stage}.json"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps(values, indent=2))
+        outputs_file = str(path)
+    _say(f"Browser tests in {chromium} (screenshots in {LOCAL / 'artifacts'}):")
+    env = {"E2E_OUTPUTS": outputs_file}
+    c.run(shlex.join([*PYTEST, "tests/browser", "-q"]), echo=True, pty=False, env=env)
+
+
 @command()
 def test(c: Context) -> None:
     """Lint, unit tests, then the end-to-end suite on a private MiniStack (your running one is left alone)."""
@@ -357,6 +386,7 @@ def test(c: Context) -> None:
         values = {**reachable_outputs(private, "dev"), "EngineStateDir": str(private.state_dir)}
         path.write_text(json.dumps(values, indent=2))
         e2e(c, outputs_file=str(path))
+        browser(c, outputs_file=str(path))
     finally:
         private.stop(purge=True)
         shutil.rmtree(private.state_dir, ignore_errors=True)
