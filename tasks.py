@@ -78,6 +78,7 @@ def up(
     stage: str = "dev",
 ) -> None:
     """Start the local engine if needed, deploy the stack to it and print the API URL."""
+    from devkit.auth import authorization_header
     from devkit.deploy import deploy_to_emulator
     from devkit.http import call
     from devkit.outputs import reachable_outputs
@@ -92,10 +93,27 @@ def up(
     _say(f"Starting {engine} ..." if not target.status().running or fresh else f"Reusing running {engine}.")
     target.start(fresh=fresh)
     result = deploy_to_emulator(target, stage, progress=_say)
-    api = reachable_outputs(target, stage)["ProductPurchaseApi"]
-    wait_for(lambda: call("GET", f"{api}?limit=1").status == 200, timeout=30, what="the API to answer")
+    values = reachable_outputs(target, stage)
+    api = values["ProductPurchaseApi"]
+    headers = authorization_header(target, values)
+    wait_for(
+        lambda: call("GET", f"{api}?limit=1", headers=headers).status == 200,
+        timeout=30,
+        what="the API to answer",
+    )
     _say(f"Stack {result.stack_name} {result.action} on {engine} in {time.monotonic() - started:.1f} s.")
-    _say(f"\nAPI: {api}\nTry:  curl -s {api}\n      uv run invoke seed   # sends the sample purchases")
+    options = "".join(
+        f" --{name} {value}"
+        for name, value, default in (("target", engine, "ministack"), ("stage", stage, "dev"))
+        if value != default
+    )
+    _say(
+        f"\nAPI: {api}\nEvery request needs a bearer token (client credentials; valid "
+        f"{values.get('AccessTokenMinutes', '60')} min):\n"
+        f"  TOKEN=$(uv run invoke token{options})\n"
+        f'  curl -s {api} -H "Authorization: Bearer $TOKEN"\n'
+        "  uv run invoke seed   # sends the sample purchases"
+    )
     if watch:
         try:
             watch_handlers(target, result.stack_name, progress=_say)
@@ -182,12 +200,76 @@ def outputs(c: Context, target: str = "ministack", stage: str = "dev", json_: bo
 @command(help={"target": "ministack (default), localstack or aws", "stage": "stage (default dev)"})
 def seed(c: Context, target: str = "ministack", stage: str = "dev") -> None:
     """Send the sample purchases through the API and print their ids once readable."""
+    from devkit.auth import authorization_header
     from seed.send import send_samples
 
-    api = _deployed(target, stage)[1]["ProductPurchaseApi"]
-    ids = send_samples(api)
+    engine, values = _deployed(target, stage)
+    api = values["ProductPurchaseApi"]
+    ids = send_samples(api, headers=authorization_header(engine, values))
     for purchase_id in ids:
         _say(f"{api}{purchase_id}")
+
+
+@command(
+    help={
+        "scopes": "comma-separated scopes (default: purchases/read,purchases/write)",
+        "target": "ministack (default), localstack or aws",
+        "stage": "stage (default dev; prod has no development client)",
+    }
+)
+def token(c: Context, scopes: str = "", target: str = "ministack", stage: str = "dev") -> None:
+    """Print a bearer access token for the stage's development client (one line, nothing else on stdout)."""
+    from devkit.auth import access_token, parse_scopes
+
+    engine, values = _deployed(target, stage)
+    print(access_token(engine, values, parse_scopes(scopes)))
+
+
+@command(
+    help={
+        "name": "the calling service, e.g. order-service (creates app client consumer-<name>)",
+        "scopes": "comma-separated scopes for a new consumer (default: both)",
+        "remove": "client id of a consumer to remove (its secret stops working at once)",
+        "show_secret": "print the new client's secret (otherwise: read it with DescribeUserPoolClient)",
+        "target": "aws (default), ministack or localstack",
+        "stage": "stage",
+    }
+)
+def consumer(
+    c: Context,
+    name: str = "",
+    scopes: str = "",
+    remove: str = "",
+    show_secret: bool = False,
+    target: str = "aws",
+    stage: str = "dev",
+) -> None:
+    """Give a calling service its own OAuth client (--name), remove one (--remove), or list them (neither)."""
+    from devkit import consumers
+    from devkit.auth import client_secret, parse_scopes
+
+    engine, values = _deployed(target, stage)
+    if name and remove:
+        raise Exit("Pass --name to create a consumer or --remove to delete one, not both.")
+    if remove:
+        consumers.remove_consumer(engine, values, remove)
+        _say(f"Removed app client {remove}.")
+        return
+    if not name:
+        listed = consumers.list_consumers(engine, values)
+        for item in listed:
+            _say(f"{item.name:<24} {item.client_id}  {' '.join(item.scopes)}")
+        _say(f"{len(listed)} consumer(s) on {stack_name(stage)} ({target}).")
+        return
+    created = consumers.create_consumer(engine, values, name, parse_scopes(scopes))
+    _say(f"Consumer {created.name}: client id {created.client_id}, scopes {' '.join(created.scopes)}")
+    _say(f"Token endpoint: {values['TokenUrl']} (grant_type=client_credentials, HTTP Basic client auth)")
+    if show_secret:
+        _say(f"Client secret: {client_secret(engine, values['UserPoolId'], created.client_id)}")
+    else:
+        _say(
+            "Secret not shown: hand it over with --show-secret, or read it with cognito-idp describe-user-pool-client."
+        )
 
 
 @command(
@@ -287,12 +369,12 @@ def openapi(c: Context, out: str = "openapi.json", target: str = "ministack", st
     from devkit.outputs import reachable_outputs
 
     try:
-        server: str | None = stage_url(
-            reachable_outputs(_engine(target), check_stage(stage))["ProductPurchaseApi"]
-        )
+        values = reachable_outputs(_engine(target), check_stage(stage))
+        server: str | None = stage_url(values["ProductPurchaseApi"])
+        token_url: str | None = values.get("TokenUrl")
     except ToolingError:
-        server = None
-    document = json.dumps(openapi_document(server), indent=2)
+        server = token_url = None
+    document = json.dumps(openapi_document(server, token_url=token_url), indent=2)
     if out == "-":
         _say(document)
         return

@@ -18,8 +18,8 @@ from purchases.lazy import Lazy, build_during_init
 from purchases.observability import build_logger, build_tracer
 from purchases.ports import InvalidCursor, PurchaseStore
 
-DEFAULT_PAGE_SIZE: Final = 50
-MAX_PAGE_SIZE: Final = 100
+DEFAULT_PAGE_SIZE: Final = api.DEFAULT_PAGE_SIZE
+MAX_PAGE_SIZE: Final = api.MAX_PAGE_SIZE
 _DIGITS: Final = re.compile(r"[0-9]{1,3}")
 
 logger = build_logger()

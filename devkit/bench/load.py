@@ -15,7 +15,8 @@ from urllib.parse import urlsplit
 from devkit.bench.client import NO_RESPONSE, KeepAliveClient
 
 # Worth another try with the same Idempotency-Key: throttled, a gateway or integration failure, no answer.
-RETRYABLE = frozenset({NO_RESPONSE, 429, 500, 502, 503, 504})
+# 409: the same Idempotency-Key is still in flight (an attempt that timed out on our side is still running).
+RETRYABLE = frozenset({NO_RESPONSE, 409, 429, 500, 502, 503, 504})
 _RETRY_PAUSE = 0.05
 _PROGRESS_EVERY = 5.0
 
@@ -61,6 +62,8 @@ class LoadSettings:
     # Open loop: start writes at this many per second in total (0: each client sends as soon as it has its
     # answer, i.e. as fast as the service goes).
     rate: float = 0.0
+    # Sent with every request: the bearer token (the API refuses requests without one).
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -175,7 +178,9 @@ class LoadRun:
             return index
 
     def _write_loop(self) -> None:
-        client = KeepAliveClient(self.api_url, timeout=self.settings.timeout)
+        client = KeepAliveClient(
+            self.api_url, timeout=self.settings.timeout, headers=dict(self.settings.headers)
+        )
         try:
             while (index := self._take_index()) is not None:
                 self._write(client, index)
@@ -241,7 +246,9 @@ class LoadRun:
                     self._pending_changed.wait(0.1)
 
     def _poll_loop(self) -> None:
-        client = KeepAliveClient(self.api_url, timeout=self.settings.timeout)
+        client = KeepAliveClient(
+            self.api_url, timeout=self.settings.timeout, headers=dict(self.settings.headers)
+        )
         try:
             while (due := self._next_due()) is not None:
                 exchange = client.request("GET", self._item_prefix + due.purchase_id)

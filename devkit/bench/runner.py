@@ -16,6 +16,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from devkit import dlq
+from devkit.auth import authorization_header
 from devkit.bench.floor import measure_send_rate
 from devkit.bench.load import LoadResult, LoadRun, LoadSettings
 from devkit.bench.procfs import PeakMemorySampler, cpu_seconds
@@ -117,6 +118,7 @@ def run_benchmark(
         readable_within=settings.readable_within,
         deadline=BENCH_DEADLINE,
         rate=settings.rate,
+        headers=tuple(authorization_header(engine, outputs).items()),
     )
     notes: list[str] = []
     with _memory_sampler(engine) as sampler:
@@ -246,6 +248,7 @@ def run_soak(
             max_attempts=5,
             poll_readability=False,
             deadline=SOAK_SEND_DEADLINE,
+            headers=tuple(authorization_header(engine, outputs).items()),
         )
         soak_started_ms = int(time.time() * 1000)
         with _memory_sampler(engine) as sampler:

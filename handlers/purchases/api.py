@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from purchases.validation import FieldError
 
 MAX_BODY_BYTES: Final = 64 * 1024
+# Page sizes of the list (the reader enforces them; the OpenAPI document imports them from here).
+DEFAULT_PAGE_SIZE: Final = 50
+MAX_PAGE_SIZE: Final = 100
 COLLECTION_PATH: Final = "/product-purchase"
 ITEM_PATH: Final = "/product-purchase/<purchase_id>"
 

@@ -24,7 +24,11 @@ T = TypeVar("T")
 # How long an accepted write may take to become readable, or the queue to drain.
 WRITE_DEADLINE = 20.0
 POLL_INTERVAL = 0.05
-BOOKKEEPING_FIELDS = frozenset({"Version", "Deleted", "ExpiresAt", "action", "stamp", "correlationId"})
+BOOKKEEPING_FIELDS = frozenset(
+    {"Version", "Deleted", "ExpiresAt", "ClientId", "action", "stamp", "correlationId", "clientId"}
+)
+# `Api.send(..., authorization=DEVELOPMENT_TOKEN)`: the default, the development client's bearer token.
+DEVELOPMENT_TOKEN = "development token"
 _LINK_NEXT = re.compile(r'<([^>]*)>\s*;\s*rel="?next"?')
 
 
@@ -56,11 +60,37 @@ def make_purchase(token: str | None = None, **overrides: Any) -> dict[str, Any]:
     return {name: value for name, value in purchase.items() if value is not None}
 
 
+def no_credentials() -> dict[str, str]:
+    return {}
+
+
 @dataclass(frozen=True)
 class Api:
-    """The purchase API at `base_url` (the `ProductPurchaseApi` output, ending in `/product-purchase/`)."""
+    """The purchase API at `base_url` (the `ProductPurchaseApi` output, ending in `/product-purchase/`).
+
+    Every request carries `credentials()` (the `api` fixture: the development client's bearer token, renewed
+    before it expires); `send` chooses the Authorization header explicitly, or leaves it out.
+    """
 
     base_url: str
+    credentials: Callable[[], dict[str, str]] = no_credentials
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        body: Any = None,
+        *,
+        headers: dict[str, str] | None = None,
+        authorization: str | None = DEVELOPMENT_TOKEN,
+    ) -> Reply:
+        """One request to `url` with `headers`; `authorization` is the whole Authorization header value
+        (e.g. "Bearer <token>"), None for no header at all, or DEVELOPMENT_TOKEN for the default credentials."""
+        if authorization == DEVELOPMENT_TOKEN:
+            auth = self.credentials()
+        else:
+            auth = {} if authorization is None else {"Authorization": authorization}
+        return call(method, url, body, headers={**auth, **(headers or {})})
 
     @property
     def collection_url(self) -> str:
@@ -70,22 +100,22 @@ class Api:
         return f"{self.collection_url}/{purchase_id}"
 
     def create(self, body: Any, *, headers: dict[str, str] | None = None) -> Reply:
-        return call("POST", self.collection_url, body, headers=headers)
+        return self.send("POST", self.collection_url, body, headers=headers)
 
     def get(self, purchase_id: str) -> Reply:
-        return call("GET", self.item_url(purchase_id))
+        return self.send("GET", self.item_url(purchase_id))
 
     def replace(self, purchase_id: str, body: Any) -> Reply:
-        return call("PUT", self.item_url(purchase_id), body)
+        return self.send("PUT", self.item_url(purchase_id), body)
 
     def delete(self, purchase_id: str) -> Reply:
-        return call("DELETE", self.item_url(purchase_id))
+        return self.send("DELETE", self.item_url(purchase_id))
 
     def list_page(self, query: str = "") -> Reply:
-        return call("GET", f"{self.collection_url}{'?' + query if query else ''}")
+        return self.send("GET", f"{self.collection_url}{'?' + query if query else ''}")
 
     def follow(self, link_target: str) -> Reply:
-        return call("GET", urljoin(self.collection_url, link_target))
+        return self.send("GET", urljoin(self.collection_url, link_target))
 
     def pages(self, limit: int) -> Iterator[Reply]:
         """Every page of the list, following `Link: rel="next"` until it is absent."""
