@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from e2e.conftest import _load_outputs
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 from devkit.auth import ALL_SCOPES, access_token
@@ -14,7 +15,6 @@ from devkit.browser import CHROMIUM_ARGS, find_chromium
 from devkit.console.server import ConsoleServer, ConsoleTarget
 from devkit.engines import Engine, engine_from_outputs
 from devkit.project import LOCAL
-from tests.e2e.conftest import _load_outputs
 
 ARTIFACTS = LOCAL / "artifacts"
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from e2e.support import make_purchase, unique_token
 from playwright.sync_api import Page, expect
 
 from devkit.http import call
-from tests.e2e.support import make_purchase, unique_token
 
 from .conftest import ARTIFACTS
 
@@ -30,7 +30,7 @@ def _create(outputs: dict[str, Any], token: str, **overrides: Any) -> str:
 
 
 def _readable(outputs: dict[str, Any], token: str, purchase_id: str) -> None:
-    from tests.e2e.support import eventually
+    from e2e.support import eventually
 
     url = f"{str(outputs['ProductPurchaseApi']).rstrip('/')}/{purchase_id}"
     eventually(

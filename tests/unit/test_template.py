@@ -52,6 +52,8 @@ CONTRACT_DEFAULTS = {
     "AccessTokenMinutes": "60",
 }
 FUNCTIONS = ("SenderFunction", "ReaderFunction", "WriterFunction")
+# The WebSocket side's functions; test_template_realtime checks them.
+REALTIME_FUNCTIONS = ("AuthorizerFunction", "ConnectionsFunction", "NotifierFunction")
 XRAY = {("xray:PutTraceSegments", "*"), ("xray:PutTelemetryRecords", "*")}
 CORS_ALLOW_HEADERS = "'Content-Type,X-Amz-Date,Authorization,X-Api-Key,Idempotency-Key'"
 CORS_ALLOW_METHODS = "'GET,POST,PUT,DELETE,OPTIONS'"
@@ -407,7 +409,11 @@ def test_given_any_stage_then_every_log_group_name_is_unique_to_the_stack(stack:
     for logical_id, resource in stack.of_type("AWS::Logs::LogGroup").items():
         name = json.dumps(resource["Properties"]["LogGroupName"])
         assert "Fn::Sub" in name, logical_id
-        markers = ("${AWS::StackName}", "${ProductPurchaseApi}", *(f"${{{f}}}" for f in FUNCTIONS))
+        markers = (
+            "${AWS::StackName}",
+            "${ProductPurchaseApi}",
+            *(f"${{{f}}}" for f in (*FUNCTIONS, *REALTIME_FUNCTIONS)),
+        )
         assert any(marker in name for marker in markers), name
 
 
@@ -570,7 +576,7 @@ def test_given_any_stage_then_each_function_logs_to_its_own_group_with_retention
 def test_given_any_stage_then_the_writer_consumes_the_queue_in_batches_of_ten_with_partial_failures(
     stack: Stack,
 ) -> None:
-    mapping = stack.only("AWS::Lambda::EventSourceMapping")["Properties"]
+    mapping = stack.properties("WriterFunctionPurchaseWrites")
     assert mapping["FunctionName"] == {"Ref": "WriterFunction"}
     assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["PurchaseQueue", "Arn"]}
     assert mapping["BatchSize"] == 10
@@ -896,6 +902,13 @@ CONTRACT_OUTPUTS = {
     "TokenUrl",
     "AccessTokenMinutes",
     "IdempotencyTableName",
+    # Real-time notifications (test_template_realtime checks them).
+    "WebSocketUrl",
+    "NotificationApiId",
+    "ConnectionTableName",
+    "NotifierFunctionName",
+    "ConnectionsFunctionName",
+    "AuthorizerFunctionName",
 }
 
 

@@ -62,7 +62,7 @@ class DynamoDbConnectionStore:
             for item in page.get("Items", []):
                 # DynamoDB deletes expired items up to days late; an expired record is a dead connection.
                 expires = item.get(EXPIRES_AT)
-                if expires is None or int(expires) > now:  # type: ignore[arg-type]
+                if expires is None or int(str(expires)) > now:
                     ids.append(str(item[CONNECTION_ID]))
         return ids
 
