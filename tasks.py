@@ -532,12 +532,23 @@ def bench(
         raise Exit("Some accepted writes were lost or applied twice (see above).", code=1)
 
 
-@command(help={"target": "ministack (default), localstack or aws", "stage": "stage (default dev)"})
-def notifications(c: Context, target: str = "ministack", stage: str = "dev") -> None:
+@command(
+    help={
+        "target": "ministack (default), localstack or aws",
+        "stage": "stage (default dev)",
+        "bench": "instead: time N writes from 202 to notification received (p50/p95, warm)",
+    }
+)
+def notifications(c: Context, target: str = "ministack", stage: str = "dev", bench: int = 0) -> None:
     """Print purchase notifications (created / updated / deleted) as they are pushed, until Ctrl-C."""
     from devkit.notifications import watch
 
     engine, values = _deployed(target, stage)
+    if bench:
+        from devkit.bench.notifications import format_bench, measure
+
+        _say(format_bench(measure(engine, values, bench, progress=_say)))
+        return
     try:
         watch(engine, values, show=_say)
     except KeyboardInterrupt:
