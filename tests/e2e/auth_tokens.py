@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -117,6 +117,3 @@ def foreign_pool(engine: Engine, region: str) -> Iterator[tuple[AppClient, str]]
             cognito.delete_user_pool_domain(UserPoolId=pool_id, Domain=prefix)
     finally:
         cognito.delete_user_pool(UserPoolId=pool_id)
-
-
-TokenSource = Callable[[], str | None]

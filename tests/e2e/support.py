@@ -206,6 +206,7 @@ class Stack:
         self.queue_url: str = outputs["QueueUrl"]
         self.dlq_url: str = outputs["DeadLetterQueueUrl"]
         self.table_name: str = outputs["TableName"]
+        self.idempotency_table_name: str = outputs.get("IdempotencyTableName", "")
         self.sqs = client("sqs")
         self.dynamodb = client("dynamodb")
 

@@ -41,6 +41,7 @@ class Resources:
     table: str
     foreign_queue_url: str
     foreign_table: str
+    idempotency_table: str = ""
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +57,14 @@ def resources(stack: Stack, aws_client: Callable[[str], Any]) -> Iterator[Resour
     )
     foreign_queue = sqs.create_queue(QueueName=name)["QueueUrl"]
     try:
-        yield Resources(stack.queue_url, stack.dlq_url, stack.table_name, foreign_queue, name)
+        yield Resources(
+            stack.queue_url,
+            stack.dlq_url,
+            stack.table_name,
+            foreign_queue,
+            name,
+            stack.idempotency_table_name,
+        )
     finally:
         dynamodb.delete_table(TableName=name)
         sqs.delete_queue(QueueUrl=foreign_queue)
@@ -178,7 +186,30 @@ def _queue_attributes(queue: Callable[[Resources], str]) -> Call:
     return lambda client, r: client("sqs").get_queue_attributes(QueueUrl=queue(r), AttributeNames=["All"])
 
 
+def _idempotency_table(r: Resources) -> str:
+    return r.idempotency_table
+
+
+def _idempotency_record_put(table: Callable[[Resources], str]) -> Call:
+    # Powertools' layout (key `id`); the impossible condition leaves the table as it was.
+    return lambda client, r: client("dynamodb").put_item(
+        TableName=table(r),
+        Item={"id": {"S": f"e2e-probe-{unique_token()}"}},
+        ConditionExpression="attribute_exists(id)",
+    )
+
+
+def _idempotency_record_call(operation: str) -> Call:
+    key = {"id": {"S": f"e2e-probe-{unique_token()}"}}
+    if operation == "scan":
+        return lambda client, r: client("dynamodb").scan(TableName=r.idempotency_table, Limit=1)
+    return lambda client, r: getattr(client("dynamodb"), operation)(TableName=r.idempotency_table, Key=key)
+
+
 ALLOWED: list[tuple[str, str, Call]] = [
+    ("sender", "PutItem on the idempotency table", _idempotency_record_put(_idempotency_table)),
+    ("sender", "GetItem on the idempotency table", _idempotency_record_call("get_item")),
+    ("sender", "DeleteItem on the idempotency table", _idempotency_record_call("delete_item")),
     ("sender", "SendMessage to the queue", _send_valid_write(_queue)),
     ("sender", "GetItem on the table", _get(_table)),
     ("reader", "GetItem on the table", _get(_table)),
@@ -193,6 +224,9 @@ ALLOWED: list[tuple[str, str, Call]] = [
 ]
 
 DENIED: list[tuple[str, str, Call]] = [
+    ("sender", "Scan the idempotency table", _idempotency_record_call("scan")),
+    ("reader", "GetItem on the idempotency table", _idempotency_record_call("get_item")),
+    ("writer", "PutItem on the idempotency table", _idempotency_record_put(_idempotency_table)),
     ("sender", "ReceiveMessage from the DLQ", _receive(_dlq)),
     ("sender", "ReceiveMessage from the queue", _receive(_queue)),
     ("sender", "SendMessage to the DLQ", _send_valid_write(_dlq)),
