@@ -143,3 +143,59 @@ def test_given_one_client_stuck_then_the_others_are_served_meanwhile() -> None:
 
     report = fan_out([b"x"], store, Pusher())
     assert report.failed == [] and report.delivered == 6
+
+
+def _stream_event(*changes: tuple[str, dict[str, Any] | None, dict[str, Any] | None]) -> dict[str, Any]:
+    """A DynamoDB stream event as Lambda delivers it: images in DynamoDB's typed JSON."""
+    from boto3.dynamodb.types import TypeSerializer
+
+    serializer = TypeSerializer()
+
+    def typed(image: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if image is None else {name: serializer.serialize(value) for name, value in image.items()}
+
+    records = []
+    for number, (event_name, old, new) in enumerate(changes):
+        change: dict[str, Any] = {"Keys": {"ProductPurchaseId": {"S": LIVE["ProductPurchaseId"]}}}
+        change["SequenceNumber"] = str(number)
+        change["StreamViewType"] = "NEW_AND_OLD_IMAGES"
+        if old is not None:
+            change["OldImage"] = typed(old)
+        if new is not None:
+            change["NewImage"] = typed(new)
+        records.append({"eventName": event_name, "eventSource": "aws:dynamodb", "dynamodb": change})
+    return {"Records": records}
+
+
+@pytest.fixture
+def notifier(monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("CONNECTION_TABLE", "unit-test-connections")
+    monkeypatch.setenv("NOTIFICATION_API_ID", "abc123")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    import notifier as module
+
+    return module
+
+
+def test_given_a_stream_batch_then_the_notifier_pushes_one_message_per_visible_change_in_order(
+    notifier: Any, lambda_context: Any
+) -> None:
+    store, pusher = MemoryStore(["c1"]), ScriptedPusher()
+    notifier.store.override(store)
+    notifier.pusher.override(pusher)
+    try:
+        updated = {**LIVE, "Quantity": Decimal("3"), "TotalPrice": Decimal("31.5")}
+        event = _stream_event(
+            ("INSERT", None, LIVE),
+            ("MODIFY", LIVE, updated),
+            ("MODIFY", updated, TOMBSTONE),
+            ("REMOVE", TOMBSTONE, None),  # the tombstone's TTL expiry: nothing to tell
+        )
+        notifier.lambda_handler(event, lambda_context)
+    finally:
+        notifier.store.override(None)
+        notifier.pusher.override(None)
+    messages = [json.loads(data, parse_float=Decimal) for data in pusher.delivered["c1"]]
+    assert [m["type"] for m in messages] == ["purchase.created", "purchase.updated", "purchase.deleted"]
+    assert messages[1]["purchase"]["Quantity"] == 3 and messages[1]["purchase"]["TotalPrice"] == Decimal("31.5")
+    assert "Version" not in messages[0]["purchase"]
