@@ -197,5 +197,7 @@ def test_given_a_stream_batch_then_the_notifier_pushes_one_message_per_visible_c
         notifier.pusher.override(None)
     messages = [json.loads(data, parse_float=Decimal) for data in pusher.delivered["c1"]]
     assert [m["type"] for m in messages] == ["purchase.created", "purchase.updated", "purchase.deleted"]
-    assert messages[1]["purchase"]["Quantity"] == 3 and messages[1]["purchase"]["TotalPrice"] == Decimal("31.5")
+    assert messages[1]["purchase"]["Quantity"] == 3 and messages[1]["purchase"]["TotalPrice"] == Decimal(
+        "31.5"
+    )
     assert "Version" not in messages[0]["purchase"]
