@@ -909,6 +909,9 @@ CONTRACT_OUTPUTS = {
     "NotifierFunctionName",
     "ConnectionsFunctionName",
     "AuthorizerFunctionName",
+    "NotifierRoleArn",
+    "ConnectionsRoleArn",
+    "AuthorizerRoleArn",
 }
 
 
