@@ -358,7 +358,7 @@ async function refreshDeadLetters() {
   if (!reply.ok) return;
   const list = $("dead-letters");
   if (!reply.body.length) {
-    list.replaceChildren(text("li", "Nothing failed. 🎉", "none"));
+    list.replaceChildren(text("li", "Nothing failed: every accepted write was applied.", "none"));
     $("redrive").disabled = true;
     return;
   }
