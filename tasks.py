@@ -312,14 +312,13 @@ def deploy(c: Context, stage: str, target: str = "aws", dry_run: bool = False, y
 
     check_stage(stage)
     engine = _engine(target)
-    if stage == "prod" and target == "aws" and not (yes or dry_run):
-        if not _confirmed(f"Deploy to PROD ({stack_name(stage)})?"):
-            raise Exit("Not deployed.", code=1)
-        yes = True
+    if target == "aws":
+        _deploy_to_aws(engine, stage, dry_run=dry_run, yes=yes)
+        return
     engine.start()
     sam.build()
     # On an emulator, the same `sam deploy` as on AWS, plus the engine's local-stage parameters.
-    overrides = {"StageName": stage, **engine.stage_parameters()} if target in EMULATORS else None
+    overrides = {"StageName": stage, **engine.stage_parameters()}
     sam.deploy(
         stage, dry_run=dry_run, assume_yes=yes, parameters=overrides, endpoint_url=engine.endpoint_url()
     )
@@ -327,6 +326,85 @@ def deploy(c: Context, stage: str, target: str = "aws", dry_run: bool = False, y
         engine.after_deploy(stack_name(stage))
     if not dry_run:
         _say(f"Deployed {stack_name(stage)} to {target}: `invoke outputs --target {target} --stage {stage}`.")
+
+
+def _deploy_to_aws(engine: Engine, stage: str, *, dry_run: bool, yes: bool) -> None:
+    """The change set `sam deploy` prints, a yes for prod, then executed and followed through CodeDeploy."""
+    from devkit import delivery, sam
+
+    engine.start()
+    cloudformation = engine.client("cloudformation")
+    resources = delivery.pipeline_resources(cloudformation, stage)  # before the build: fail fast
+    sam.build()
+    outcome = delivery.deploy_stage(
+        cloudformation,
+        engine.client("codedeploy"),
+        stage,
+        resources,
+        create_change_set=lambda extra: sam.deploy(stage, dry_run=True, assume_yes=True, extra=extra),
+        confirm=None if stage != "prod" or yes else _confirmed,
+        dry_run=dry_run,
+        progress=_say,
+    )
+    if outcome not in ("unchanged", "reviewed"):
+        _say(f"Deployed {stack_name(stage)} ({outcome}): `invoke outputs --target aws --stage {stage}`.")
+
+
+@command(help={"stage": "dev, qa, staging or prod", "target": "aws (default)"})
+def rollback(c: Context, stage: str, target: str = "aws") -> None:
+    """Stop a stage's running deploy: CodeDeploy moves the aliases back and CloudFormation rolls the stack back."""
+    from devkit import delivery
+
+    engine = _engine(target)
+    name = stack_name(check_stage(stage))
+    engine.start()
+    delivery.stop_running_deployments(
+        engine.client("cloudformation"), engine.client("codedeploy"), name, progress=_say
+    )
+
+
+@command(
+    help={
+        "stage": "dev, qa, staging or prod: the stage whose deploy role and bucket to create",
+        "repository": "the GitHub repository (OWNER/REPO) whose workflows may deploy the stage",
+        "target": "aws (default), or an emulator to rehearse on: ministack / localstack",
+    }
+)
+def bootstrap(c: Context, stage: str, repository: str, target: str = "aws") -> None:
+    """Once per stage and account: GitHub OIDC deploy role, artifacts bucket and CloudFormation execution role."""
+    from devkit import delivery
+    from devkit.deploy import apply_template
+
+    check_stage(stage)
+    engine = _engine(target)
+    engine.start()
+    iam = engine.client("iam")
+    provider = delivery.github_oidc_provider(iam)
+    if provider is None and target in EMULATORS:
+        # The emulators' CloudFormation has no AWS::IAM::OIDCProvider; their IAM API creates one.
+        provider = iam.create_open_id_connect_provider(
+            Url=f"https://{delivery.GITHUB_OIDC_HOST}", ClientIDList=["sts.amazonaws.com"]
+        )["OpenIDConnectProviderArn"]
+        _say(f"Created the GitHub OIDC provider through {target}'s IAM API (its CloudFormation cannot).")
+    elif provider:
+        _say(f"Reusing the account's GitHub OIDC provider {provider}.")
+    name = delivery.bootstrap_stack_name(stage)
+    action = apply_template(
+        engine,
+        name,
+        delivery.bootstrap_template_body(),
+        delivery.bootstrap_parameters(stage, repository, provider),
+        progress=_say,
+    )
+    resources = delivery.pipeline_resources(engine.client("cloudformation"), stage)
+    _say(
+        f"Bootstrap {name} {action} on {target}.\n"
+        f"  deploy role       {resources.deploy_role_arn}\n"
+        f"  artifacts bucket  {resources.artifacts_bucket}\n"
+        f"  execution role    {resources.execution_role_arn}\n"
+        f"In GitHub, give environment {stage!r} the variable AWS_DEPLOY_ROLE_ARN={resources.deploy_role_arn}"
+        + (" and required reviewers." if stage == "prod" else ".")
+    )
 
 
 @command(
@@ -384,11 +462,21 @@ def openapi(c: Context, out: str = "openapi.json", target: str = "ministack", st
 
 @command()
 def lint(c: Context) -> None:
-    """Check code style, types and the template (ruff, mypy, cfn-lint)."""
+    """Check code, types, both templates (cfn-lint, SAM translator, checkov) and the workflows (actionlint)."""
+    from devkit import static_checks
+
+    started = time.monotonic()
     c.run("ruff check .", echo=True)
     c.run("ruff format --check .", echo=True)
     c.run("mypy", echo=True)
-    c.run("cfn-lint template.yaml", echo=True)
+    templates = [str(path.relative_to(ROOT)) for path in static_checks.TEMPLATES]
+    c.run(shlex.join(["cfn-lint", *templates]), echo=True)
+    for path in static_checks.TEMPLATES:
+        static_checks.translate(path)
+    _say(f"SAM translator: {', '.join(templates)} translate.")
+    c.run(shlex.join(static_checks.checkov_command()), echo=True, pty=False)
+    static_checks.lint_workflows(progress=_say)
+    _say(f"Lint passed in {time.monotonic() - started:.0f} s.")
 
 
 @command()

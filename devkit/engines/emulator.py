@@ -26,6 +26,9 @@ EMULATOR_STAGE_PARAMETERS = {
     "TracingEnabled": "false",
     "ThrottleRateLimit": "10000",
     "ThrottleBurstLimit": "5000",
+    # Neither emulator runs CodeDeploy (MiniStack refuses AWS::CodeDeploy::* at CreateStack): the `live` alias
+    # moves to each new version at once, with no alarm watch.
+    "GradualDeployment": "false",
 }
 
 _CLIENT_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=2, read_timeout=60)

@@ -50,6 +50,8 @@ CONTRACT_DEFAULTS = {
     "WriterFaultRate": "0",
     "WriterCrashRate": "0",
     "AccessTokenMinutes": "60",
+    "GradualDeployment": "true",
+    "AlarmEmail": "",
 }
 FUNCTIONS = ("SenderFunction", "ReaderFunction", "WriterFunction")
 # The WebSocket side's functions; test_template_realtime checks them.
@@ -206,7 +208,8 @@ def grants(stack: Stack, role_id: str) -> set[tuple[str, str]]:
 
 def integration_target(operation: Template) -> str:
     uri = operation["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
-    match = re.search(r"\$\{(\w+)\.Arn\}", uri)
+    # The integration calls the function's `live` alias (AutoPublishAlias), not $LATEST.
+    match = re.search(r"\$\{(\w+)Aliaslive\}", uri)
     assert match, uri
     return match.group(1)
 
@@ -577,7 +580,7 @@ def test_given_any_stage_then_the_writer_consumes_the_queue_in_batches_of_ten_wi
     stack: Stack,
 ) -> None:
     mapping = stack.properties("WriterFunctionPurchaseWrites")
-    assert mapping["FunctionName"] == {"Ref": "WriterFunction"}
+    assert mapping["FunctionName"] == {"Ref": "WriterFunctionAliaslive"}
     assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["PurchaseQueue", "Arn"]}
     assert mapping["BatchSize"] == 10
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
