@@ -32,7 +32,7 @@ def test_given_any_stage_then_the_notifier_reads_the_stream_from_its_start_witho
     (mapping,) = (
         resource["Properties"]
         for resource in stack.of_type("AWS::Lambda::EventSourceMapping").values()
-        if resource["Properties"]["FunctionName"] == {"Ref": "NotifierFunction"}
+        if resource["Properties"]["FunctionName"] == {"Ref": "NotifierFunctionAliaslive"}
     )
     assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["PurchaseTable", "StreamArn"]}
     # TRIM_HORIZON: nothing between the stream's and the mapping's creation is missed (and the restart work-around
@@ -65,7 +65,11 @@ def test_given_any_stage_then_the_websocket_api_deploys_itself_and_guards_connec
     authorizer = stack.properties("NotificationAuthorizer")
     assert authorizer["AuthorizerType"] == "REQUEST"
     assert authorizer["IdentitySource"] == ["route.request.querystring.token"]
-    assert "AuthorizerFunction.Arn" in authorizer["AuthorizerUri"]["Fn::Sub"]
+    # The `live` alias, which delivery shifts traffic on
+    assert "${AuthorizerFunctionAliaslive}" in authorizer["AuthorizerUri"]["Fn::Sub"]
+    integration = stack.properties("ConnectionsIntegration")
+    assert "${ConnectionsFunctionAliaslive}" in integration["IntegrationUri"]["Fn::Sub"]
+    assert "AccessLogSettings" in stack.properties("NotificationStage")
 
 
 def test_given_any_stage_then_the_authorizer_checks_tokens_of_the_stacks_own_pool(stack: Stack) -> None:
