@@ -504,6 +504,35 @@ def e2e(c: Context, target: str = "ministack", stage: str = "dev", outputs_file:
     c.run(shlex.join([*PYTEST, "tests/e2e", "-q"]), echo=True, pty=False, env=env)
 
 
+@command(
+    help={
+        "target": "ministack (default), localstack or aws",
+        "stage": "stage to test (default dev)",
+        "outputs_file": "a saved `invoke outputs --json` to test against instead of asking the engine",
+    }
+)
+def browser(c: Context, target: str = "ministack", stage: str = "dev", outputs_file: str = "") -> None:
+    """Run the console's browser tests in Chromium (skipped, saying so, when no Chromium is installed)."""
+    from devkit.browser import find_chromium
+
+    chromium = find_chromium()
+    if chromium is None:
+        _say(
+            "SKIPPED the browser tests: no Chromium found. Install one (`apt-get install chromium`) or set "
+            "CHROMIUM_PATH; CI (.ci/run) always installs it."
+        )
+        return
+    if not outputs_file:
+        _, values = _deployed(target, stage)
+        path = LOCAL / f"outputs-{target}-{stage}.json"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps(values, indent=2))
+        outputs_file = str(path)
+    _say(f"Browser tests in {chromium} (screenshots in {LOCAL / 'artifacts'}):")
+    env = {"E2E_OUTPUTS": outputs_file}
+    c.run(shlex.join([*PYTEST, "tests/browser", "-q"]), echo=True, pty=False, env=env)
+
+
 @command()
 def test(c: Context) -> None:
     """Lint, unit tests, then the end-to-end suite on a private MiniStack (your running one is left alone)."""
@@ -523,8 +552,11 @@ def test(c: Context) -> None:
         private.start()
         deploy_to_emulator(private, "dev", progress=_say)
         path = private.state_dir / "outputs.json"
-        path.write_text(json.dumps(reachable_outputs(private, "dev"), indent=2))
+        # The restart test stops and starts this engine, so it must know the engine's own folder.
+        values = {**reachable_outputs(private, "dev"), "EngineStateDir": str(private.state_dir)}
+        path.write_text(json.dumps(values, indent=2))
         e2e(c, outputs_file=str(path))
+        browser(c, outputs_file=str(path))
     finally:
         private.stop(purge=True)
         shutil.rmtree(private.state_dir, ignore_errors=True)
@@ -616,3 +648,55 @@ def bench_list(
         _engine(target), stage, tombstones=tombstones, requests=requests, limit=limit, progress=_say
     )
     _say(f"\n{report.format()}")
+
+
+@command(
+    help={
+        "target": "ministack (default), localstack or aws",
+        "stage": "stage (default dev)",
+        "bench": "instead: time N writes from 202 to notification received (p50/p95, warm)",
+    }
+)
+def notifications(c: Context, target: str = "ministack", stage: str = "dev", bench: int = 0) -> None:
+    """Print purchase notifications (created / updated / deleted) as they are pushed, until Ctrl-C."""
+    from devkit.notifications import watch
+
+    engine, values = _deployed(target, stage)
+    if bench:
+        from devkit.bench.notifications import format_bench, measure
+
+        _say(format_bench(measure(engine, values, bench, progress=_say)))
+        return
+    try:
+        watch(engine, values, show=_say)
+    except KeyboardInterrupt:
+        _say("\nStopped.")
+
+
+@command(
+    help={
+        "port": "port on 127.0.0.1 (default 8765; 0 picks a free one)",
+        "target": "ministack (default), localstack or aws",
+        "stage": "stage (default dev)",
+        "open": "also open the console in your browser",
+    }
+)
+def console(
+    c: Context, port: int = 8765, target: str = "ministack", stage: str = "dev", open: bool = False
+) -> None:
+    """Serve the web console (purchases, live changes, queue, dead letters) on 127.0.0.1 until Ctrl-C."""
+    import webbrowser
+
+    from devkit.auth import ALL_SCOPES, access_token
+    from devkit.console.server import ConsoleServer, ConsoleTarget
+
+    engine, values = _deployed(target, stage)
+    access_token(engine, values, ALL_SCOPES)  # fail now, with what to do, rather than in the browser
+    server = ConsoleServer(ConsoleTarget(engine, values), port)
+    _say(f"Console: {server.url}  ({target}, stage {stage}; Ctrl-C to stop)")
+    if open:
+        webbrowser.open(server.url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        _say("\nConsole stopped.")

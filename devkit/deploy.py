@@ -57,11 +57,13 @@ def deploy_to_emulator(
         changed = push_code(engine, name, bundle)
         result = DeployResult(name, "code updated" if changed else "unchanged")
     else:
-        key = _upload(engine, bundle)
-        body = dump_template(_with_code_location(template, ARTIFACT_BUCKET, key))
+        code_key = _upload(engine, f"handlers/{bundle.sha256}.zip", bundle.data)
+        body = dump_template(_with_code_location(template, ARTIFACT_BUCKET, code_key)).encode()
+        # From S3, as `sam deploy` sends it: a TemplateBody may hold 51,200 bytes, a TemplateURL 1 MB.
+        template_key = _upload(engine, f"templates/{hashlib.sha256(body).hexdigest()}.json", body)
         arguments: dict[str, Any] = {
             "StackName": name,
-            "TemplateBody": body,
+            "TemplateURL": f"{engine.endpoint_url()}/{ARTIFACT_BUCKET}/{template_key}",
             "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(values.items())],
             "Capabilities": ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
             "Tags": [{"Key": FINGERPRINT_TAG, "Value": fingerprint}],
@@ -194,14 +196,14 @@ def _with_code_location(template: dict[str, Any], bucket: str, key: str) -> dict
     return result
 
 
-def _upload(engine: Engine, bundle: CodeBundle) -> str:
+def _upload(engine: Engine, key: str, data: bytes) -> str:
+    """Put `data` at `key` in the engine's artifacts bucket (created on first use); returns the key."""
     s3 = engine.client("s3")
-    key = f"handlers/{bundle.sha256}.zip"
     try:
         s3.head_bucket(Bucket=ARTIFACT_BUCKET)
     except ClientError:
         s3.create_bucket(Bucket=ARTIFACT_BUCKET)
-    s3.put_object(Bucket=ARTIFACT_BUCKET, Key=key, Body=bundle.data)
+    s3.put_object(Bucket=ARTIFACT_BUCKET, Key=key, Body=data)
     return key
 
 

@@ -9,7 +9,14 @@ from botocore.exceptions import ClientError, EndpointConnectionError, NoCredenti
 from devkit.engines import Engine
 from devkit.project import ToolingError, stack_name
 
-_URL_OUTPUTS = ("ProductPurchaseApi", "CustomDomainUrl", "QueueUrl", "DeadLetterQueueUrl", "TokenUrl")
+_URL_OUTPUTS = (
+    "ProductPurchaseApi",
+    "CustomDomainUrl",
+    "QueueUrl",
+    "DeadLetterQueueUrl",
+    "TokenUrl",
+    "WebSocketUrl",
+)
 
 
 def raw_outputs(engine: Engine, stage: str) -> dict[str, str]:

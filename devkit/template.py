@@ -57,7 +57,7 @@ def load_template(path: Path = TEMPLATE, *, inline_includes: bool = False) -> di
 
 
 def dump_template(template: dict[str, Any]) -> str:
-    """The template as the JSON body CloudFormation accepts, compact: a TemplateBody may hold 51,200 bytes."""
+    """The template as the compact JSON body CloudFormation accepts."""
     return json.dumps(template, separators=(",", ":"))
 
 

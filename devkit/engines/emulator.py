@@ -77,7 +77,10 @@ class Emulator:
         host = parts.hostname or ""
         if ".execute-api." in host:
             api_id = host.split(".", 1)[0]
-            return f"{self.endpoint_url()}/_aws/execute-api/{api_id}{parts.path}"
+            base = self.endpoint_url()
+            if parts.scheme in {"ws", "wss"}:  # a WebSocket API: the same path, on the WebSocket scheme
+                base = "ws" + base.removeprefix("http")
+            return f"{base}/_aws/execute-api/{api_id}{parts.path}"
         if host.endswith(COGNITO_DOMAIN_SUFFIX):
             # The engine finds the user pool from the client id, so the domain prefix is not needed.
             return f"{self.endpoint_url()}{self.cognito_path_prefix}{parts.path}"

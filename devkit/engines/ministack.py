@@ -26,6 +26,7 @@ DEFAULT_PORT = 4566
 # Only what the stack uses: fewer services load faster and hold less memory.
 SERVICES = (
     "cloudformation,lambda,apigateway,sqs,dynamodb,s3,iam,sts,logs,cloudwatch,sns,acm,route53,cognito-idp"
+    ",dynamodbstreams"
 )
 START_TIMEOUT = 20.0
 # MiniStack saves its state only on a clean shutdown; give it time before forcing.
@@ -130,6 +131,9 @@ class MiniStack(Emulator):
                 f"Port {self.port} is already in use by a process this project did not start "
                 "(another MiniStack or LocalStack?). Stop it, or pick another port: `invoke up --port 4567`."
             )
+        from devkit.engines.ministack_gaps import forget_stream_positions
+
+        forget_stream_positions(self.state_dir / "state")
         self._spawn()
 
     def _spawn(self) -> None:

@@ -9,6 +9,7 @@ exactly as API Gateway would have. AWS and LocalStack need none of this.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from devkit.engines.emulator import Emulator
@@ -116,3 +117,25 @@ def fix_event_source_scaling(engine: Emulator, stack_name: str) -> None:
             lambda_client.update_event_source_mapping(
                 UUID=resource["PhysicalResourceId"], ScalingConfig={"MaximumConcurrency": int(limit)}
             )
+
+
+def forget_stream_positions(state_folder: Path) -> bool:
+    """MiniStack saves each DynamoDB stream mapping's read position but not the stream's records: after a restart
+    the stream starts again at 0 while the mapping waits at its old position, so the first N changes are silently
+    never delivered. Dropping the saved positions (before the engine starts) makes each mapping start from its
+    StartingPosition again; the template's TRIM_HORIZON then reads the new stream from its first record.
+    Returns whether anything was dropped."""
+    path = state_folder / "lambda.json"
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    payload = document.get("payload", document) if isinstance(document, dict) else None
+    positions = payload.get("dynamodb_stream_positions") if isinstance(payload, dict) else None
+    if not isinstance(positions, dict) or not positions.get("data"):
+        return False
+    positions["data"] = {}
+    partial = path.with_suffix(".json.partial")
+    partial.write_text(json.dumps(document))
+    partial.replace(path)
+    return True

@@ -85,3 +85,60 @@ class WriterConfig:
         if config.stage == PRODUCTION_STAGE and config.slow_marker:
             raise ConfigurationError("WRITER_SLOW_MARKER must be empty when STAGE is prod")
         return config
+
+
+# ---------------------------------------------------------------- real-time notifications
+# API Gateway closes a WebSocket after 2 hours; a connection record lives a little longer, then expires by TTL
+# even when its $disconnect was lost.
+CONNECTION_LIFETIME_SECONDS = 2 * 60 * 60 + 10 * 60
+REQUIRED_READ_SCOPE = "purchases/read"
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionsConfig:
+    connection_table: str
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] = os.environ) -> ConnectionsConfig:
+        return cls(connection_table=_required(environ, "CONNECTION_TABLE"))
+
+
+@dataclass(frozen=True, slots=True)
+class NotifierConfig:
+    connection_table: str
+    # The @connections management endpoint of the WebSocket API's stage.
+    management_endpoint: str
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] = os.environ) -> NotifierConfig:
+        api_id = _required(environ, "NOTIFICATION_API_ID")
+        stage = _required(environ, "STAGE")
+        emulator = environ.get("AWS_ENDPOINT_URL", "").strip().rstrip("/")
+        if emulator:
+            # On an emulator the event's domainName names a host nothing resolves; the engine serves the API
+            # under its own endpoint instead.
+            endpoint = f"{emulator}/_aws/execute-api/{api_id}/{stage}"
+        else:
+            endpoint = (
+                f"https://{api_id}.execute-api.{_required(environ, 'AWS_REGION')}.amazonaws.com/{stage}"
+            )
+        return cls(connection_table=_required(environ, "CONNECTION_TABLE"), management_endpoint=endpoint)
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizerConfig:
+    issuer: str
+    jwks_url: str
+    required_scope: str
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] = os.environ) -> AuthorizerConfig:
+        pool_id = _required(environ, "USER_POOL_ID")
+        region = _required(environ, "AWS_REGION")
+        issuer = f"https://cognito-idp.{region}.amazonaws.com/{pool_id}"
+        emulator = environ.get("AWS_ENDPOINT_URL", "").strip().rstrip("/")
+        # Tokens name the AWS issuer everywhere; an emulator publishes the pool's keys under its own endpoint.
+        jwks_url = (
+            f"{emulator}/{pool_id}/.well-known/jwks.json" if emulator else f"{issuer}/.well-known/jwks.json"
+        )
+        return cls(issuer=issuer, jwks_url=jwks_url, required_scope=REQUIRED_READ_SCOPE)

@@ -34,7 +34,8 @@ REQUIRED_OUTPUTS = (
 )
 # The fault tests wait for messages to be received three times; running them last lets everything else finish
 # first and keeps their queue traffic out of the other tests' "queue is quiet" checks.
-_RUN_LAST = ("test_dead_letters",)
+# The engine restart runs last of all: nothing else has to wait for the engine to come back.
+_RUN_LAST = ("test_dead_letters", "test_notifications_restart")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -152,6 +152,7 @@ def test_given_the_execution_role_then_no_statement_grants_a_whole_service(stagi
 # CloudFormation service namespace -> IAM action prefix, for every service template.yaml may use.
 IAM_PREFIX = {
     "ApiGateway": "apigateway",
+    "ApiGatewayV2": "apigateway",
     "CertificateManager": "acm",
     "CloudWatch": "cloudwatch",
     "CodeDeploy": "codedeploy",

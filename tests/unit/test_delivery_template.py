@@ -7,7 +7,16 @@ import json
 from collections.abc import Mapping
 
 import pytest
-from test_template import FUNCTIONS, ROUTES, TEMPLATE, Stack, Template, integration_target, sam_transform
+from test_template import (
+    FUNCTIONS,
+    REALTIME_FUNCTIONS,
+    ROUTES,
+    TEMPLATE,
+    Stack,
+    Template,
+    integration_target,
+    sam_transform,
+)
 
 from devkit.engines.emulator import EMULATOR_STAGE_PARAMETERS
 from devkit.template import load_template, with_parameter_defaults
@@ -26,6 +35,10 @@ ROLLBACK_ALARMS = {
     "QueueBacklogAlarm",
 }
 PAGING_ONLY_ALARMS = {"DeadLetterAlarm"}
+# Every function, the WebSocket side's included: all are published behind the alias and shifted by CodeDeploy.
+ALL_FUNCTIONS = (*FUNCTIONS, *REALTIME_FUNCTIONS)
+# The WebSocket API invokes two functions through Lambda permissions of its own (the authorizer, the routes).
+WEBSOCKET_PERMISSIONS = 2
 
 
 def deployed(stage: str, **overrides: str) -> Stack:
@@ -55,7 +68,7 @@ def test_given_any_stage_then_every_function_publishes_versions_behind_the_live_
     stacks: dict[str, Stack], stage: str
 ) -> None:
     stack = stacks[stage]
-    for function in FUNCTIONS:
+    for function in ALL_FUNCTIONS:
         alias = stack.properties(alias_id(function))
         assert stack.resources[alias_id(function)]["Type"] == "AWS::Lambda::Alias"
         assert alias["Name"] == ALIAS
@@ -77,15 +90,18 @@ def test_given_the_api_then_every_route_and_its_permission_call_the_alias(stacks
         assert f"${{{alias_id(ROUTES[(path, method)])}}}" in uri
         assert integration_target(operation) == ROUTES[(path, method)]
     permissions = stack.of_type("AWS::Lambda::Permission")
-    assert len(permissions) == len(ROUTES)
+    assert len(permissions) == len(ROUTES) + WEBSOCKET_PERMISSIONS
     for permission in permissions.values():
-        assert permission["Properties"]["FunctionName"]["Ref"] in {alias_id(f) for f in FUNCTIONS}
+        assert permission["Properties"]["FunctionName"]["Ref"] in {alias_id(f) for f in ALL_FUNCTIONS}
 
 
 def test_given_the_queue_then_its_event_source_invokes_the_writer_alias(stacks: dict[str, Stack]) -> None:
     for stack in stacks.values():
-        mapping = stack.only("AWS::Lambda::EventSourceMapping")["Properties"]
+        mapping = stack.properties("WriterFunctionPurchaseWrites")
         assert mapping["FunctionName"] == {"Ref": alias_id("WriterFunction")}
+        assert stack.properties("NotifierFunctionPurchaseChanges")["FunctionName"] == {
+            "Ref": alias_id("NotifierFunction")
+        }
 
 
 def test_given_any_stage_then_nothing_invokes_a_function_but_through_its_alias(
@@ -96,7 +112,7 @@ def test_given_any_stage_then_nothing_invokes_a_function_but_through_its_alias(
         for logical_id, resource in stack.resources.items():
             if resource["Type"] in ("AWS::Lambda::Permission", "AWS::Lambda::EventSourceMapping"):
                 target = resource["Properties"]["FunctionName"]
-                assert target not in [{"Ref": f} for f in FUNCTIONS], logical_id
+                assert target not in [{"Ref": f} for f in ALL_FUNCTIONS], logical_id
 
 
 # ---------------------------------------------------------------------------------------------- traffic shifting
@@ -116,8 +132,8 @@ def test_given_a_stage_then_codedeploy_shifts_each_alias_with_that_stages_config
 ) -> None:
     stack = stacks[stage]
     groups = stack.of_type("AWS::CodeDeploy::DeploymentGroup")
-    assert len(groups) == len(FUNCTIONS)
-    for function in FUNCTIONS:
+    assert len(groups) == len(ALL_FUNCTIONS)
+    for function in ALL_FUNCTIONS:
         group = stack.properties(f"{function}DeploymentGroup")
         assert group["DeploymentConfigName"] == {
             "Fn::Sub": ["CodeDeployDefault.Lambda${ConfigName}", {"ConfigName": config}]

@@ -1,0 +1,110 @@
+"""The real-time part of the template: the change feed, the WebSocket API as MiniStack and AWS both deploy it,
+and least privilege for its three functions. Offline, through the SAM translator (see test_template)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from test_template import DEV, PROD_WITH_DOMAIN, TEMPLATE, Stack, grants, sam_transform
+
+from devkit.template import load_template
+
+
+@pytest.fixture(scope="module", params=["dev", "prod"])
+def stack(request: pytest.FixtureRequest) -> Stack:
+    parameters = DEV if request.param == "dev" else PROD_WITH_DOMAIN
+    return Stack(sam_transform(load_template(TEMPLATE, inline_includes=True), parameters), parameters)
+
+
+Template = dict[str, Any]
+
+
+def test_given_any_stage_then_the_purchase_table_streams_both_images(stack: Stack) -> None:
+    assert stack.properties("PurchaseTable")["StreamSpecification"] == {
+        "StreamViewType": "NEW_AND_OLD_IMAGES"
+    }
+
+
+def test_given_any_stage_then_the_notifier_reads_the_stream_from_its_start_without_partial_responses(
+    stack: Stack,
+) -> None:
+    (mapping,) = (
+        resource["Properties"]
+        for resource in stack.of_type("AWS::Lambda::EventSourceMapping").values()
+        if resource["Properties"]["FunctionName"] == {"Ref": "NotifierFunctionAliaslive"}
+    )
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["PurchaseTable", "StreamArn"]}
+    # TRIM_HORIZON: nothing between the stream's and the mapping's creation is missed (and the restart work-around
+    # relies on it). No ReportBatchItemFailures: MiniStack ignores it on stream sources.
+    assert mapping["StartingPosition"] == "TRIM_HORIZON"
+    assert "ReportBatchItemFailures" not in mapping.get("FunctionResponseTypes", [])
+    assert int(mapping["MaximumRetryAttempts"]) >= 1
+
+
+def test_given_any_stage_then_connection_records_expire_by_ttl(stack: Stack) -> None:
+    table = stack.properties("ConnectionTable")
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "ExpiresAt", "Enabled": True}
+    assert table["SSESpecification"] == {"SSEEnabled": True}
+    assert table["KeySchema"] == [{"AttributeName": "ConnectionId", "KeyType": "HASH"}]
+
+
+def test_given_any_stage_then_the_websocket_api_deploys_itself_and_guards_connect(stack: Stack) -> None:
+    assert stack.properties("NotificationApi")["ProtocolType"] == "WEBSOCKET"
+    # MiniStack rejects AWS::ApiGatewayV2::Deployment; an auto-deploying stage needs none.
+    assert not stack.of_type("AWS::ApiGatewayV2::Deployment")
+    assert stack.properties("NotificationStage")["AutoDeploy"] is True
+    routes = {
+        resource["Properties"]["RouteKey"]: resource["Properties"]
+        for resource in stack.of_type("AWS::ApiGatewayV2::Route").values()
+    }
+    assert set(routes) == {"$connect", "$disconnect", "$default"}
+    assert routes["$connect"]["AuthorizationType"] == "CUSTOM"
+    assert routes["$connect"]["AuthorizerId"] == {"Ref": "NotificationAuthorizer"}
+    assert all(routes[key].get("AuthorizationType", "NONE") == "NONE" for key in ("$disconnect", "$default"))
+    authorizer = stack.properties("NotificationAuthorizer")
+    assert authorizer["AuthorizerType"] == "REQUEST"
+    assert authorizer["IdentitySource"] == ["route.request.querystring.token"]
+    # The `live` alias, which delivery shifts traffic on
+    assert "${AuthorizerFunctionAliaslive}" in authorizer["AuthorizerUri"]["Fn::Sub"]
+    integration = stack.properties("ConnectionsIntegration")
+    assert "${ConnectionsFunctionAliaslive}" in integration["IntegrationUri"]["Fn::Sub"]
+    assert "AccessLogSettings" in stack.properties("NotificationStage")
+
+
+def test_given_any_stage_then_the_authorizer_checks_tokens_of_the_stacks_own_pool(stack: Stack) -> None:
+    variables = stack.properties("AuthorizerFunction")["Environment"]["Variables"]
+    assert variables["USER_POOL_ID"] == {"Ref": "UserPool"}
+
+
+def test_given_any_stage_then_the_websocket_functions_get_only_what_they_need(stack: Stack) -> None:
+    xray = {("xray:PutTraceSegments", "*"), ("xray:PutTelemetryRecords", "*")}
+    logs = {("logs:CreateLogStream", "{}LogGroup.Arn"), ("logs:PutLogEvents", "{}LogGroup.Arn")}
+
+    def own_logs(name: str) -> set[tuple[str, str]]:
+        return {(action, resource.format(name)) for action, resource in logs}
+
+    assert grants(stack, "AuthorizerRole") == xray | own_logs("Authorizer")
+    assert grants(stack, "ConnectionsRole") == xray | own_logs("Connections") | {
+        ("dynamodb:PutItem", "ConnectionTable.Arn"),
+        ("dynamodb:DeleteItem", "ConnectionTable.Arn"),
+    }
+    notifier = grants(stack, "NotifierRole")
+    stream = {
+        (action, "PurchaseTable.StreamArn")
+        for action in ("DescribeStream", "GetRecords", "GetShardIterator", "ListStreams")
+        for action in [f"dynamodb:{action}"]
+    }
+    manage = {(a, r) for a, r in notifier if a == "execute-api:ManageConnections"}
+    assert notifier - manage == xray | own_logs("Notifier") | stream | {
+        ("dynamodb:Scan", "ConnectionTable.Arn"),
+        ("dynamodb:DeleteItem", "ConnectionTable.Arn"),
+    }
+    # Pushing is allowed on this API's stage only, POST to @connections only
+    ((_, resource),) = manage
+    assert "${NotificationApi}/${StageName}/POST/@connections/*" in resource
+
+
+def test_given_any_stage_then_the_websocket_url_is_an_output(stack: Stack) -> None:
+    url = stack.outputs["WebSocketUrl"]["Value"]["Fn::Sub"]
+    assert url.startswith("wss://${NotificationApi}.execute-api.") and url.endswith("/${StageName}")
