@@ -103,12 +103,23 @@ def up(
             _say("\nStopped watching; the engine keeps running (`invoke down` stops it).")
 
 
-@command(help={"engine": "ministack or localstack", "purge": "also delete the engine's saved state"})
-def down(c: Context, engine: str = "ministack", purge: bool = False) -> None:
+@command(
+    help={
+        "engine": "ministack or localstack",
+        "purge": "also delete the engine's saved state",
+        "force": "MiniStack: kill it if it does not stop in time (changes since its last save are lost)",
+    }
+)
+def down(c: Context, engine: str = "ministack", purge: bool = False, force: bool = False) -> None:
     """Stop the local engine (state is kept unless --purge)."""
+    from devkit.engines.ministack import MiniStack
+
     target = _engine(engine)
     was_running = target.status().running
-    target.stop(purge=purge)
+    if isinstance(target, MiniStack):
+        target.stop(purge=purge, force=force)
+    else:
+        target.stop(purge=purge)
     state = "stopped" if was_running else "was not running"
     _say(f"{engine} {state}{'; its state is deleted' if purge else ''}.")
 

@@ -14,7 +14,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from devkit.bench.procfs import CpuUse
+import psutil
+
+from devkit.bench.processes import CpuUse
 from devkit.bench.stats import Distribution, WriteAccounting
 from devkit.project import ROOT
 
@@ -113,25 +115,12 @@ def _version(package: str) -> str | None:
 
 
 def _cpu_model() -> str | None:
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or None
+    # No /proc/cpuinfo (macOS has none): the processor name the platform reports, else the architecture.
+    return platform.processor() or platform.machine() or None
 
 
-def _total_memory_mb() -> int | None:
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemTotal:"):
-                    return int(line.split()[1]) // 1024
-    except (OSError, ValueError):
-        pass
-    return None
+def _total_memory_mb() -> int:
+    return int(psutil.virtual_memory().total // MIB)
 
 
 def targets_for(

@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 from devkit import dlq
 from devkit.bench.floor import measure_send_rate
 from devkit.bench.load import LoadResult, LoadRun, LoadSettings
-from devkit.bench.procfs import PeakMemorySampler, cpu_seconds
+from devkit.bench.processes import PeakMemorySampler, cpu_seconds
 from devkit.bench.report import Floor, Memory, Report, machine_info, targets_for
 from devkit.bench.stats import Distribution, WriteAccounting, account_writes, rate
 from devkit.deploy import deploy_to_emulator

@@ -9,13 +9,14 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import psutil
 
 from devkit.engines import EngineStatus
 from devkit.engines.emulator import Emulator
@@ -42,30 +43,17 @@ def free_port() -> int:
         return port
 
 
-def _is_alive(pid: int) -> bool:
+def _engine_process(pid: int) -> psutil.Process | None:
+    """The live MiniStack process with this PID, or None (gone, a zombie, or a PID reused by another program).
+    psutil answers the same on Linux and macOS."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child still answers kill(0); only a live process has a cmdline.
-    return Path(f"/proc/{pid}/cmdline").exists() and bool(Path(f"/proc/{pid}/cmdline").read_bytes())
-
-
-def _has_exited(pid: int) -> bool:
-    try:
-        # Reaps it when it is our child (the test task starts and stops the engine in one process).
-        return os.waitpid(pid, os.WNOHANG) != (0, 0)
-    except ChildProcessError:
-        return not _is_alive(pid)
-
-
-def _is_ministack(pid: int) -> bool:
-    try:
-        return b"ministack" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return None
+        command_line = process.cmdline()
+    except psutil.Error:
+        return None
+    return process if any("ministack" in part for part in command_line) else None
 
 
 @dataclass
@@ -94,11 +82,19 @@ class MiniStack(Emulator):
         except (OSError, ValueError):
             return {}
 
-    def _our_pid(self) -> int | None:
+    def _our_process(self) -> psutil.Process | None:
         pid = self._read_record(self.state_dir).get("pid")
-        if pid and _is_alive(pid) and _is_ministack(pid):
-            return pid
-        return None
+        return _engine_process(pid) if pid else None
+
+    def _our_pid(self) -> int | None:
+        process = self._our_process()
+        return process.pid if process else None
+
+    def _remember(self, pid: int | None = None) -> None:
+        """Record the port (kept after `down`, so the next `up` comes back on it) and the running engine's PID."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        record = {"port": self.port, **({"pid": pid} if pid else {})}
+        self._record_file.write_text(json.dumps(record))
 
     def pid(self) -> int | None:
         """The engine process this project started, while it runs (the benchmark samples its memory)."""
@@ -170,7 +166,7 @@ class MiniStack(Emulator):
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # Ctrl-C in the terminal that ran `up` must not kill the engine.
             )
-        self._record_file.write_text(json.dumps({"pid": process.pid, "port": self.port}))
+        self._remember(process.pid)
         try:
             wait_for(
                 lambda: process.poll() is not None or self.is_ready(),
@@ -179,35 +175,47 @@ class MiniStack(Emulator):
                 what="MiniStack to start",
             )
         except DeadlineExceeded:
-            self._terminate(process.pid)
+            self._terminate(psutil.Process(process.pid), force=True)
             raise ToolingError(
                 f"MiniStack did not start within {START_TIMEOUT:.0f} s; see {self.log_file()}."
             ) from None
         if process.poll() is not None:
-            self._record_file.unlink(missing_ok=True)
+            self._remember()
             raise ToolingError(
                 f"MiniStack exited at start (code {process.returncode}); see {self.log_file()}."
             )
 
-    def stop(self, *, purge: bool = False) -> None:
-        pid = self._our_pid()
-        if pid:
-            self._terminate(pid)
-        self._record_file.unlink(missing_ok=True)
+    def stop(self, *, purge: bool = False, force: bool = False) -> None:
+        """Stop the engine with SIGTERM and wait while it saves. Only `purge` (its state is dropped anyway) or
+        `force` (the user chose to lose unsaved changes) kills it when it does not stop in time."""
+        process = self._our_process()
+        if process:
+            self._terminate(process, force=force or purge)
+        self._remember()
         # Each Lambda worker that crashed or was killed leaves its scratch folder in TMPDIR; none is in use now.
         for scratch in self.state_dir.glob("ministack-lambda-*"):
             shutil.rmtree(scratch, ignore_errors=True)
         if purge:
             self._purge()
 
-    def _terminate(self, pid: int) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
+    def _terminate(self, process: psutil.Process, *, force: bool) -> None:
         try:
-            wait_for(lambda: _has_exited(pid), timeout=STOP_TIMEOUT, interval=0.05, what="MiniStack to stop")
-        except DeadlineExceeded:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
+            workers = process.children(recursive=True)
+            process.terminate()
+            process.wait(timeout=STOP_TIMEOUT)  # reaps it too when it is our child (the test task's engine)
+        except psutil.NoSuchProcess:
+            return
+        except psutil.TimeoutExpired:
+            if not force:
+                raise ToolingError(
+                    f"MiniStack (PID {process.pid}) is still running {STOP_TIMEOUT:.0f} s after being asked to "
+                    f"stop; it may still be saving its state. Wait and run `invoke down` again, or "
+                    f"`invoke down --force` to kill it (changes since its last save are lost). Log: {self.log_file()}"
+                ) from None
+            for member in [process, *workers]:
+                with contextlib.suppress(psutil.Error):
+                    member.kill()
+            psutil.wait_procs([process, *workers], timeout=5)
 
     def _purge(self) -> None:
         for part in ("state", "s3"):

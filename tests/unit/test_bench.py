@@ -4,16 +4,19 @@ tree, and the report people read. No network: the load itself is exercised by `i
 from __future__ import annotations
 
 import json
-import os
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 
+import psutil
 import pytest
 
 from devkit.bench.load import purchase_body, write_key
-from devkit.bench.procfs import busy_ticks, cpu_ticks_of, descendants, parent_of, tree_memory
+from devkit.bench.processes import TreeMemory, busy_seconds, cpu_seconds, tree_memory
 from devkit.bench.report import Floor, Memory, Report, Target, format_report, save_json, targets_for, to_json
 from devkit.bench.stats import Distribution, account_writes, percentile, rate
+from devkit.waiting import wait_for
 from purchases.rules import parse_purchase
 
 MIB = 1024 * 1024
@@ -161,58 +164,46 @@ def test_benchmark_purchase_is_valid_and_names_its_run() -> None:
 # -- memory of the engine and its workers
 
 
-def test_parent_is_read_after_a_command_name_with_spaces_and_parentheses() -> None:
-    assert parent_of("4242 (python (worker) x) S 17 4242 4242 0 -1") == 17
-
-
-def test_descendants_include_grandchildren_only() -> None:
-    # Given engine 10 with workers 11 and 12, a grandchild 13, and an unrelated process 20
-    parents = {10: 1, 11: 10, 12: 10, 13: 12, 20: 1}
-
-    assert descendants(10, parents) == {10, 11, 12, 13}
-    assert descendants(12, parents) == {12, 13}
-
-
-def _stat_line(pid: int, parent: int, *, user: int = 0, system: int = 0, children: int = 0) -> str:
-    # pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime cutime cstime ...
-    return (
-        f"{pid} (python3) S {parent} {pid} {pid} 0 -1 4194560 100 0 0 0 {user} {system} {children} 0 20 0 1\n"
+def test_tree_memory_sums_the_engine_and_its_workers() -> None:
+    # Given a process (the "engine") that started a child (a "worker") which started a grandchild
+    sleep = "import time; time.sleep(60)"
+    worker = (
+        f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {sleep!r}]); time.sleep(60)"
     )
+    engine_code = (
+        f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {worker!r}]); time.sleep(60)"
+    )
+    engine = subprocess.Popen([sys.executable, "-c", engine_code])
+    try:
+        wait_for(lambda: tree_memory(engine.pid).processes == 3, timeout=20, what="the process tree")
+
+        # When its memory is read
+        memory = tree_memory(engine.pid)
+
+        # Then the whole tree counts, the engine's own share separately, and CPU time is attributed
+        assert memory.total_bytes > memory.root_bytes > 0
+        assert memory.cpu_seconds >= memory.root_cpu_seconds >= 0
+        assert cpu_seconds(engine.pid) == pytest.approx(
+            (memory.root_cpu_seconds, memory.cpu_seconds), abs=0.5
+        )
+    finally:
+        for process in psutil.Process(engine.pid).children(recursive=True):
+            process.kill()
+        engine.kill()
+        engine.wait()
 
 
-def _fake_process(proc: Path, pid: int, parent: int, resident_pages: int, *, user: int = 0) -> None:
-    folder = proc / str(pid)
-    folder.mkdir()
-    (folder / "stat").write_text(_stat_line(pid, parent, user=user))
-    (folder / "statm").write_text(f"99999 {resident_pages} 100 1 0 500 0\n")
+def test_a_process_that_is_gone_has_no_memory() -> None:
+    # Given a process that has ended and been reaped
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    # Then it counts for nothing, instead of failing the benchmark
+    assert tree_memory(ended.pid) == TreeMemory(0, 0, 0)
 
 
-def test_cpu_time_counts_user_system_and_reaped_children() -> None:
-    assert cpu_ticks_of(_stat_line(7, 1, user=120, system=30, children=50)) == 200
-
-
-def test_busy_time_leaves_out_idle_and_io_wait() -> None:
-    # Given /proc/stat's first line: user nice system idle iowait irq softirq steal
-    assert busy_ticks("cpu  100 5 50 9000 300 1 2 3 0 0\ncpu0 1 2 3 4\n") == 161
-
-
-def test_tree_memory_sums_the_engine_and_its_workers(tmp_path: Path) -> None:
-    # Given a fake /proc: engine 100 (10 pages) with two workers (5 and 7 pages), and an unrelated process
-
-    page = os.sysconf("SC_PAGE_SIZE")
-    _fake_process(tmp_path, 100, 1, 10, user=40)
-    _fake_process(tmp_path, 101, 100, 5, user=2)
-    _fake_process(tmp_path, 102, 100, 7, user=3)
-    _fake_process(tmp_path, 200, 1, 1000, user=999)
-    (tmp_path / "self").mkdir()
-
-    memory = tree_memory(100, tmp_path)
-
-    # Then only the engine's tree counts, for memory and for CPU time
-    assert memory.total_bytes == 22 * page
-    assert memory.root_bytes == 10 * page
-    assert memory.processes == 3
-    assert (memory.cpu_ticks, memory.root_cpu_ticks) == (45, 40)
+def test_machine_busy_time_grows_and_leaves_idle_out() -> None:
+    before = busy_seconds()
+    assert 0 < before <= sum(psutil.cpu_times())
 
 
 # -- the report
