@@ -67,6 +67,7 @@ def _say(message: str) -> None:
         "watch": "stay in the foreground and push handler edits live",
         "port": "port for the engine (default 4566, or the one it last ran on)",
         "stage": "stage to deploy (default dev)",
+        "restore": "MiniStack: put back the last good backup of the local state (the current one is moved aside)",
     }
 )
 def up(
@@ -76,9 +77,12 @@ def up(
     watch: bool = False,
     port: int = 0,
     stage: str = "dev",
+    restore: bool = False,
 ) -> None:
     """Start the local engine if needed, deploy the stack to it and print the API URL."""
     from devkit.deploy import deploy_to_emulator
+    from devkit.engines.ministack import MiniStack
+    from devkit.engines.ministack_state import describe_backup
     from devkit.http import call
     from devkit.outputs import reachable_outputs
     from devkit.waiting import wait_for
@@ -90,7 +94,18 @@ def up(
     check_stage(stage)
     target = _engine(engine, port)
     _say(f"Starting {engine} ..." if not target.status().running or fresh else f"Reusing running {engine}.")
-    target.start(fresh=fresh)
+    if restore:
+        if not isinstance(target, MiniStack):
+            raise Exit("--restore applies to MiniStack's local state only.", code=1)
+        target.start(fresh=fresh, restore=True)
+        if target.restored:
+            backup, aside = target.restored
+            _say(
+                f"Restored the state backed up {describe_backup(backup)}"
+                + (f"; the replaced state is in {aside}." if aside else ".")
+            )
+    else:
+        target.start(fresh=fresh)
     result = deploy_to_emulator(target, stage, progress=_say)
     api = reachable_outputs(target, stage)["ProductPurchaseApi"]
     wait_for(lambda: call("GET", f"{api}?limit=1").status == 200, timeout=30, what="the API to answer")
@@ -355,6 +370,8 @@ def test(c: Context) -> None:
     started = time.monotonic()
     lint(c)
     unit(c)
+    # Local data faults (engine killed, disk full, damaged state), each on its own private MiniStack.
+    c.run(shlex.join([*PYTEST, "tests/engine", "-q"]), echo=True, pty=False)
     # Its own port and folder: a running `invoke up` engine, or another `invoke test`, is left alone.
     private = MiniStack(port=free_port(), state_dir=LOCAL / f"test-engine-{os.getpid()}")
     shutil.rmtree(private.state_dir, ignore_errors=True)

@@ -47,6 +47,7 @@ def deploy_to_emulator(
     cloudformation = engine.client("cloudformation")
     stack = _describe(cloudformation, name)
     if stack and _is_settled(stack) and _tag(stack, FINGERPRINT_TAG) == fingerprint:
+        check_stack_intact(engine, name)
         changed = push_code(engine, name, bundle)
         result = DeployResult(name, "code updated" if changed else "unchanged")
     else:
@@ -87,6 +88,39 @@ def push_code(engine: Engine, name: str, bundle: CodeBundle | None = None) -> li
             lambda_client.update_function_code(FunctionName=function, ZipFile=bundle.data)
             updated.append(function)
     return updated
+
+
+def missing_resources(engine: Engine, name: str) -> list[str]:
+    """The stack's table, queues and functions that CloudFormation lists but the engine does not have (an
+    emulator whose saved state lost a service's file comes back with the stack and without its resources)."""
+    resources = engine.client("cloudformation").describe_stack_resources(StackName=name)["StackResources"]
+    checks: dict[str, tuple[str, str, str]] = {
+        "AWS::DynamoDB::Table": ("dynamodb", "describe_table", "TableName"),
+        "AWS::SQS::Queue": ("sqs", "get_queue_attributes", "QueueUrl"),
+        "AWS::Lambda::Function": ("lambda", "get_function_configuration", "FunctionName"),
+    }
+    missing = []
+    for resource in resources:
+        if resource["ResourceType"] not in checks:
+            continue
+        service, operation, parameter = checks[resource["ResourceType"]]
+        physical = resource.get("PhysicalResourceId", "")
+        try:
+            getattr(engine.client(service), operation)(**{parameter: engine.reachable_url(physical)})
+        except ClientError:
+            missing.append(f"{resource['LogicalResourceId']} ({physical})")
+    return missing
+
+
+def check_stack_intact(engine: Engine, name: str) -> None:
+    """A ToolingError naming what is missing when the engine lost part of a stack it says exists."""
+    missing = missing_resources(engine, name)
+    if missing:
+        raise ToolingError(
+            f"The engine says stack {name} exists, but it has no {', '.join(missing)}: its saved state is "
+            "damaged or incomplete. `invoke up --restore` puts back the last good backup of the local state; "
+            "`invoke up --fresh` starts empty (local data is lost)."
+        )
 
 
 def stack_functions(engine: Engine, name: str) -> dict[str, str]:
