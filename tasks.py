@@ -80,12 +80,9 @@ def up(
     restore: bool = False,
 ) -> None:
     """Start the local engine if needed, deploy the stack to it and print the API URL."""
-    from devkit.deploy import deploy_to_emulator
     from devkit.engines.ministack import MiniStack
     from devkit.engines.ministack_state import describe_backup
-    from devkit.http import call
-    from devkit.outputs import reachable_outputs
-    from devkit.waiting import wait_for
+    from devkit.warm import deploy_and_warm
     from devkit.watch import watch_handlers
 
     if engine not in EMULATORS:
@@ -106,9 +103,9 @@ def up(
             )
     else:
         target.start(fresh=fresh)
-    result = deploy_to_emulator(target, stage, progress=_say)
-    api = reachable_outputs(target, stage)["ProductPurchaseApi"]
-    wait_for(lambda: call("GET", f"{api}?limit=1").status == 200, timeout=30, what="the API to answer")
+    result, values, warmed = deploy_and_warm(target, stage, progress=_say)
+    api = values["ProductPurchaseApi"]
+    _say("Functions warm: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in warmed.items()) + ".")
     _say(f"Stack {result.stack_name} {result.action} on {engine} in {time.monotonic() - started:.1f} s.")
     _say(f"\nAPI: {api}\nTry:  curl -s {api}\n      uv run invoke seed   # sends the sample purchases")
     if watch:
@@ -363,9 +360,8 @@ def e2e(c: Context, target: str = "ministack", stage: str = "dev", outputs_file:
 @command()
 def test(c: Context) -> None:
     """Lint, unit tests, then the end-to-end suite on a private MiniStack (your running one is left alone)."""
-    from devkit.deploy import deploy_to_emulator
     from devkit.engines.ministack import MiniStack, free_port
-    from devkit.outputs import reachable_outputs
+    from devkit.warm import deploy_and_warm
 
     started = time.monotonic()
     lint(c)
@@ -379,9 +375,9 @@ def test(c: Context) -> None:
     _say(f"Starting a private MiniStack on port {private.port} for the end-to-end suite ...")
     try:
         private.start()
-        deploy_to_emulator(private, "dev", progress=_say)
+        values = deploy_and_warm(private, "dev", progress=_say)[1]
         path = private.state_dir / "outputs.json"
-        path.write_text(json.dumps(reachable_outputs(private, "dev"), indent=2))
+        path.write_text(json.dumps(values, indent=2))
         e2e(c, outputs_file=str(path))
     finally:
         private.stop(purge=True)

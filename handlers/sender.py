@@ -29,6 +29,7 @@ from purchases.observability import (
     count,
 )
 from purchases.rules import InvalidPurchase, parse_purchase
+from purchases.warm_up import WARM_UP_REPLY, is_warm_up
 
 logger = build_logger()
 tracer = build_tracer()
@@ -113,6 +114,8 @@ def _accepted(action: str, accepted: Accepted, headers: dict[str, str] | None = 
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if is_warm_up(event):
+        return dict(WARM_UP_REPLY)
     response = api.handle(app, event, context, logger)
     status = response["statusCode"]
     if status == HTTPStatus.ACCEPTED:

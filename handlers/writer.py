@@ -30,6 +30,7 @@ from purchases.observability import (
     count,
 )
 from purchases.ports import PurchaseStore, WriteOutcome
+from purchases.warm_up import is_warm_up
 
 logger = build_logger()
 tracer = build_tracer()
@@ -75,6 +76,8 @@ def apply_record(record: SQSRecord) -> None:
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    if is_warm_up(event):
+        return {"batchItemFailures": []}
     faults.begin_batch(len(event.get("Records") or []))
     return process_partial_response(
         event=event, record_handler=apply_record, processor=processor, context=context
