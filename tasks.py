@@ -395,6 +395,10 @@ def test(c: Context) -> None:
         "stage": "stage to load (default dev; the soak refuses prod)",
         "keep": "keep the run's purchases in the table (they are deleted afterwards otherwise)",
         "rate": "pace the writes at this many per second in total (default: as fast as the API answers)",
+        "baseline": "also deploy the template with bare handlers and load both, alternating (our share of the "
+        "engine's ceiling)",
+        "first_write": "restart the engine (down + up) and time the first write against warm ones",
+        "lag_sample": "share of accepted writes, drawn at random, whose lag is polled (default 0.05; 1 = all)",
     }
 )
 def bench(
@@ -407,6 +411,9 @@ def bench(
     stage: str = "dev",
     keep: bool = False,
     rate: float = 0.0,
+    baseline: bool = False,
+    first_write: bool = False,
+    lag_sample: float = 0.05,
 ) -> None:
     """Load the running stack: latency, throughput, lag, lost writes, engine memory and SendMessage floor."""
     from pathlib import Path
@@ -414,8 +421,8 @@ def bench(
     from devkit import bench as benchmark
 
     command = shlex.join(["invoke", *sys.argv[1:]])
-    if requests < 0 or concurrency < 1 or rate < 0:
-        raise Exit("--requests and --rate must be >= 0, --concurrency >= 1.")
+    if requests < 0 or concurrency < 1 or rate < 0 or not 0 < lag_sample <= 1:
+        raise Exit("--requests and --rate must be >= 0, --concurrency >= 1, --lag-sample in (0, 1].")
     engine = _engine(target)
     check_stage(stage)
     if soak:
@@ -434,6 +441,9 @@ def bench(
             concurrency=concurrency,
             keep_data=keep,
             rate=rate,
+            baseline=baseline,
+            first_write=first_write,
+            lag_sample=lag_sample,
         )
         report = benchmark.run_benchmark(engine, stage, settings, command=command, progress=_say)
     path = benchmark.save_json(report, Path(json_) if json_ else benchmark.default_json_path(report.kind))

@@ -38,9 +38,13 @@ def deploy_to_emulator(
     *,
     parameters: dict[str, str] | None = None,
     progress: Progress = print,
+    name: str | None = None,
+    bundle: CodeBundle | None = None,
 ) -> DeployResult:
-    name = stack_name(stage)
-    bundle = build_bundle(with_dependencies=engine.bundles_dependencies)
+    """Deploy the template as the stage's stack; `name` and `bundle` deploy it under another name with other
+    code (the benchmark's bare baseline)."""
+    name = name or stack_name(stage)
+    bundle = bundle or build_bundle(with_dependencies=engine.bundles_dependencies)
     template = load_template(inline_includes=True)
     values = {"StageName": stage, **engine.stage_parameters(), **(parameters or {})}
     fingerprint = _fingerprint(template, values)

@@ -265,14 +265,26 @@ class MiniStack(Emulator):
 
     def save(self) -> dict[str, Any]:
         """Ask the running engine to save its state now; its answer says whether every file was written."""
-        request = urllib.request.Request(f"{self.endpoint_url()}{CONTROL}save", method="POST", data=b"")
+        return self._control("POST", "save", timeout=SAVE_TIMEOUT)
+
+    def start_profile(self) -> None:
+        """Profile the engine's event-loop thread (HTTP serving, the services) until `stop_profile`."""
+        self._control("POST", "profile/start")
+
+    def stop_profile(self) -> str:
+        """The profile since `start_profile`, as a pstats summary by own time."""
+        return str(self._control("POST", "profile/stop").get("profile", ""))
+
+    def _control(self, method: str, route: str, *, timeout: float = 10.0) -> dict[str, Any]:
+        """A request to the launcher's /_devkit/ routes in the engine process."""
+        request = urllib.request.Request(f"{self.endpoint_url()}{CONTROL}{route}", method=method, data=b"")
         try:
-            with urllib.request.urlopen(request, timeout=SAVE_TIMEOUT) as reply:
+            with urllib.request.urlopen(request, timeout=timeout) as reply:
                 result: dict[str, Any] = json.load(reply)
                 return result
         except (OSError, ValueError) as error:
             raise ToolingError(
-                f"MiniStack did not answer the save request ({error}); see {self.log_file()}."
+                f"MiniStack did not answer {method} {CONTROL}{route} ({error}); see {self.log_file()}."
             ) from None
 
     def _save_before_stop(self) -> None:

@@ -37,6 +37,10 @@ SAVE_INTERVAL = float(os.environ.get("DEVKIT_SAVE_INTERVAL", "2"))
 REAP_INTERVAL = float(os.environ.get("DEVKIT_REAP_INTERVAL", "2"))
 CONTROL_PREFIX = "/_devkit/"
 FINAL_SAVE_FAILED = "devkit: final save FAILED"
+# Diagnostics, not data: the functions' log lines grow with every invocation (80% of the saved state after a
+# benchmark) and copying them every few seconds cost the engine ~10% of its event loop under load. They are saved
+# by `POST /_devkit/save` and at shutdown, not periodically.
+NOT_SAVED_PERIODICALLY = frozenset({"cloudwatch_logs"})
 # A `get_state` deep-copies dicts another thread (the SQS poller, a Lambda invocation) may be changing; the copy
 # then fails with RuntimeError and is simply taken again.
 _SNAPSHOT_ATTEMPTS = 5
@@ -80,11 +84,13 @@ class Saver:
     def touched(self) -> None:
         self.changed_until = time.time() + 2 * SAVE_INTERVAL
 
-    def snapshot(self) -> tuple[dict[str, Any], list[str]]:
+    def snapshot(self, *, periodic: bool = False) -> tuple[dict[str, Any], list[str]]:
         """Every service's state, taken with its own `get_state` (on the event loop, between requests)."""
         states: dict[str, Any] = {}
         errors: list[str] = []
         for name, get_state in self.engine._build_persistence_save_dict().items():
+            if periodic and name in NOT_SAVED_PERIODICALLY:
+                continue
             for attempt in range(_SNAPSHOT_ATTEMPTS):
                 try:
                     state = get_state()
@@ -132,8 +138,8 @@ class Saver:
             **extra,
         }
 
-    async def save_now(self) -> dict[str, Any]:
-        states, errors = self.snapshot()
+    async def save_now(self, *, periodic: bool = False) -> dict[str, Any]:
+        states, errors = self.snapshot(periodic=periodic)
         return await asyncio.to_thread(self.write, states, errors)
 
     async def run(self) -> None:
@@ -141,7 +147,7 @@ class Saver:
             await asyncio.sleep(SAVE_INTERVAL)
             if time.time() <= self.changed_until:
                 try:
-                    await self.save_now()
+                    await self.save_now(periodic=True)
                 except Exception:  # a save that raised must not end periodic saving
                     logger.exception("devkit: periodic save failed")
 

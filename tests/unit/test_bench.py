@@ -3,6 +3,7 @@ tree, and the report people read. No network: the load itself is exercised by `i
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -14,7 +15,20 @@ import pytest
 
 from devkit.bench.load import purchase_body, write_key
 from devkit.bench.processes import TreeMemory, busy_seconds, cpu_seconds, tree_memory
-from devkit.bench.report import Floor, Memory, Report, Target, format_report, save_json, targets_for, to_json
+from devkit.bench.report import (
+    Baseline,
+    EngineFigures,
+    FirstWrite,
+    Floor,
+    Memory,
+    Report,
+    Target,
+    engine_targets,
+    format_report,
+    save_json,
+    targets_for,
+    to_json,
+)
 from devkit.bench.stats import Distribution, account_writes, percentile, rate
 from devkit.waiting import wait_for
 from purchases.rules import parse_purchase
@@ -257,7 +271,7 @@ def test_report_table_shows_every_figure() -> None:
     assert "1,000.0" in text  # the SendMessage floor
     assert "512  MB" in text and "engine 200 MB" in text and "before the run 170 MB, engine 120 MB" in text
     assert "lost 0, duplicated 0" in text
-    assert "Result: PASS" in text
+    assert "none lost" in text
 
 
 def test_targets_say_which_were_met() -> None:
@@ -281,7 +295,7 @@ def test_a_target_without_a_measurement_is_neither_met_nor_missed() -> None:
 
 def test_lost_writes_fail_a_benchmark_and_duplicates_fail_a_soak() -> None:
     assert not _report(lost=1).passed
-    assert "Result: FAIL" in format_report(_report(lost=1))
+    assert "Writes: FAILED - 1 lost" in format_report(_report(lost=1))
     assert not _report(kind="soak", duplicated=1).passed
     assert _report(kind="soak").passed
 
@@ -300,3 +314,62 @@ def test_json_report_round_trips_with_verdicts(tmp_path: Path) -> None:
     assert [target["met"] for target in document["targets"]] == [True, False, True, True]
     assert document["passed"] is True
     assert to_json(_report())["kind"] == "bench"
+
+
+# -- issue 11: each target by name, the engine's figures, every figure in the JSON
+
+
+def _figures(*, baseline: bool = True) -> EngineFigures:
+    return EngineFigures(
+        cold_starts_ms={
+            "sender": (220.0, 230.0, 240.0),
+            "reader": (200.0, 210.0, 205.0),
+            "writer": (300.0, 260.0, 280.0),
+        },
+        idle_bytes=250 * MIB,
+        idle_processes=4,
+        back_to_idle_seconds=12.5,
+        first_write=FirstWrite(30.0, 40.0, 50.0, (50.0, 48.0), {"sender": 0.8}),
+        baseline=Baseline(500, (100.0, 110.0), (120.0, 110.0)) if baseline else None,
+        profile="   ncalls  tottime  percall  cumtime  percall filename:lineno(function)",
+        lag_sample=0.05,
+        lag_sampled=100,
+    )
+
+
+def test_no_blanket_verdict_each_target_is_named_met_or_missed() -> None:
+    # Given a run that met some targets and missed others
+    report = dataclasses.replace(_report(), targets=(*_report().targets, *engine_targets(_figures())))
+    text = format_report(report)
+
+    # Then no single PASS stands for the run: the missed ones are listed by name
+    assert "PASS" not in text
+    missed_line = next(line for line in text.splitlines() if line.startswith("Targets MISSED"))
+    assert "accepted-to-readable p95" in missed_line and "writer import + init (median)" in missed_line
+    met_line = next(line for line in text.splitlines() if line.startswith("Targets met"))
+    assert "throughput / bare pipeline" in met_line  # 210 / 230 = 0.91 >= 0.9
+    assert "sender import + init (median)" in met_line and "sender import + init" not in missed_line
+
+
+def test_engine_targets_report_what_was_not_measured_as_such() -> None:
+    verdicts = {target.name: target.met for target in engine_targets(_figures(baseline=False))}
+    assert verdicts["throughput / bare pipeline"] is None
+    assert verdicts["first write lag / warm write lag"] is True  # 40 / 50
+    assert verdicts["idle RSS before the run"] is True
+    assert verdicts["back to idle after the burst"] is True
+    assert verdicts["writer import + init (median)"] is False  # median 280 ms
+    assert "not measured" in format_report(
+        dataclasses.replace(_report(), targets=engine_targets(_figures(baseline=False)))
+    )
+
+
+def test_json_keeps_the_engine_figures_and_every_sample(tmp_path: Path) -> None:
+    report = dataclasses.replace(
+        _report(), engine_figures=_figures(), samples={"post_ms": (10.0, 12.0), "lag_ms": (30.0,)}
+    )
+    document = json.loads(save_json(report, tmp_path / "bench.json").read_text())
+    assert document["engine_figures"]["cold_starts_ms"]["writer"] == [300.0, 260.0, 280.0]
+    assert document["engine_figures"]["baseline_ratio"] == pytest.approx(210 / 230)
+    assert document["engine_figures"]["first_write_ratio"] == pytest.approx(0.8)
+    assert document["engine_figures"]["back_to_idle_seconds"] == 12.5
+    assert document["samples"]["post_ms"] == [10.0, 12.0]

@@ -1,0 +1,43 @@
+"""The benchmark's baseline: the same template deployed beside the stack with bare handlers (plain boto3, no
+validation, idempotency, ordering or Powertools), loaded in the same run, alternating with the stack, so the report
+can say what share of the engine's ceiling for this pipeline the service reaches."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from devkit.deploy import delete_stack, deploy_to_emulator
+from devkit.engines import Engine
+from devkit.outputs import reachable_outputs
+from devkit.packaging import build_bundle
+from devkit.project import stack_name
+from devkit.warm import warm_up
+
+BARE_HANDLERS = Path(__file__).with_name("bare_handlers")
+
+
+def baseline_stack(stage: str) -> str:
+    return f"{stack_name(stage)}-bare"
+
+
+@contextlib.contextmanager
+def bare_pipeline(engine: Engine, stage: str, progress: Callable[[str], None]) -> Iterator[dict[str, Any]]:
+    """Deploy the bare pipeline, yield its outputs, then delete it and its (retained) table."""
+    name = baseline_stack(stage)
+    progress(f"Deploying the bare baseline as {name} ...")
+    bundle = build_bundle(with_dependencies=engine.bundles_dependencies, source=BARE_HANDLERS)
+    deploy_to_emulator(engine, stage, progress=progress, name=name, bundle=bundle)
+    outputs = reachable_outputs(engine, stage, stack=name)
+    try:
+        warm_up(engine, outputs)
+        yield outputs
+    finally:
+        progress(f"Deleting {name} ...")
+        delete_stack(engine, name)
+        with contextlib.suppress(ClientError):
+            engine.client("dynamodb").delete_table(TableName=outputs["TableName"])
