@@ -273,13 +273,15 @@ def _baseline(
     details: list[dict[str, Any]] = []
     with bare_pipeline(engine, stage, progress) as bare_outputs:
         bare_api = bare_outputs["ProductPurchaseApi"]
-        _warm_up(bare_api, f"{run_tag}-bare", dataclasses.replace(rounds, rate=0.0), 0, progress, headers)
         for round_number in range(BASELINE_ROUNDS):
             for label, url, results in (("this stack", api, ours), ("bare", bare_api, bare)):
+                tag = f"{run_tag}-round{round_number}"
+                # Each pipeline's workers are brought up right before its round: idle ones are reaped within
+                # seconds, and a round that began with cold spawns would time the engine's process creation.
+                _warm_up(url, tag, dataclasses.replace(rounds, rate=0.0), 0, progress, headers)
                 progress(
                     f"Baseline round {round_number + 1}/{BASELINE_ROUNDS}: {per_round} writes on {label} ..."
                 )
-                tag = f"{run_tag}-round{round_number}"
                 outcome = LoadRun(url, tag, rounds, headers=headers).run()
                 results.append(rate(len(outcome.accepted), outcome.sending_seconds) or 0.0)
                 details.append(
