@@ -15,7 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from devkit import dlq
+from devkit import dlq, queues
 from devkit.bench.baseline import bare_pipeline
 from devkit.bench.cold_start import measure_cold_starts
 from devkit.bench.first_write import measure_first_write
@@ -39,7 +39,6 @@ from devkit.engines import Engine
 from devkit.engines.ministack import MiniStack
 from devkit.outputs import reachable_outputs
 from devkit.project import EMULATORS, ToolingError
-from devkit.waiting import DeadlineExceeded, wait_for
 from devkit.warm import deploy_and_warm
 
 Progress = Callable[[str], None]
@@ -527,63 +526,23 @@ def _run_items(engine: Engine, table: str, run_tag: str, *, exact: bool) -> Iter
 def _delete_run_items(engine: Engine, table: str, run_tag: str, progress: Progress) -> None:
     """Remove the run's purchases so repeated runs don't fill the table (`--keep` keeps them)."""
     ids = sorted({item_id for item_id, _ in _run_items(engine, table, run_tag, exact=False)})
-    dynamodb = engine.client("dynamodb")
-    for start in range(0, len(ids), 25):
-        requests: dict[str, Any] = {
-            table: [
-                {"DeleteRequest": {"Key": {"ProductPurchaseId": {"S": i}}}} for i in ids[start : start + 25]
-            ]
-        }
-        for _ in range(5):
-            requests = dynamodb.batch_write_item(RequestItems=requests).get("UnprocessedItems", {})
-            if not requests:
-                break
-            time.sleep(0.1)
+    resource = engine.session().resource("dynamodb", endpoint_url=engine.endpoint_url())
+    # boto3's BatchWriter groups the deletes by 25 and resends what DynamoDB left unprocessed.
+    with resource.Table(table).batch_writer() as batch:
+        for item_id in ids:
+            batch.delete_item(Key={"ProductPurchaseId": item_id})
     progress(f"Removed the run's {len(ids)} item(s) from {table}.")
 
 
 def _delete_run_dead_letters(engine: Engine, dlq_url: str, ids: set[str]) -> int:
     """Delete the DLQ messages that carry one of the run's writes; any other message is left as it was."""
-    sqs = engine.client("sqs")
-    deleted = 0
-    others: list[str] = []
-    for _ in range(_DLQ_LIMIT // 10):
-        batch = sqs.receive_message(
-            QueueUrl=dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=30, WaitTimeSeconds=0
-        ).get("Messages", [])
-        if not batch:
-            break
-        for message in batch:
-            if set(_message_ids([message["Body"]])) & ids:
-                sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
-                deleted += 1
-            else:
-                others.append(message["ReceiptHandle"])
-    for handle in others:
-        sqs.change_message_visibility(QueueUrl=dlq_url, ReceiptHandle=handle, VisibilityTimeout=0)
-    return deleted
-
-
-def _queue_depth(engine: Engine, queue_url: str) -> int:
-    attributes = engine.client("sqs").get_queue_attributes(
-        QueueUrl=queue_url,
-        AttributeNames=[
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        ],
-    )["Attributes"]
-    return sum(int(value) for value in attributes.values())
+    return queues.delete_matching(
+        engine.client("sqs"), dlq_url, lambda body: bool(set(_message_ids([body])) & ids)
+    )
 
 
 def _wait_for_empty_queue(engine: Engine, queue_url: str, timeout: float) -> bool:
-    try:
-        wait_for(
-            lambda: _queue_depth(engine, queue_url) == 0, timeout=timeout, interval=0.5, what="the queue"
-        )
-    except DeadlineExceeded:
-        return False
-    return True
+    return queues.wait_until_empty(engine.client("sqs"), queue_url, timeout)
 
 
 # -- fault switches
@@ -607,14 +566,9 @@ def _fault_evidence(engine: Engine, function_name: str, since_ms: int) -> str:
             "startTime": since_ms,
             "filterPattern": pattern,
         }
-        count = 0
         try:
-            for _ in range(1000):
-                page = logs.filter_log_events(**arguments)
-                count += len(page.get("events", []))
-                if not page.get("nextToken"):
-                    break
-                arguments["nextToken"] = page["nextToken"]
+            pages = logs.get_paginator("filter_log_events").paginate(**arguments)
+            count = sum(len(page.get("events", [])) for page in pages)
         except ClientError:
             return ""
         found.append(f"{label} {count}")
