@@ -108,6 +108,9 @@ class EngineFigures:
     profile: str | None = None
     lag_sample: float = 1.0
     lag_sampled: int = 0
+    # Periodic saves during the load (MiniStack): how many, and the event loop's time spent taking the state.
+    saves: int | None = None
+    save_loop_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -366,8 +369,13 @@ def _engine_lines(figures: EngineFigures) -> list[str]:
         )
     lines.append(
         f"{'Back to idle after the burst':36}{_number(figures.back_to_idle_seconds, 1):>10}  s "
-        "(from the last accepted write until memory is within 10% of idle)"
+        "(from the queue drained until the burst's surplus workers were reaped)"
     )
+    if figures.saves is not None and figures.save_loop_seconds is not None:
+        lines.append(
+            f"{'Periodic saves during the load':36}{figures.saves:>10}  saves, {figures.save_loop_seconds:.2f} s of "
+            "the engine's event loop taking the state"
+        )
     if figures.baseline is not None:
         base = figures.baseline
         lines.append(

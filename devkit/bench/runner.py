@@ -54,7 +54,7 @@ SOAK_SETTLE_DEADLINE = 180.0
 BENCH_DEADLINE = 300.0
 BENCH_SETTLE_DEADLINE = 60.0
 _DLQ_LIMIT = 100_000
-BACK_TO_IDLE_DEADLINE = 90.0
+BACK_TO_IDLE_DEADLINE = 60.0
 BASELINE_ROUNDS = 2
 
 
@@ -162,16 +162,18 @@ def run_benchmark(
             f"Sending {settings.requests} writes at concurrency {settings.concurrency}{pace}, "
             f"{pollers} threads polling a random {settings.lag_sample:.0%} of them for readability ..."
         )
+        saving = engine.save_status() if isinstance(engine, MiniStack) else None
         if profiled:
             profiled.start_profile()
         with _phase_cpu(engine) as write_cpu:
             result = LoadRun(api, run_tag, load, progress=progress, headers=headers).run()
-            last_write = time.monotonic()
             progress("Waiting for the queue to drain ...")
             drained = _wait_for_empty_queue(engine, outputs["QueueUrl"], BENCH_SETTLE_DEADLINE)
+            drained_at = time.monotonic()
         if profiled:
             profile = profiled.stop_profile()
-    back_to_idle = _back_to_idle(pid, idle, last_write, progress) if pid is not None and idle else None
+        saved = engine.save_status() if isinstance(engine, MiniStack) else None
+    back_to_idle = _back_to_idle(pid, idle, drained_at, progress) if pid is not None and idle else None
     writes = _account(engine, outputs, run_tag, result.accepted, progress)
     baseline = _baseline(engine, stage, api, run_tag, load, headers, progress) if settings.baseline else None
     if not drained:
@@ -203,6 +205,10 @@ def run_benchmark(
         profile=profile,
         lag_sample=settings.lag_sample,
         lag_sampled=result.lag_sampled,
+        saves=None if not (saving and saved) else saved["saves"] - saving["saves"],
+        save_loop_seconds=None
+        if not (saving and saved)
+        else saved["snapshot_seconds"] - saving["snapshot_seconds"],
     )
     return _report(
         "bench",
@@ -243,13 +249,13 @@ def _first_write(
 
 
 def _back_to_idle(pid: int, idle: TreeMemory, since: float, progress: Progress) -> float | None:
-    """Seconds from `since` (the last accepted write) until the engine's tree is within 10% of its idle memory,
-    sampled every 0.5 s for at most BACK_TO_IDLE_DEADLINE; None when it did not get there."""
-    progress("Waiting for memory to come back to idle ...")
-    limit = idle.total_bytes * 1.1
+    """Seconds from `since` (the queue drained: the burst's work is done) until the burst's surplus workers are
+    gone (no more processes than when idle), sampled every 0.5 s for at most BACK_TO_IDLE_DEADLINE; None when that
+    did not happen."""
+    progress("Waiting for the burst's surplus workers to be reaped ...")
     deadline = since + BACK_TO_IDLE_DEADLINE
     while time.monotonic() < deadline:
-        if tree_memory(pid).total_bytes <= limit:
+        if tree_memory(pid).processes <= idle.processes:
             return time.monotonic() - since
         time.sleep(0.5)
     return None

@@ -267,6 +267,10 @@ class MiniStack(Emulator):
         """Ask the running engine to save its state now; its answer says whether every file was written."""
         return self._control("POST", "save", timeout=SAVE_TIMEOUT)
 
+    def save_status(self) -> dict[str, Any]:
+        """How the launcher's saves went so far: last good save, errors, counts and time spent."""
+        return self._control("GET", "save")
+
     def start_profile(self) -> None:
         """Profile the engine's event-loop thread (HTTP serving, the services) until `stop_profile`."""
         self._control("POST", "profile/start")

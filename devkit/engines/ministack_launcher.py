@@ -34,6 +34,9 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 SAVE_INTERVAL = float(os.environ.get("DEVKIT_SAVE_INTERVAL", "2"))
+# Taking the state (the services' own deep copies, on the event loop) grows with the data; under sustained load
+# the wait between saves stretches so that this costs at most this share of the loop's time.
+MAX_LOOP_SHARE = 0.1
 REAP_INTERVAL = float(os.environ.get("DEVKIT_REAP_INTERVAL", "2"))
 CONTROL_PREFIX = "/_devkit/"
 FINAL_SAVE_FAILED = "devkit: final save FAILED"
@@ -78,6 +81,9 @@ class Saver:
         self.last_good: float | None = None
         self.last_errors: list[str] = []
         self.saves = 0
+        self.snapshot_seconds = 0.0  # on the event loop, over all saves
+        self.write_seconds = 0.0  # in a worker thread, over all saves
+        self.last_snapshot = 0.0
         self._collect = _Collect()
         logging.getLogger("persistence").addHandler(self._collect)
 
@@ -86,6 +92,14 @@ class Saver:
 
     def snapshot(self, *, periodic: bool = False) -> tuple[dict[str, Any], list[str]]:
         """Every service's state, taken with its own `get_state` (on the event loop, between requests)."""
+        started = time.perf_counter()
+        try:
+            return self._snapshot(periodic)
+        finally:
+            self.last_snapshot = time.perf_counter() - started
+            self.snapshot_seconds += self.last_snapshot
+
+    def _snapshot(self, periodic: bool) -> tuple[dict[str, Any], list[str]]:
         states: dict[str, Any] = {}
         errors: list[str] = []
         for name, get_state in self.engine._build_persistence_save_dict().items():
@@ -112,6 +126,7 @@ class Saver:
                 self.persistence.save_state(name, state)
             errors = [*errors, *self._collect.messages]
             self.saves += 1
+            self.write_seconds += time.time() - started
             self.last_errors = errors
             if not errors:
                 self.last_good = started
@@ -135,6 +150,8 @@ class Saver:
             "last_good_save": self.last_good,
             "saves": self.saves,
             "interval": SAVE_INTERVAL,
+            "snapshot_seconds": self.snapshot_seconds,
+            "write_seconds": self.write_seconds,
             **extra,
         }
 
@@ -144,7 +161,7 @@ class Saver:
 
     async def run(self) -> None:
         while True:
-            await asyncio.sleep(SAVE_INTERVAL)
+            await asyncio.sleep(max(SAVE_INTERVAL, self.last_snapshot / MAX_LOOP_SHARE))
             if time.time() <= self.changed_until:
                 try:
                     await self.save_now(periodic=True)
