@@ -107,7 +107,18 @@ def up(
     api = values["ProductPurchaseApi"]
     _say("Functions warm: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in warmed.items()) + ".")
     _say(f"Stack {result.stack_name} {result.action} on {engine} in {time.monotonic() - started:.1f} s.")
-    _say(f"\nAPI: {api}\nTry:  curl -s {api}\n      uv run invoke seed   # sends the sample purchases")
+    options = "".join(
+        f" --{name} {value}"
+        for name, value, default in (("target", engine, "ministack"), ("stage", stage, "dev"))
+        if value != default
+    )
+    _say(
+        f"\nAPI: {api}\nEvery request needs a bearer token (client credentials; valid "
+        f"{values.get('AccessTokenMinutes', '60')} min):\n"
+        f"  TOKEN=$(uv run invoke token{options})\n"
+        f'  curl -s {api} -H "Authorization: Bearer $TOKEN"\n'
+        "  uv run invoke seed   # sends the sample purchases"
+    )
     if watch:
         try:
             watch_handlers(target, result.stack_name, progress=_say)
@@ -205,12 +216,76 @@ def outputs(c: Context, target: str = "ministack", stage: str = "dev", json_: bo
 @command(help={"target": "ministack (default), localstack or aws", "stage": "stage (default dev)"})
 def seed(c: Context, target: str = "ministack", stage: str = "dev") -> None:
     """Send the sample purchases through the API and print their ids once readable."""
+    from devkit.auth import authorization_header
     from seed.send import send_samples
 
-    api = _deployed(target, stage)[1]["ProductPurchaseApi"]
-    ids = send_samples(api)
+    engine, values = _deployed(target, stage)
+    api = values["ProductPurchaseApi"]
+    ids = send_samples(api, headers=authorization_header(engine, values))
     for purchase_id in ids:
         _say(f"{api}{purchase_id}")
+
+
+@command(
+    help={
+        "scopes": "comma-separated scopes (default: purchases/read,purchases/write)",
+        "target": "ministack (default), localstack or aws",
+        "stage": "stage (default dev; prod has no development client)",
+    }
+)
+def token(c: Context, scopes: str = "", target: str = "ministack", stage: str = "dev") -> None:
+    """Print a bearer access token for the stage's development client (one line, nothing else on stdout)."""
+    from devkit.auth import access_token, parse_scopes
+
+    engine, values = _deployed(target, stage)
+    print(access_token(engine, values, parse_scopes(scopes)))
+
+
+@command(
+    help={
+        "name": "the calling service, e.g. order-service (creates app client consumer-<name>)",
+        "scopes": "comma-separated scopes for a new consumer (default: both)",
+        "remove": "client id of a consumer to remove (its secret stops working at once)",
+        "show_secret": "print the new client's secret (otherwise: read it with DescribeUserPoolClient)",
+        "target": "aws (default), ministack or localstack",
+        "stage": "stage",
+    }
+)
+def consumer(
+    c: Context,
+    name: str = "",
+    scopes: str = "",
+    remove: str = "",
+    show_secret: bool = False,
+    target: str = "aws",
+    stage: str = "dev",
+) -> None:
+    """Give a calling service its own OAuth client (--name), remove one (--remove), or list them (neither)."""
+    from devkit import consumers
+    from devkit.auth import client_secret, parse_scopes
+
+    engine, values = _deployed(target, stage)
+    if name and remove:
+        raise Exit("Pass --name to create a consumer or --remove to delete one, not both.")
+    if remove:
+        consumers.remove_consumer(engine, values, remove)
+        _say(f"Removed app client {remove}.")
+        return
+    if not name:
+        listed = consumers.list_consumers(engine, values)
+        for item in listed:
+            _say(f"{item.name:<24} {item.client_id}  {' '.join(item.scopes)}")
+        _say(f"{len(listed)} consumer(s) on {stack_name(stage)} ({target}).")
+        return
+    created = consumers.create_consumer(engine, values, name, parse_scopes(scopes))
+    _say(f"Consumer {created.name}: client id {created.client_id}, scopes {' '.join(created.scopes)}")
+    _say(f"Token endpoint: {values['TokenUrl']} (grant_type=client_credentials, HTTP Basic client auth)")
+    if show_secret:
+        _say(f"Client secret: {client_secret(engine, values['UserPoolId'], created.client_id)}")
+    else:
+        _say(
+            "Secret not shown: hand it over with --show-secret, or read it with cognito-idp describe-user-pool-client."
+        )
 
 
 @command(
@@ -250,24 +325,102 @@ def dlq(c: Context, target: str = "ministack", stage: str = "dev", redrive: bool
 def deploy(c: Context, stage: str, target: str = "aws", dry_run: bool = False, yes: bool = False) -> None:
     """Build and deploy the stack to a stage with `sam build` + `sam deploy` (to AWS, or to an emulator)."""
     from devkit import sam
+    from devkit.deploy import local_stage_parameters
 
     check_stage(stage)
     engine = _engine(target)
-    if stage == "prod" and target == "aws" and not (yes or dry_run):
-        if not _confirmed(f"Deploy to PROD ({stack_name(stage)})?"):
-            raise Exit("Not deployed.", code=1)
-        yes = True
+    if target == "aws":
+        _deploy_to_aws(engine, stage, dry_run=dry_run, yes=yes)
+        return
     engine.start()
     sam.build()
     # On an emulator, the same `sam deploy` as on AWS, plus the engine's local-stage parameters.
-    overrides = {"StageName": stage, **engine.stage_parameters()} if target in EMULATORS else None
+    overrides = {"StageName": stage, **local_stage_parameters(engine, stage)}
     sam.deploy(
         stage, dry_run=dry_run, assume_yes=yes, parameters=overrides, endpoint_url=engine.endpoint_url()
     )
     if not dry_run:
         engine.after_deploy(stack_name(stage))
-    if not dry_run:
         _say(f"Deployed {stack_name(stage)} to {target}: `invoke outputs --target {target} --stage {stage}`.")
+
+
+def _deploy_to_aws(engine: Engine, stage: str, *, dry_run: bool, yes: bool) -> None:
+    """The change set `sam deploy` prints, a yes for prod, then executed and followed through CodeDeploy."""
+    from devkit import delivery, sam
+
+    engine.start()
+    cloudformation = engine.client("cloudformation")
+    resources = delivery.pipeline_resources(cloudformation, stage)  # before the build: fail fast
+    sam.build()
+    outcome = delivery.deploy_stage(
+        cloudformation,
+        engine.client("codedeploy"),
+        stage,
+        resources,
+        create_change_set=lambda extra: sam.deploy(stage, dry_run=True, assume_yes=True, extra=extra),
+        confirm=None if stage != "prod" or yes else _confirmed,
+        dry_run=dry_run,
+        progress=_say,
+    )
+    if outcome not in ("unchanged", "reviewed"):
+        _say(f"Deployed {stack_name(stage)} ({outcome}): `invoke outputs --target aws --stage {stage}`.")
+
+
+@command(help={"stage": "dev, qa, staging or prod", "target": "aws (default)"})
+def rollback(c: Context, stage: str, target: str = "aws") -> None:
+    """Stop a stage's running deploy: CodeDeploy moves the aliases back and CloudFormation rolls the stack back."""
+    from devkit import delivery
+
+    engine = _engine(target)
+    name = stack_name(check_stage(stage))
+    engine.start()
+    delivery.stop_running_deployments(
+        engine.client("cloudformation"), engine.client("codedeploy"), name, progress=_say
+    )
+
+
+@command(
+    help={
+        "stage": "dev, qa, staging or prod: the stage whose deploy role and bucket to create",
+        "repository": "the GitHub repository (OWNER/REPO) whose workflows may deploy the stage",
+        "target": "aws (default), or an emulator to rehearse on: ministack / localstack",
+    }
+)
+def bootstrap(c: Context, stage: str, repository: str, target: str = "aws") -> None:
+    """Once per stage and account: GitHub OIDC deploy role, artifacts bucket and CloudFormation execution role."""
+    from devkit import delivery
+    from devkit.deploy import apply_template
+
+    check_stage(stage)
+    engine = _engine(target)
+    engine.start()
+    iam = engine.client("iam")
+    provider = delivery.github_oidc_provider(iam)
+    if provider is None and target in EMULATORS:
+        # The emulators' CloudFormation has no AWS::IAM::OIDCProvider; their IAM API creates one.
+        provider = iam.create_open_id_connect_provider(
+            Url=f"https://{delivery.GITHUB_OIDC_HOST}", ClientIDList=["sts.amazonaws.com"]
+        )["OpenIDConnectProviderArn"]
+        _say(f"Created the GitHub OIDC provider through {target}'s IAM API (its CloudFormation cannot).")
+    elif provider:
+        _say(f"Reusing the account's GitHub OIDC provider {provider}.")
+    name = delivery.bootstrap_stack_name(stage)
+    action = apply_template(
+        engine,
+        name,
+        delivery.bootstrap_template_body(),
+        delivery.bootstrap_parameters(stage, repository, provider),
+        progress=_say,
+    )
+    resources = delivery.pipeline_resources(engine.client("cloudformation"), stage)
+    _say(
+        f"Bootstrap {name} {action} on {target}.\n"
+        f"  deploy role       {resources.deploy_role_arn}\n"
+        f"  artifacts bucket  {resources.artifacts_bucket}\n"
+        f"  execution role    {resources.execution_role_arn}\n"
+        f"In GitHub, give environment {stage!r} the variable AWS_DEPLOY_ROLE_ARN={resources.deploy_role_arn}"
+        + (" and required reviewers." if stage == "prod" else ".")
+    )
 
 
 @command(
@@ -310,12 +463,12 @@ def openapi(c: Context, out: str = "openapi.json", target: str = "ministack", st
     from devkit.outputs import reachable_outputs
 
     try:
-        server: str | None = stage_url(
-            reachable_outputs(_engine(target), check_stage(stage))["ProductPurchaseApi"]
-        )
+        values = reachable_outputs(_engine(target), check_stage(stage))
+        server: str | None = stage_url(values["ProductPurchaseApi"])
+        token_url: str | None = values.get("TokenUrl")
     except ToolingError:
-        server = None
-    document = json.dumps(openapi_document(server), indent=2)
+        server = token_url = None
+    document = json.dumps(openapi_document(server, token_url=token_url), indent=2)
     if out == "-":
         _say(document)
         return
@@ -325,11 +478,21 @@ def openapi(c: Context, out: str = "openapi.json", target: str = "ministack", st
 
 @command()
 def lint(c: Context) -> None:
-    """Check code style, types and the template (ruff, mypy, cfn-lint)."""
+    """Check code, types, both templates (cfn-lint, SAM translator, checkov) and the workflows (actionlint)."""
+    from devkit import static_checks
+
+    started = time.monotonic()
     c.run("ruff check .", echo=True)
     c.run("ruff format --check .", echo=True)
     c.run("mypy", echo=True)
-    c.run("cfn-lint template.yaml", echo=True)
+    templates = [str(path.relative_to(ROOT)) for path in static_checks.TEMPLATES]
+    c.run(shlex.join(["cfn-lint", *templates]), echo=True)
+    for path in static_checks.TEMPLATES:
+        static_checks.translate(path)
+    _say(f"SAM translator: {', '.join(templates)} translate.")
+    c.run(shlex.join(static_checks.checkov_command()), echo=True, pty=False)
+    static_checks.lint_workflows(progress=_say)
+    _say(f"Lint passed in {time.monotonic() - started:.0f} s.")
 
 
 @command()
@@ -467,3 +630,33 @@ def bench(
     _say(f"\n{benchmark.format_report(report)}\n\nJSON: {path}")
     if not report.passed:
         raise Exit("Some accepted writes were lost or applied twice (see above).", code=1)
+
+
+@command(
+    help={
+        "tombstones": "tombstones to add for the second phase (default 10000; removed afterwards)",
+        "requests": "list requests per phase (default 300)",
+        "limit": "page size (default 50)",
+        "target": "ministack (default), localstack or aws",
+        "stage": "stage to measure (default dev; never prod, which it would fill with tombstones)",
+    }
+)
+def bench_list(
+    c: Context,
+    tombstones: int = 10_000,
+    requests: int = 300,
+    limit: int = 50,
+    target: str = "ministack",
+    stage: str = "dev",
+) -> None:
+    """List latency p50/p95 on the table as it is, then with thousands of tombstones added."""
+    from devkit.bench.listing import run_list_bench
+
+    if tombstones < 1 or requests < 1 or not 1 <= limit <= 100:
+        raise Exit("--tombstones and --requests must be >= 1, --limit 1..100.")
+    if check_stage(stage) == "prod":
+        raise Exit("bench-list writes tombstones into the table: not on prod.")
+    report = run_list_bench(
+        _engine(target), stage, tombstones=tombstones, requests=requests, limit=limit, progress=_say
+    )
+    _say(f"\n{report.format()}")

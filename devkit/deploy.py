@@ -13,9 +13,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from devkit.engines import Engine
+from devkit.engines.emulator import TEST_ONLY_PARAMETERS
 from devkit.packaging import CodeBundle, build_bundle
 from devkit.project import ToolingError, stack_name
-from devkit.template import dump_template, load_template
+from devkit.template import dump_template, load_template, with_parameter_defaults
 from devkit.waiting import DeadlineExceeded, wait_for
 
 ARTIFACT_BUCKET = "product-purchase-artifacts"
@@ -32,6 +33,12 @@ class DeployResult:
     action: str  # "created", "updated", "code updated", "unchanged"
 
 
+def local_stage_parameters(engine: Engine, stage: str) -> dict[str, str]:
+    """The engine's parameters for a local stage; the test-only hooks are left out of prod, which refuses them."""
+    values = engine.stage_parameters()
+    return {key: value for key, value in values.items() if stage != "prod" or key not in TEST_ONLY_PARAMETERS}
+
+
 def deploy_to_emulator(
     engine: Engine,
     stage: str,
@@ -45,8 +52,8 @@ def deploy_to_emulator(
     code (the benchmark's bare baseline)."""
     name = name or stack_name(stage)
     bundle = bundle or build_bundle(with_dependencies=engine.bundles_dependencies)
-    template = load_template(inline_includes=True)
-    values = {"StageName": stage, **engine.stage_parameters(), **(parameters or {})}
+    values = {"StageName": stage, **local_stage_parameters(engine, stage), **(parameters or {})}
+    template = with_parameter_defaults(load_template(inline_includes=True), values)
     fingerprint = _fingerprint(template, values)
     cloudformation = engine.client("cloudformation")
     stack = _describe(cloudformation, name)
@@ -79,18 +86,72 @@ def deploy_to_emulator(
     return result
 
 
+def apply_template(
+    engine: Engine, name: str, body: str, parameters: dict[str, str], *, progress: Progress = print
+) -> str:
+    """Create or update a plain CloudFormation stack (no code to package) and wait; returns what happened."""
+    cloudformation = engine.client("cloudformation")
+    stack = _describe(cloudformation, name)
+    if stack and not _is_settled(stack):
+        raise ToolingError(
+            f"Stack {name} is {stack['StackStatus']}: delete it (`aws cloudformation delete-stack`) and retry."
+        )
+    arguments: dict[str, Any] = {
+        "StackName": name,
+        "TemplateBody": body,
+        "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(parameters.items())],
+        "Capabilities": ["CAPABILITY_IAM"],
+    }
+    progress(f"{'Updating' if stack else 'Creating'} stack {name} ...")
+    if not stack:
+        cloudformation.create_stack(**arguments)
+    else:
+        try:
+            cloudformation.update_stack(**arguments)
+        except ClientError as error:
+            if "No updates are to be performed" in str(error):
+                return "unchanged"
+            raise
+    _wait_settled(cloudformation, name)
+    return "updated" if stack else "created"
+
+
 def push_code(engine: Engine, name: str, bundle: CodeBundle | None = None) -> list[str]:
-    """Update every function of the stack whose code differs from handlers/; returns the functions updated."""
+    """Make every function of the stack serve the code in handlers/; returns the functions updated.
+
+    Callers reach the functions through their aliases (AutoPublishAlias), which point at published versions, so
+    updating $LATEST alone would change nothing they see: the new code is published as a version and every alias
+    of the function is moved to it, as a stack deploy with GradualDeployment=false would do.
+    """
     bundle = bundle or build_bundle(with_dependencies=engine.bundles_dependencies)
     lambda_client = engine.client("lambda")
     updated = []
     for function in stack_functions(engine, name).values():
+        aliases = [
+            alias["Name"]
+            for page in lambda_client.get_paginator("list_aliases").paginate(FunctionName=function)
+            for alias in page["Aliases"]
+        ]
+        served = [f"{function}:{alias}" for alias in aliases] or [function]
+        if all(
+            lambda_client.get_function_configuration(FunctionName=qualified)["CodeSha256"]
+            == bundle.lambda_sha256
+            for qualified in served
+        ):
+            continue
         if (
             lambda_client.get_function_configuration(FunctionName=function)["CodeSha256"]
             != bundle.lambda_sha256
         ):
             lambda_client.update_function_code(FunctionName=function, ZipFile=bundle.data)
-            updated.append(function)
+            lambda_client.get_waiter("function_updated_v2").wait(FunctionName=function)
+        if aliases:
+            version = lambda_client.publish_version(FunctionName=function, CodeSha256=bundle.lambda_sha256)[
+                "Version"
+            ]
+            for alias in aliases:
+                lambda_client.update_alias(FunctionName=function, Name=alias, FunctionVersion=version)
+        updated.append(function)
     return updated
 
 

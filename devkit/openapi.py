@@ -9,20 +9,33 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
 from pathlib import Path
 from typing import Any, Final
 
 from devkit.project import HANDLERS
 from seed.send import load_samples
 
+# Every limit below is imported from the handler code that enforces it, never restated (the handlers' folder is
+# the functions' code root, so its packages import as top-level ones there and here alike).
+if str(HANDLERS) not in sys.path:
+    sys.path.append(str(HANDLERS))
+
+from devkit.auth import READ_SCOPE, WRITE_SCOPE
+from purchases.api import DEFAULT_PAGE_SIZE, MAX_BODY_BYTES, MAX_PAGE_SIZE
+from purchases.idempotency import KEY_LIFETIME_SECONDS
+from purchases.identifiers import MAX_IDEMPOTENCY_KEY_LENGTH
+from purchases.schema import ID_FIELD
+
 PURCHASE_SCHEMA_FILE: Final = HANDLERS / "purchases" / "purchase.schema.json"
 OPENAPI_VERSION: Final = "3.0.3"
 COLLECTION_PATH: Final = "/product-purchase"
 ITEM_PATH: Final = "/product-purchase/{id}"
-ID_FIELD: Final = "ProductPurchaseId"
-MAX_BODY_BYTES: Final = 64 * 1024
-DEFAULT_LIMIT: Final = 50
-MAX_LIMIT: Final = 100
+DEFAULT_LIMIT: Final = DEFAULT_PAGE_SIZE
+MAX_LIMIT: Final = MAX_PAGE_SIZE
+SECURITY_SCHEME: Final = "purchasesOAuth"
+# Without a deployed stack the token endpoint is unknown; relative to the server it is right on MiniStack only.
+DEFAULT_TOKEN_URL: Final = "/oauth2/token"
 # Shown to readers and sent by fuzzers' example phase, so a valid write is always among the requests tried.
 PURCHASE_EXAMPLE: Final = load_samples()[0]
 
@@ -153,6 +166,21 @@ def _error(description: str) -> dict[str, Any]:
     return _json_response(description, "#/components/schemas/Error")
 
 
+def _secured(operation: dict[str, Any], scope: str) -> dict[str, Any]:
+    """`operation` needing a bearer token with `scope`, with API Gateway's own refusals documented."""
+    responses = {
+        **operation["responses"],
+        "401": _json_response(
+            "No access token, or one that is malformed, expired, from another issuer, badly signed, or without "
+            f"the `{scope}` scope (API Gateway's answer).",
+            "#/components/schemas/Error",
+            {"WWW-Authenticate": {"$ref": "#/components/headers/WwwAuthenticate"}},
+        ),
+        "403": _error("The token is not allowed to call this operation (API Gateway's answer)."),
+    }
+    return {**operation, "security": [{SECURITY_SCHEME: [scope]}], "responses": responses}
+
+
 def _accepted(description: str, *, with_location: bool = False) -> dict[str, Any]:
     headers = {"Location": {"$ref": "#/components/headers/Location"}} if with_location else None
     return _json_response(description, "#/components/schemas/Accepted", headers)
@@ -172,12 +200,16 @@ def _purchase_body(description: str) -> dict[str, Any]:
 
 
 def openapi_document(
-    server_url: str | None = None, *, schema_path: Path = PURCHASE_SCHEMA_FILE
+    server_url: str | None = None,
+    *,
+    schema_path: Path = PURCHASE_SCHEMA_FILE,
+    token_url: str | None = None,
 ) -> dict[str, Any]:
     """The OpenAPI 3.0.3 description of the API, as plain JSON-ready dicts.
 
     `server_url` is the stage's base URL, under which `/product-purchase` lives (`stage_url()` turns the
-    `ProductPurchaseApi` output into it); without it the document has no `servers` entry.
+    `ProductPurchaseApi` output into it); without it the document has no `servers` entry. `token_url` is the
+    stage's `TokenUrl` output, the OAuth 2.0 client-credentials endpoint.
     """
     purchase = to_openapi_schema(load_purchase_schema(schema_path))
     purchase.setdefault("title", "Purchase")
@@ -199,72 +231,111 @@ def openapi_document(
         },
         "paths": {
             COLLECTION_PATH: {
-                "post": {
-                    "operationId": "createPurchase",
-                    "summary": "Accept a new purchase; the service assigns its id.",
-                    "parameters": [{"$ref": "#/components/parameters/IdempotencyKey"}],
-                    "requestBody": _purchase_body("The purchase; `ProductPurchaseId` must not be sent."),
-                    "responses": {
-                        "202": _accepted(
-                            "Accepted; the purchase becomes readable shortly.", with_location=True
-                        ),
-                        "400": bad_request,
-                        "413": too_large,
+                "post": _secured(
+                    {
+                        "operationId": "createPurchase",
+                        "summary": "Accept a new purchase; the service assigns its id.",
+                        "parameters": [{"$ref": "#/components/parameters/IdempotencyKey"}],
+                        "requestBody": _purchase_body("The purchase; `ProductPurchaseId` must not be sent."),
+                        "responses": {
+                            "202": _accepted(
+                                "Accepted; the purchase becomes readable shortly.", with_location=True
+                            ),
+                            "400": bad_request,
+                            "409": _error(
+                                "A request with this Idempotency-Key from this client is still being processed."
+                            ),
+                            "413": too_large,
+                            "422": _error(
+                                "This client already used the Idempotency-Key for a different purchase."
+                            ),
+                        },
                     },
-                },
-                "get": {
-                    "operationId": "listPurchases",
-                    "summary": "One page of purchases.",
-                    "parameters": [
-                        {"$ref": "#/components/parameters/Limit"},
-                        {"$ref": "#/components/parameters/Cursor"},
-                    ],
-                    "responses": {
-                        "200": _json_response(
-                            "A page of purchases; `Link` names the next page when there is one.",
-                            "#/components/schemas/PurchaseList",
-                            {"Link": {"$ref": "#/components/headers/Link"}},
-                        ),
-                        "400": bad_request,
+                    WRITE_SCOPE,
+                ),
+                "get": _secured(
+                    {
+                        "operationId": "listPurchases",
+                        "summary": "One page of purchases.",
+                        "parameters": [
+                            {"$ref": "#/components/parameters/Limit"},
+                            {"$ref": "#/components/parameters/Cursor"},
+                        ],
+                        "responses": {
+                            "200": _json_response(
+                                "A page of purchases; `Link` names the next page when there is one.",
+                                "#/components/schemas/PurchaseList",
+                                {"Link": {"$ref": "#/components/headers/Link"}},
+                            ),
+                            "400": bad_request,
+                        },
                     },
-                },
+                    READ_SCOPE,
+                ),
             },
             ITEM_PATH: {
                 "parameters": [id_parameter],
-                "get": {
-                    "operationId": "getPurchase",
-                    "summary": "One purchase.",
-                    "responses": {
-                        "200": _json_response("The purchase.", "#/components/schemas/StoredPurchase"),
-                        "400": bad_request,
-                        "404": not_found,
+                "get": _secured(
+                    {
+                        "operationId": "getPurchase",
+                        "summary": "One purchase.",
+                        "responses": {
+                            "200": _json_response("The purchase.", "#/components/schemas/StoredPurchase"),
+                            "400": bad_request,
+                            "404": not_found,
+                        },
                     },
-                },
-                "put": {
-                    "operationId": "replacePurchase",
-                    "summary": "Accept a full replacement of an existing purchase.",
-                    "requestBody": _purchase_body(
-                        "The whole new purchase; `ProductPurchaseId` must not be sent."
-                    ),
-                    "responses": {
-                        "202": _accepted("Accepted; the new state becomes readable shortly."),
-                        "400": bad_request,
-                        "404": not_found,
-                        "413": too_large,
+                    READ_SCOPE,
+                ),
+                "put": _secured(
+                    {
+                        "operationId": "replacePurchase",
+                        "summary": "Accept a full replacement of an existing purchase.",
+                        "requestBody": _purchase_body(
+                            "The whole new purchase; `ProductPurchaseId` must not be sent."
+                        ),
+                        "responses": {
+                            "202": _accepted("Accepted; the new state becomes readable shortly."),
+                            "400": bad_request,
+                            "404": not_found,
+                            "413": too_large,
+                        },
                     },
-                },
-                "delete": {
-                    "operationId": "deletePurchase",
-                    "summary": "Accept the deletion of an existing purchase.",
-                    "responses": {
-                        "202": _accepted("Accepted; the purchase disappears shortly."),
-                        "400": bad_request,
-                        "404": not_found,
+                    WRITE_SCOPE,
+                ),
+                "delete": _secured(
+                    {
+                        "operationId": "deletePurchase",
+                        "summary": "Accept the deletion of an existing purchase.",
+                        "responses": {
+                            "202": _accepted("Accepted; the purchase disappears shortly."),
+                            "400": bad_request,
+                            "404": not_found,
+                        },
                     },
-                },
+                    WRITE_SCOPE,
+                ),
             },
         },
         "components": {
+            "securitySchemes": {
+                SECURITY_SCHEME: {
+                    "type": "oauth2",
+                    "description": (
+                        "OAuth 2.0 client credentials against the stage's Cognito user pool; send the access "
+                        "token as `Authorization: Bearer <token>`."
+                    ),
+                    "flows": {
+                        "clientCredentials": {
+                            "tokenUrl": token_url or DEFAULT_TOKEN_URL,
+                            "scopes": {
+                                READ_SCOPE: "List and read purchases.",
+                                WRITE_SCOPE: "Create, replace and delete purchases.",
+                            },
+                        }
+                    },
+                }
+            },
             "schemas": {
                 "Purchase": purchase,
                 "StoredPurchase": _stored_form(purchase),
@@ -316,8 +387,12 @@ def openapi_document(
                     "name": "Idempotency-Key",
                     "in": "header",
                     "required": False,
-                    "description": "Retrying with the same key returns the same id and creates nothing new.",
-                    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                    "description": (
+                        "Retrying with the same key (and the same purchase) replays the first answer and creates "
+                        "nothing new. Keys are scoped to the calling client and remembered for "
+                        f"{KEY_LIFETIME_SECONDS // 3600} hours."
+                    ),
+                    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY_LENGTH},
                 },
             },
             "headers": {
@@ -334,6 +409,10 @@ def openapi_document(
                 "Link": {
                     "description": 'The next page, as `<url>; rel="next"`; absent on the last page.',
                     "schema": {"type": "string"},
+                },
+                "WwwAuthenticate": {
+                    "description": "The authentication scheme the API expects (RFC 6750).",
+                    "schema": {"type": "string", "enum": ["Bearer"]},
                 },
             },
         },

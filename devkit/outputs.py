@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, NoCredenti
 from devkit.engines import Engine
 from devkit.project import ToolingError, stack_name
 
-_URL_OUTPUTS = ("ProductPurchaseApi", "CustomDomainUrl", "QueueUrl", "DeadLetterQueueUrl")
+_URL_OUTPUTS = ("ProductPurchaseApi", "CustomDomainUrl", "QueueUrl", "DeadLetterQueueUrl", "TokenUrl")
 
 
 def raw_outputs(engine: Engine, stage: str, *, stack: str | None = None) -> dict[str, str]:

@@ -6,9 +6,11 @@ import glob
 import os
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 from devkit.project import ROOT, TEMPLATE, ToolingError
+from devkit.template import dump_template, load_template, with_parameter_defaults
 
 SAM_VERSION = "1.170.0"
 # `sam build` builds with the interpreter of the template's runtime, which must be on PATH.
@@ -66,6 +68,7 @@ def deploy(
     assume_yes: bool,
     parameters: dict[str, str] | None = None,
     endpoint_url: str | None = None,
+    extra: Sequence[str] = (),
 ) -> None:
     """`sam deploy` of the built template with the stage's samconfig environment (to an emulator with `endpoint_url`).
 
@@ -73,14 +76,26 @@ def deploy(
     """
     # samconfig.toml is looked up beside the template, which here is the built one: name it explicitly.
     arguments = ["deploy", "--config-file", str(CONFIG), "--config-env", stage]
-    arguments += ["--template-file", str(BUILD_DIR / "template.yaml")]
+    arguments += ["--template-file", str(_template_for(endpoint_url, parameters))]
     if parameters:
         arguments += ["--parameter-overrides", *(f"{key}={value}" for key, value in parameters.items())]
+    arguments += extra
     if dry_run:
         arguments.append("--no-execute-changeset")
     elif assume_yes:
         arguments.append("--no-confirm-changeset")
     sam(*arguments, endpoint_url=endpoint_url)
+
+
+def _template_for(endpoint_url: str | None, parameters: dict[str, str] | None) -> Path:
+    """The built template; for an emulator, a copy beside it whose parameter defaults are the given values,
+    because MiniStack's SAM transform sees only the defaults (see devkit.template.with_parameter_defaults)."""
+    built = BUILD_DIR / "template.yaml"
+    if not endpoint_url or not parameters:
+        return built
+    emulator_copy = BUILD_DIR / "template-emulator.json"
+    emulator_copy.write_text(dump_template(with_parameter_defaults(load_template(built), parameters)))
+    return emulator_copy
 
 
 def delete(stack: str) -> None:

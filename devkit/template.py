@@ -6,6 +6,7 @@ no bucket in between, so `load_template(inline_includes=True)` puts each local s
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -84,3 +85,17 @@ def _local_include_location(node: dict[str, Any]) -> str | None:
     if not isinstance(location, str) or location.startswith(_REMOTE_PREFIXES):
         return None
     return location
+
+
+def with_parameter_defaults(template: dict[str, Any], values: dict[str, str]) -> dict[str, Any]:
+    """A copy of the template whose declared parameters default to `values`.
+
+    MiniStack runs the SAM transform with no parameter values (so with the defaults), while the stack itself gets
+    the values given: whatever the transform decides from a parameter (DeploymentPreference.Enabled) would follow
+    the default, not the engine's value. Sending the values as defaults makes both agree.
+    """
+    result = copy.deepcopy(template)
+    for name, value in values.items():
+        if name in result.get("Parameters", {}):
+            result["Parameters"][name]["Default"] = value
+    return result

@@ -16,11 +16,15 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from botocore.exceptions import ClientError
+
+from devkit.auth import authorization_header
 from devkit.deploy import DeployResult, deploy_to_emulator
 from devkit.engines import Engine
 from devkit.http import call
 from devkit.outputs import reachable_outputs
 from devkit.project import HANDLERS, ToolingError
+from devkit.template import load_template
 from devkit.waiting import wait_for
 
 
@@ -47,6 +51,7 @@ def warm_up(
     `headers` go with the API requests (e.g. an Authorization header)."""
     api = outputs["ProductPurchaseApi"]
     event = _warm_up_event()
+    alias = load_template().get("Globals", {}).get("Function", {}).get("AutoPublishAlias")
 
     def reader() -> None:
         reply = call("GET", f"{api}?limit=1", headers=headers, timeout=30)
@@ -54,8 +59,12 @@ def warm_up(
             raise ToolingError(f"Warming the reader: GET answered {reply.status} {reply.body[:200]!r}")
 
     def invoke(function: str) -> None:
+        name = outputs[function]
+        # The API and the queue call the function through its alias (AutoPublishAlias), and the engine keeps warm
+        # workers per qualifier: warm the one real requests will use.
+        qualifier = {"Qualifier": alias} if alias and _has_alias(engine, name, alias) else {}
         answer = engine.client("lambda").invoke(
-            FunctionName=outputs[function], Payload=json.dumps(event).encode()
+            FunctionName=name, Payload=json.dumps(event).encode(), **qualifier
         )
         payload = answer["Payload"].read()
         if answer.get("FunctionError"):
@@ -77,13 +86,23 @@ def warm_up(
         return dict(future.result() for future in futures)
 
 
+def _has_alias(engine: Engine, function: str, alias: str) -> bool:
+    try:
+        engine.client("lambda").get_alias(FunctionName=function, Name=alias)
+    except ClientError:
+        return False
+    return True
+
+
 def deploy_and_warm(
-    engine: Engine, stage: str, *, progress: Callable[[str], None], headers: dict[str, str] | None = None
+    engine: Engine, stage: str, *, progress: Callable[[str], None]
 ) -> tuple[DeployResult, dict[str, Any], dict[str, float]]:
-    """What `invoke up` does once the engine runs: deploy what changed, wait for the API, warm the functions."""
+    """What `invoke up` does once the engine runs: deploy what changed, wait for the API (with the development
+    client's token), warm the functions."""
     result = deploy_to_emulator(engine, stage, progress=progress)
     values = reachable_outputs(engine, stage)
     api = values["ProductPurchaseApi"]
+    headers = authorization_header(engine, values)
     wait_for(
         lambda: call("GET", f"{api}?limit=1", headers=headers).status == 200,
         timeout=30,

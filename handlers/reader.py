@@ -11,6 +11,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from purchases import api
+from purchases.adapters.clients import API_CALLS
 from purchases.adapters.dynamodb import DynamoDbPurchaseStore, lazy_table
 from purchases.config import ReaderConfig
 from purchases.identifiers import parse_purchase_id
@@ -18,15 +19,17 @@ from purchases.lazy import Lazy, build_during_init
 from purchases.observability import build_logger, build_tracer
 from purchases.ports import InvalidCursor, PurchaseStore
 
-DEFAULT_PAGE_SIZE: Final = 50
-MAX_PAGE_SIZE: Final = 100
+DEFAULT_PAGE_SIZE: Final = api.DEFAULT_PAGE_SIZE
+MAX_PAGE_SIZE: Final = api.MAX_PAGE_SIZE
 _DIGITS: Final = re.compile(r"[0-9]{1,3}")
 
 logger = build_logger()
 tracer = build_tracer()
 config = ReaderConfig.from_environ()
 
-table = lazy_table(config.table_name)
+# One GetItem, or one Query of a page, per request, within API_CALLS; the template gives the function time for it.
+AWS_CALLS_PER_REQUEST = 1
+table = lazy_table(config.table_name, API_CALLS)
 store: Lazy[PurchaseStore] = Lazy(lambda: DynamoDbPurchaseStore(table))
 
 app = api.create_resolver(

@@ -10,15 +10,23 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer, idempotent_function
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from purchases import api
-from purchases.adapters.dynamodb import DynamoDbPurchaseStore, lazy_table
+from purchases.adapters.clients import API_CALLS
+from purchases.adapters.dynamodb import DynamoDbPurchaseStore, idempotency_store, lazy_table
 from purchases.adapters.sqs import SqsWriteQueue, lazy_sqs_client
 from purchases.commands import Accepted, PurchaseCommands, PurchaseNotFound
 from purchases.config import SenderConfig
+from purchases.idempotency import KEY_PREFIX, idempotency_config, idempotent_request
 from purchases.identifiers import InvalidIdempotencyKey, parse_purchase_id
 from purchases.lazy import Lazy, build_during_init
+from purchases.messages import UndeliverableMessage
 from purchases.model import Purchase
 from purchases.observability import (
     PURCHASE_ACCEPTED,
@@ -29,6 +37,7 @@ from purchases.observability import (
     count,
 )
 from purchases.rules import InvalidPurchase, parse_purchase
+from purchases.validation import FieldError
 from purchases.warm_up import WARM_UP_REPLY, is_warm_up
 
 logger = build_logger()
@@ -36,13 +45,21 @@ tracer = build_tracer()
 metrics = build_metrics()
 config = SenderConfig.from_environ()
 
-table = lazy_table(config.table_name)
-sqs_client = lazy_sqs_client()
+# A write request makes at most this many AWS calls, each within API_CALLS: a POST with an Idempotency-Key
+# claims the key, checks whether its purchase exists already, sends, and saves the answer. The template gives
+# the function time for all of them.
+AWS_CALLS_PER_REQUEST = 4
+table = lazy_table(config.table_name, API_CALLS)
+sqs_client = lazy_sqs_client(API_CALLS)
 commands: Lazy[PurchaseCommands] = Lazy(
     lambda: PurchaseCommands(
         store=DynamoDbPurchaseStore(table),
         queue=SqsWriteQueue(config.queue_url, sqs_client),
     )
+)
+idempotency = idempotency_config()
+idempotency_records: Lazy[BasePersistenceLayer] = Lazy(
+    lambda: idempotency_store(config.idempotency_table_name, API_CALLS)
 )
 
 app = api.create_resolver(
@@ -50,15 +67,58 @@ app = api.create_resolver(
 )
 
 
+def _undeliverable(error: UndeliverableMessage) -> Response[str]:
+    # The queue adapter checks each message with the writer's decoder before sending it: what the writer
+    # would refuse is refused here, with the fields at fault, instead of being dead-lettered after a 202.
+    if not error.fields:
+        raise error  # not the client's input: a fault of the service (500)
+    problems = [FieldError(field=field, message="cannot be stored as sent") for field in error.fields]
+    return api.error_response(api.ApiError(HTTPStatus.BAD_REQUEST, "Invalid purchase", problems))
+
+
+app.exception_handler(UndeliverableMessage)(_undeliverable)
+
+
 @app.post(api.COLLECTION_PATH)
 def create_purchase() -> Response[str]:
     event = app.current_event
     purchase = _purchase_from_body()
+    caller = _caller()
+    key = api.header(event, "Idempotency-Key")
     try:
-        accepted = commands().create(purchase, api.request_id(event), api.header(event, "Idempotency-Key"))
+        if key is None:
+            accepted = commands().create(purchase, api.request_id(event), client_id=caller)
+        else:
+            accepted = _create_once(caller, key, purchase, api.request_id(event))
     except InvalidIdempotencyKey as invalid:
         raise api.ApiError(HTTPStatus.BAD_REQUEST, str(invalid)) from None
+    except IdempotencyValidationError:
+        raise api.ApiError(
+            HTTPStatus.UNPROCESSABLE_ENTITY, "This Idempotency-Key was already used with a different purchase"
+        ) from None
+    except IdempotencyAlreadyInProgressError:
+        raise api.ApiError(
+            HTTPStatus.CONFLICT, "A request with this Idempotency-Key is still being processed; retry shortly"
+        ) from None
     return _accepted("create", accepted, {"Location": f"product-purchase/{accepted.purchase_id}"})
+
+
+def _create_once(caller: str, key: str, purchase: Purchase, correlation_id: str) -> Accepted:
+    """The create, run at most once per (client, key): a retry gets the first answer back from the record."""
+
+    def create(request: dict[str, Any]) -> dict[str, str | None]:
+        accepted = commands().create(purchase, correlation_id, key, client_id=caller)
+        return {"purchase_id": accepted.purchase_id, "message_id": accepted.message_id}
+
+    once = idempotent_function(
+        create,
+        data_keyword_argument="request",
+        persistence_store=idempotency_records(),
+        config=idempotency,
+        key_prefix=KEY_PREFIX,
+    )
+    answer = once(request=idempotent_request(caller, key, purchase))
+    return Accepted(purchase_id=answer["purchase_id"], message_id=answer["message_id"])
 
 
 @app.put(api.ITEM_PATH)
@@ -66,7 +126,9 @@ def replace_purchase(purchase_id: str) -> Response[str]:
     canonical_id = _purchase_id(purchase_id)
     purchase = _purchase_from_body()
     try:
-        accepted = commands().replace(canonical_id, purchase, api.request_id(app.current_event))
+        accepted = commands().replace(
+            canonical_id, purchase, api.request_id(app.current_event), client_id=_caller()
+        )
     except PurchaseNotFound:
         raise api.ApiError(HTTPStatus.NOT_FOUND, "Purchase not found") from None
     return _accepted("update", accepted)
@@ -76,7 +138,7 @@ def replace_purchase(purchase_id: str) -> Response[str]:
 def delete_purchase(purchase_id: str) -> Response[str]:
     canonical_id = _purchase_id(purchase_id)
     try:
-        accepted = commands().delete(canonical_id, api.request_id(app.current_event))
+        accepted = commands().delete(canonical_id, api.request_id(app.current_event), client_id=_caller())
     except PurchaseNotFound:
         raise api.ApiError(HTTPStatus.NOT_FOUND, "Purchase not found") from None
     return _accepted("delete", accepted)
@@ -87,6 +149,16 @@ def _purchase_id(raw: str) -> str:
     if purchase_id is None:
         raise api.ApiError(HTTPStatus.BAD_REQUEST, "ProductPurchaseId must be a UUID")
     return purchase_id
+
+
+def _caller() -> str:
+    """The calling client's id; the API's authorizer guarantees one, so its absence is refused, never guessed."""
+    caller = api.client_id(app.current_event)
+    if caller is None:
+        logger.warning("Write without the authorizer's client_id claim: is the Cognito authorizer attached?")
+        raise api.ApiError(HTTPStatus.UNAUTHORIZED, "Unauthorized")
+    logger.append_keys(client_id=caller)
+    return caller
 
 
 def _purchase_from_body() -> Purchase:
@@ -116,6 +188,8 @@ def _accepted(action: str, accepted: Accepted, headers: dict[str, str] | None = 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if is_warm_up(event):
         return dict(WARM_UP_REPLY)
+    # A record left INPROGRESS by an invocation that died expires with the invocation's own deadline.
+    idempotency.register_lambda_context(context)
     response = api.handle(app, event, context, logger)
     status = response["statusCode"]
     if status == HTTPStatus.ACCEPTED:

@@ -4,6 +4,11 @@ A record that cannot be applied fails alone (partial batch response) and returns
 reaching the dead-letter queue after the redrive policy's receive count; the rest of the batch is
 acknowledged. Applying is idempotent and order-proof (see `purchases.ordering`), so redeliveries,
 duplicates and reordering are harmless.
+
+The writer never times out on a batch: a timed-out invocation fails every record of it, applied or not.
+A record is started only while the invocation has time left for the longest its table write may take
+(WRITER_CALLS, the client's timeouts) plus the batch report; the records it cannot start are reported as
+failures, untouched, for the queue to deliver again.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from purchases.adapters.clients import WRITER_CALLS
 from purchases.adapters.dynamodb import DynamoDbPurchaseStore, lazy_table
 from purchases.config import WriterConfig
 from purchases.faults import FaultInjector, InjectedFault
@@ -37,21 +43,40 @@ tracer = build_tracer()
 metrics = build_metrics()
 config = WriterConfig.from_environ()
 
-table = lazy_table(config.table_name)
+# What must be left of the invocation to start a record: its table write at worst, and time to report.
+REPORT_SECONDS = 0.25
+RECORD_RESERVE_MS = int((WRITER_CALLS.worst_case_seconds + REPORT_SECONDS) * 1000)
+
+table = lazy_table(config.table_name, WRITER_CALLS)
 store: Lazy[PurchaseStore] = Lazy(lambda: DynamoDbPurchaseStore(table))
-faults = FaultInjector(fault_rate=config.fault_rate, crash_rate=config.crash_rate)
+faults = FaultInjector(
+    fault_rate=config.fault_rate,
+    crash_rate=config.crash_rate,
+    slow_marker=config.slow_marker,
+    stall_seconds=WRITER_CALLS.worst_case_seconds,
+)
 # Reporting every record of an all-failed batch (instead of raising) keeps one poison message
 # in a batch of one from looking like a function error.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-def apply_record(record: SQSRecord) -> None:
+class OutOfTime(RuntimeError):
+    """The record was not started: too little of the invocation was left to finish it."""
+
+
+def apply_record(record: SQSRecord, lambda_context: LambdaContext) -> None:
     logger.set_correlation_id(None)
-    logger.append_keys(sqs_message_id=record.message_id)
+    logger.append_keys(sqs_message_id=record.message_id, client_id=None)
+    if lambda_context.get_remaining_time_in_millis() < RECORD_RESERVE_MS:
+        # Not counted as a failed write: nothing was tried, and the queue hands it to the next invocation.
+        logger.warning("Record left for redelivery: too little time left in this invocation")
+        raise OutOfTime(f"less than {RECORD_RESERVE_MS} ms left")
     try:
         faults.before_record()
         message = decode_message(record.body)
         logger.set_correlation_id(message.correlation_id)
+        logger.append_keys(client_id=message.client_id)
+        faults.stall_if_slow(message.correlation_id, int(record.attributes.approximate_receive_count))
         outcome = store().apply_write(message)
     except (MalformedMessage, InjectedFault) as refused:
         count(metrics, PURCHASE_WRITE_FAILED)

@@ -19,11 +19,12 @@ def load_samples() -> list[dict[str, Any]]:
     return samples
 
 
-def send_samples(api_url: str, *, timeout: float = 30.0) -> list[str]:
-    """POST each sample to `api_url` (ending in /product-purchase/); returns the ids once all are readable."""
+def send_samples(api_url: str, *, headers: dict[str, str] | None = None, timeout: float = 30.0) -> list[str]:
+    """POST each sample to `api_url` (ending in /product-purchase/) with `headers` (the bearer token); returns the
+    ids once all are readable."""
     ids = []
     for sample in load_samples():
-        reply = call("POST", api_url.rstrip("/"), sample)
+        reply = call("POST", api_url.rstrip("/"), sample, headers=headers)
         if reply.status != 202:
             raise ToolingError(
                 f"The API refused a sample ({reply.status}): {reply.body.decode(errors='replace')}"
@@ -31,9 +32,11 @@ def send_samples(api_url: str, *, timeout: float = 30.0) -> list[str]:
         ids.append(reply.json()["ProductPurchaseId"])
     for purchase_id in ids:
         url = f"{api_url}{purchase_id}"
-        wait_for(partial(_is_readable, url), timeout=timeout, interval=0.1, what=f"{url} to be readable")
+        wait_for(
+            partial(_is_readable, url, headers), timeout=timeout, interval=0.1, what=f"{url} to be readable"
+        )
     return ids
 
 
-def _is_readable(url: str) -> bool:
-    return call("GET", url).status == 200
+def _is_readable(url: str, headers: dict[str, str] | None) -> bool:
+    return call("GET", url, headers=headers).status == 200

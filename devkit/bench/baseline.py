@@ -11,6 +11,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from devkit.auth import authorization_header
 from devkit.deploy import delete_stack, deploy_to_emulator
 from devkit.engines import Engine
 from devkit.outputs import reachable_outputs
@@ -34,7 +35,7 @@ def bare_pipeline(engine: Engine, stage: str, progress: Callable[[str], None]) -
     deploy_to_emulator(engine, stage, progress=progress, name=name, bundle=bundle)
     outputs = reachable_outputs(engine, stage, stack=name)
     try:
-        warm_up(engine, outputs)
+        warm_up(engine, outputs, headers=authorization_header(engine, outputs))
         yield outputs
     finally:
         progress(f"Deleting {name} ...")

@@ -22,8 +22,11 @@ class Exchange:
 class KeepAliveClient:
     """Requests to one origin over one persistent connection; not thread-safe (one per thread)."""
 
-    def __init__(self, base_url: str, *, timeout: float = 10.0) -> None:
+    def __init__(
+        self, base_url: str, *, timeout: float = 10.0, headers: dict[str, str] | None = None
+    ) -> None:
         parts = urlsplit(base_url)
+        self._headers = dict(headers or {})
         self._https = parts.scheme == "https"
         self._host = parts.hostname or "127.0.0.1"
         self._port = parts.port
@@ -40,7 +43,7 @@ class KeepAliveClient:
         self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
     ) -> Exchange:
         """Send one request and read the whole answer; a transport failure gives status NO_RESPONSE."""
-        headers = {"Content-Type": "application/json", **(headers or {})}
+        headers = {"Content-Type": "application/json", **self._headers, **(headers or {})}
         started = time.perf_counter()
         for attempt in (1, 2):
             reused = self._connection is not None

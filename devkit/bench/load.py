@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 from devkit.bench.client import NO_RESPONSE, KeepAliveClient
 
 # Worth another try with the same Idempotency-Key: throttled, a gateway or integration failure, no answer.
-RETRYABLE = frozenset({NO_RESPONSE, 429, 500, 502, 503, 504})
+# 409: the same Idempotency-Key is still in flight (an attempt that timed out on our side is still running).
+RETRYABLE = frozenset({NO_RESPONSE, 409, 429, 500, 502, 503, 504})
 _RETRY_PAUSE = 0.05
 _PROGRESS_EVERY = 5.0
 
@@ -65,6 +66,8 @@ class LoadSettings:
     # Open loop: start writes at this many per second in total (0: each client sends as soon as it has its
     # answer, i.e. as fast as the service goes).
     rate: float = 0.0
+    # Sent with every request: the bearer token (the API refuses requests without one).
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -105,9 +108,7 @@ class LoadRun:
         settings: LoadSettings,
         *,
         progress: Callable[[str], None] | None = None,
-        headers: dict[str, str] | None = None,
     ) -> None:
-        """`headers` go with every request (e.g. an Authorization header)."""
         self.api_url = api_url
         self.run_tag = run_tag
         self.settings = settings
@@ -118,7 +119,6 @@ class LoadRun:
         self.result = LoadResult()
         self._lock = threading.Lock()
         self._sampler = random.Random(run_tag)
-        self._headers = dict(headers or {})
         self._next_index = 0
         self._in_flight = 0
         self._writers_left = settings.concurrency
@@ -183,7 +183,9 @@ class LoadRun:
             return index
 
     def _write_loop(self) -> None:
-        client = KeepAliveClient(self.api_url, timeout=self.settings.timeout)
+        client = KeepAliveClient(
+            self.api_url, timeout=self.settings.timeout, headers=dict(self.settings.headers)
+        )
         try:
             while (index := self._take_index()) is not None:
                 self._write(client, index)
@@ -196,7 +198,7 @@ class LoadRun:
     def _write(self, client: KeepAliveClient, index: int) -> None:
         key = write_key(self.run_tag, index)
         body = purchase_body(self.run_tag, index)
-        headers = {**self._headers, **({"Idempotency-Key": key} if self.settings.idempotent else {})}
+        headers = {"Idempotency-Key": key} if self.settings.idempotent else None
         purchase_id = None
         for attempt in range(self.settings.max_attempts):
             if attempt:
@@ -247,10 +249,12 @@ class LoadRun:
                     self._pending_changed.wait(0.1)
 
     def _poll_loop(self) -> None:
-        client = KeepAliveClient(self.api_url, timeout=self.settings.timeout)
+        client = KeepAliveClient(
+            self.api_url, timeout=self.settings.timeout, headers=dict(self.settings.headers)
+        )
         try:
             while (due := self._next_due()) is not None:
-                exchange = client.request("GET", self._item_prefix + due.purchase_id, headers=self._headers)
+                exchange = client.request("GET", self._item_prefix + due.purchase_id)
                 now = time.perf_counter()
                 with self._pending_changed:
                     self.result.get_seconds.append(exchange.seconds)

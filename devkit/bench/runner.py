@@ -16,6 +16,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from devkit import dlq, queues
+from devkit.auth import authorization_header
 from devkit.bench.baseline import bare_pipeline
 from devkit.bench.cold_start import measure_cold_starts
 from devkit.bench.first_write import measure_first_write
@@ -75,7 +76,6 @@ class BenchSettings:
     baseline: bool = False  # also load the bare pipeline, alternating with the stack
     first_write: bool = False  # restart the engine (MiniStack) and time the first write after `up`
     profile: bool = True  # profile the engine's event loop during the load (MiniStack)
-    headers: tuple[tuple[str, str], ...] = ()  # sent with every API request (e.g. Authorization)
 
 
 def engine_pid(engine: Engine) -> int | None:
@@ -128,11 +128,10 @@ def run_benchmark(
     engine: Engine, stage: str, settings: BenchSettings, *, command: str, progress: Progress = print
 ) -> Report:
     started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    headers = dict(settings.headers)
     run_tag = _run_tag()
     progress("Timing each handler's import + init in a fresh interpreter ...")
     cold_starts = {cold.handler: cold.runs_ms for cold in measure_cold_starts()}
-    first_write = _first_write(engine, stage, run_tag, headers, progress) if settings.first_write else None
+    first_write = _first_write(engine, stage, run_tag, progress) if settings.first_write else None
     outputs = reachable_outputs(engine, stage)
     api = outputs["ProductPurchaseApi"]
     pollers = settings.pollers or max(2, settings.concurrency // 4)
@@ -145,6 +144,7 @@ def run_benchmark(
         deadline=BENCH_DEADLINE,
         rate=settings.rate,
         lag_sample=settings.lag_sample,
+        headers=tuple(authorization_header(engine, outputs).items()),
     )
     notes: list[str] = []
     pid = engine_pid(engine)
@@ -152,7 +152,7 @@ def run_benchmark(
     profiled = engine if settings.profile and isinstance(engine, MiniStack) else None
     profile = None
     with _memory_sampler(engine) as sampler:
-        _warm_up(api, run_tag, dataclasses.replace(load, rate=0.0), settings.warmup, progress, headers)
+        _warm_up(api, run_tag, dataclasses.replace(load, rate=0.0), settings.warmup, progress)
         floor_messages = settings.floor_messages or min(settings.requests, 2000)
         progress(f"Measuring the engine's raw SendMessage rate: {floor_messages} messages ...")
         with _phase_cpu(engine) as floor_cpu:
@@ -166,7 +166,7 @@ def run_benchmark(
         if profiled:
             profiled.start_profile()
         with _phase_cpu(engine) as write_cpu:
-            result = LoadRun(api, run_tag, load, progress=progress, headers=headers).run()
+            result = LoadRun(api, run_tag, load, progress=progress).run()
             progress("Waiting for the queue to drain ...")
             drained = _wait_for_empty_queue(engine, outputs["QueueUrl"], BENCH_SETTLE_DEADLINE)
             drained_at = time.monotonic()
@@ -175,7 +175,7 @@ def run_benchmark(
         saved = engine.save_status() if isinstance(engine, MiniStack) else None
     back_to_idle = _back_to_idle(pid, idle, drained_at, progress) if pid is not None and idle else None
     writes = _account(engine, outputs, run_tag, result.accepted, progress)
-    baseline = _baseline(engine, stage, api, run_tag, load, headers, progress) if settings.baseline else None
+    baseline = _baseline(engine, stage, api, run_tag, load, progress) if settings.baseline else None
     if not drained:
         notes.append(f"The queue still held messages {BENCH_SETTLE_DEADLINE:g} s after the last write.")
     if floor_cpu and write_cpu and floor.messages and result.accepted:
@@ -227,9 +227,7 @@ def run_benchmark(
     )
 
 
-def _first_write(
-    engine: Engine, stage: str, run_tag: str, headers: dict[str, str], progress: Progress
-) -> FirstWrite:
+def _first_write(engine: Engine, stage: str, run_tag: str, progress: Progress) -> FirstWrite:
     """Restart the engine as `invoke down` + `invoke up` do, then time the first write against warm ones."""
     if isinstance(engine, MiniStack):
         progress(
@@ -237,8 +235,10 @@ def _first_write(
         )
         engine.stop()
         engine.start()
-    _, outputs, warmed = deploy_and_warm(engine, stage, progress=progress, headers=headers)
-    measured = measure_first_write(outputs["ProductPurchaseApi"], f"{run_tag}-first", headers=headers)
+    _, outputs, warmed = deploy_and_warm(engine, stage, progress=progress)
+    measured = measure_first_write(
+        outputs["ProductPurchaseApi"], f"{run_tag}-first", headers=authorization_header(engine, outputs)
+    )
     return FirstWrite(
         first_post_ms=1000 * measured.first_post,
         first_lag_ms=1000 * measured.first_lag,
@@ -267,7 +267,6 @@ def _baseline(
     api: str,
     run_tag: str,
     load: LoadSettings,
-    headers: dict[str, str],
     progress: Progress,
 ) -> Baseline:
     """Alternate rounds on this stack and on the bare pipeline (ours, bare, ours, bare), throughput only."""
@@ -278,16 +277,23 @@ def _baseline(
     details: list[dict[str, Any]] = []
     with bare_pipeline(engine, stage, progress) as bare_outputs:
         bare_api = bare_outputs["ProductPurchaseApi"]
+        # The bare stack has its own user pool: its own token.
+        bare_rounds = dataclasses.replace(
+            rounds, headers=tuple(authorization_header(engine, bare_outputs).items())
+        )
         for round_number in range(BASELINE_ROUNDS):
-            for label, url, results in (("this stack", api, ours), ("bare", bare_api, bare)):
+            for label, url, settings, results in (
+                ("this stack", api, rounds, ours),
+                ("bare", bare_api, bare_rounds, bare),
+            ):
                 tag = f"{run_tag}-round{round_number}"
                 # Each pipeline's workers are brought up right before its round: idle ones are reaped within
                 # seconds, and a round that began with cold spawns would time the engine's process creation.
-                _warm_up(url, tag, dataclasses.replace(rounds, rate=0.0), 0, progress, headers)
+                _warm_up(url, tag, dataclasses.replace(settings, rate=0.0), 0, progress)
                 progress(
                     f"Baseline round {round_number + 1}/{BASELINE_ROUNDS}: {per_round} writes on {label} ..."
                 )
-                outcome = LoadRun(url, tag, rounds, headers=headers).run()
+                outcome = LoadRun(url, tag, settings).run()
                 results.append(rate(len(outcome.accepted), outcome.sending_seconds) or 0.0)
                 details.append(
                     {
@@ -307,7 +313,6 @@ def _warm_up(
     load: LoadSettings,
     requests_per_client: int,
     progress: Progress,
-    headers: dict[str, str] | None = None,
 ) -> None:
     """Bring up the functions' workers before measuring, doubling the clients step by step: a burst of cold
     starts all at once measures the engine's process spawning, not the service."""
@@ -330,7 +335,6 @@ def _warm_up(
                 pollers=min(clients, load.pollers),
                 deadline=60,
             ),
-            headers=headers,
         ).run()
         statuses.update(warm.post_statuses)
     if not statuses[202]:
@@ -378,6 +382,7 @@ def run_soak(
             max_attempts=5,
             poll_readability=False,
             deadline=SOAK_SEND_DEADLINE,
+            headers=tuple(authorization_header(engine, outputs).items()),
         )
         soak_started_ms = int(time.time() * 1000)
         with _memory_sampler(engine) as sampler:

@@ -22,6 +22,16 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 SERVICE = "localstack"
 DEFAULT_PORT = 4566
 START_TIMEOUT = 120.0
+# LocalStack's API coverage pages: "Cognito User Pools API ... available starting with the Base plan"
+# (docs.localstack.cloud/api-coverage/v1/services/cognito-idp). The stack has no variant without authentication.
+COGNITO_SERVICE = "cognito-idp"
+COGNITO_PLAN_MESSAGE = (
+    "LocalStack reports no Cognito User Pools (cognito-idp), which the stack needs for its API authentication: "
+    "LocalStack offers it from the Base plan up, not on the free Hobby plan. Set LOCALSTACK_AUTH_TOKEN to a token "
+    "of a Base (or higher) plan and make sure SERVICES includes cognito-idp, or use the default engine, which "
+    "has it: `invoke up`."
+)
+_SERVICE_UP = frozenset({"available", "running"})
 
 
 def _docker_client() -> Any:
@@ -46,6 +56,7 @@ def _docker_client() -> Any:
 class LocalStack(Emulator):
     name: str = "localstack"
     bundles_dependencies: bool = True
+    cognito_path_prefix = "/_aws/cognito-idp"
 
     @classmethod
     def create(cls, *, port: int | None = None) -> LocalStack:
@@ -76,11 +87,19 @@ class LocalStack(Emulator):
             return False
         states = health.get("services", {})
         needed = ("cloudformation", "lambda", "apigateway", "sqs", "dynamodb", "s3", "iam")
-        return all(states.get(service) in {"available", "running"} for service in needed)
+        return all(states.get(service) in _SERVICE_UP for service in needed)
+
+    def require_cognito(self) -> None:
+        """Fail before any deploy when this LocalStack cannot serve Cognito, rather than deploy half a stack."""
+        health = self.answers("/_localstack/health") or {}
+        if health.get("services", {}).get(COGNITO_SERVICE) not in _SERVICE_UP:
+            raise ToolingError(COGNITO_PLAN_MESSAGE)
 
     def start(self, *, fresh: bool = False) -> None:
         if self.is_ready() and not fresh:
-            return  # ours from an earlier `up`, or one the user or CI runs (a service container): deploy to it.
+            # Ours from an earlier `up`, or one the user or CI runs (a service container): deploy to it.
+            self.require_cognito()
+            return
         _docker_client()
         if fresh:
             self._compose("down", "--volumes")
@@ -91,6 +110,7 @@ class LocalStack(Emulator):
             wait_for(self.is_ready, timeout=START_TIMEOUT, interval=1.0, what="LocalStack to report healthy")
         except DeadlineExceeded as error:
             raise ToolingError(f"{error} See `docker compose logs {SERVICE}`.") from None
+        self.require_cognito()
 
     def stop(self, *, purge: bool = False) -> None:
         self._compose("down", *(["--volumes"] if purge else []))

@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from purchases.validation import FieldError
 
 MAX_BODY_BYTES: Final = 64 * 1024
+# Page sizes of the list (the reader enforces them; the OpenAPI document imports them from here).
+DEFAULT_PAGE_SIZE: Final = 50
+MAX_PAGE_SIZE: Final = 100
 COLLECTION_PATH: Final = "/product-purchase"
 ITEM_PATH: Final = "/product-purchase/<purchase_id>"
 
@@ -151,6 +154,12 @@ def with_cors_headers(response: dict[str, Any]) -> dict[str, Any]:
         kept_single = {name: value for name, value in single_value.items() if name.lower() not in cors_names}
         response["headers"] = {**kept_single, **CORS_HEADERS}
     return response
+
+
+def client_id(event: APIGatewayProxyEvent) -> str | None:
+    """The OAuth client that called, from the access token the API's Cognito authorizer checked."""
+    value = event.request_context.authorizer.claims.get("client_id")
+    return value if isinstance(value, str) and value else None
 
 
 def request_id(event: APIGatewayProxyEvent) -> str:

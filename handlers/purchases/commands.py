@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from purchases.identifiers import new_purchase_id, purchase_id_for_idempotency_key
 from purchases.messages import WriteAction, WriteMessage
 from purchases.model import Purchase
-from purchases.ports import PurchaseStore, WriteQueue
+from purchases.ports import PurchaseStore, RecordState, WriteQueue
 
 Clock = Callable[[], int]
 """Nanoseconds since the epoch; the stamp that orders writes to one purchase."""
@@ -39,36 +39,48 @@ class PurchaseCommands:
         self._clock = clock
         self._new_id = new_id
 
-    def create(self, purchase: Purchase, correlation_id: str, idempotency_key: str | None = None) -> Accepted:
+    def create(
+        self,
+        purchase: Purchase,
+        correlation_id: str,
+        idempotency_key: str | None = None,
+        client_id: str | None = None,
+    ) -> Accepted:
         """Queue a create; raises `InvalidIdempotencyKey`."""
         if idempotency_key is None:
             purchase_id = self._new_id()
         else:
-            purchase_id = purchase_id_for_idempotency_key(idempotency_key)
+            purchase_id = purchase_id_for_idempotency_key(idempotency_key, client_id or "")
             # A tombstone counts: the key's purchase existed, and a new create would be refused.
-            if self._store.get(purchase_id) is not None:
+            if self._store.state(purchase_id) is not RecordState.ABSENT:
                 return Accepted(purchase_id=purchase_id, message_id=None)
         # A retry racing its first attempt (not stored yet) queues a second create; the writer's
         # create-if-absent makes that harmless.
-        return self._enqueue(WriteAction.CREATE, purchase_id, purchase, correlation_id)
+        return self._enqueue(WriteAction.CREATE, purchase_id, purchase, correlation_id, client_id)
 
-    def replace(self, purchase_id: str, purchase: Purchase, correlation_id: str) -> Accepted:
+    def replace(
+        self, purchase_id: str, purchase: Purchase, correlation_id: str, client_id: str | None = None
+    ) -> Accepted:
         """Queue an update of a live purchase; raises `PurchaseNotFound`."""
         self._require_live(purchase_id)
-        return self._enqueue(WriteAction.UPDATE, purchase_id, purchase, correlation_id)
+        return self._enqueue(WriteAction.UPDATE, purchase_id, purchase, correlation_id, client_id)
 
-    def delete(self, purchase_id: str, correlation_id: str) -> Accepted:
+    def delete(self, purchase_id: str, correlation_id: str, client_id: str | None = None) -> Accepted:
         """Queue the deletion of a live purchase; raises `PurchaseNotFound`."""
         self._require_live(purchase_id)
-        return self._enqueue(WriteAction.DELETE, purchase_id, None, correlation_id)
+        return self._enqueue(WriteAction.DELETE, purchase_id, None, correlation_id, client_id)
 
     def _require_live(self, purchase_id: str) -> None:
-        stored = self._store.get(purchase_id)
-        if stored is None or stored.deleted:
+        if self._store.state(purchase_id) is not RecordState.LIVE:
             raise PurchaseNotFound(purchase_id)
 
     def _enqueue(
-        self, action: WriteAction, purchase_id: str, purchase: Purchase | None, correlation_id: str
+        self,
+        action: WriteAction,
+        purchase_id: str,
+        purchase: Purchase | None,
+        correlation_id: str,
+        client_id: str | None,
     ) -> Accepted:
         message = WriteMessage(
             action=action,
@@ -76,5 +88,6 @@ class PurchaseCommands:
             purchase=purchase,
             stamp=self._clock(),
             correlation_id=correlation_id,
+            client_id=client_id,
         )
         return Accepted(purchase_id=purchase_id, message_id=self._queue.enqueue_write(message))

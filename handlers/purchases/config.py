@@ -40,10 +40,15 @@ def _probability(environ: Mapping[str, str], name: str) -> float:
 class SenderConfig:
     queue_url: str
     table_name: str
+    idempotency_table_name: str
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> SenderConfig:
-        return cls(queue_url=_required(environ, "QUEUE_URL"), table_name=_required(environ, "TABLE_NAME"))
+        return cls(
+            queue_url=_required(environ, "QUEUE_URL"),
+            table_name=_required(environ, "TABLE_NAME"),
+            idempotency_table_name=_required(environ, "IDEMPOTENCY_TABLE_NAME"),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +66,8 @@ class WriterConfig:
     stage: str
     fault_rate: float
     crash_rate: float
+    # Test only: the correlation id of write messages the writer treats as slow on their first delivery.
+    slow_marker: str = ""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> WriterConfig:
@@ -69,9 +76,12 @@ class WriterConfig:
             stage=_required(environ, "STAGE"),
             fault_rate=_probability(environ, "WRITER_FAULT_RATE"),
             crash_rate=_probability(environ, "WRITER_CRASH_RATE"),
+            slow_marker=environ.get("WRITER_SLOW_MARKER", "").strip(),
         )
         # The template refuses these for prod too; checking again here means a hand-edited
         # function configuration cannot make production drop writes on purpose.
         if config.stage == PRODUCTION_STAGE and (config.fault_rate or config.crash_rate):
             raise ConfigurationError("WRITER_FAULT_RATE and WRITER_CRASH_RATE must be 0 when STAGE is prod")
+        if config.stage == PRODUCTION_STAGE and config.slow_marker:
+            raise ConfigurationError("WRITER_SLOW_MARKER must be empty when STAGE is prod")
         return config

@@ -32,10 +32,19 @@ def new_purchase_id() -> str:
     return str(uuid.uuid4())
 
 
-def purchase_id_for_idempotency_key(key: str) -> str:
-    """The id a create with this Idempotency-Key gets, the same on every retry."""
+def check_idempotency_key(key: str) -> str:
+    """`key` when it is an acceptable Idempotency-Key; raises `InvalidIdempotencyKey`."""
     if not key or len(key) > MAX_IDEMPOTENCY_KEY_LENGTH or not key.isprintable():
         raise InvalidIdempotencyKey(
             f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} printable characters"
         )
-    return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, key))
+    return key
+
+
+def purchase_id_for_idempotency_key(key: str, client_id: str) -> str:
+    """The id a create with this Idempotency-Key from this client gets, the same on every retry.
+
+    A key is scoped to the client that sent it (IETF Idempotency-Key draft): two clients choosing the same key
+    get two purchases. The newline cannot occur in either part (client ids are word characters, keys printable).
+    """
+    return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{client_id}\n{check_idempotency_key(key)}"))

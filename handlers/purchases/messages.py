@@ -2,7 +2,9 @@
 
 Wire form (the SQS message body, JSON):
     {"action": "create"|"update"|"delete", "id": "<uuid>", "purchase": {...} | null,
-     "stamp": <int ns since epoch at acceptance>, "correlationId": "<API request id>"}
+     "stamp": <int ns since epoch at acceptance>, "correlationId": "<API request id>",
+     "clientId": "<OAuth client that sent the request>" | null}
+`clientId` may be absent: messages queued before it existed are still applied.
 `purchase` carries the normalized purchase with numbers as exact decimal strings, so no float
 ever reaches DynamoDB; it is null for deletes.
 """
@@ -19,7 +21,10 @@ from purchases.model import Purchase
 from purchases.rules import InvalidPurchase, parse_purchase
 
 _FIELDS: Final = frozenset({"action", "id", "purchase", "stamp", "correlationId"})
+_OPTIONAL_FIELDS: Final = frozenset({"clientId"})
 _MAX_CORRELATION_ID_LENGTH: Final = 256
+# Cognito app client ids are at most 128 characters.
+MAX_CLIENT_ID_LENGTH: Final = 128
 
 
 class WriteAction(enum.StrEnum):
@@ -31,6 +36,19 @@ class WriteAction(enum.StrEnum):
 class MalformedMessage(ValueError):
     """A queue message the writer cannot apply; the text never quotes the message's content."""
 
+    def __init__(self, reason: str, fields: tuple[str, ...] = ()) -> None:
+        super().__init__(reason)
+        # The purchase fields at fault, when the purchase is what the writer refused.
+        self.fields = fields
+
+
+class UndeliverableMessage(ValueError):
+    """The writer's decoder would refuse this message: it must not be queued."""
+
+    def __init__(self, refused: MalformedMessage) -> None:
+        super().__init__(f"the writer would refuse this message: {refused}")
+        self.fields = refused.fields
+
 
 @dataclass(frozen=True, slots=True)
 class WriteMessage:
@@ -39,6 +57,8 @@ class WriteMessage:
     purchase: Purchase | None
     stamp: int
     correlation_id: str
+    # Who asked for the write (the token's client_id): bookkeeping, logged and stored, never served.
+    client_id: str | None = None
 
     def __post_init__(self) -> None:
         if (self.purchase is None) != (self.action is WriteAction.DELETE):
@@ -53,9 +73,26 @@ def encode_message(message: WriteMessage) -> str:
             "purchase": message.purchase.to_wire() if message.purchase is not None else None,
             "stamp": message.stamp,
             "correlationId": message.correlation_id,
+            "clientId": message.client_id,
         },
         separators=(",", ":"),
     )
+
+
+def encode_checked(message: WriteMessage) -> str:
+    """The exact body to queue for `message`, once the writer's own decoder has accepted it unchanged.
+
+    Whatever the API answers 202 to, the writer must be able to apply: checking the bytes that will travel
+    (not the object they came from) catches any gap between the two, e.g. a value the encoder spells in a
+    way the decoder refuses. Raises `UndeliverableMessage`."""
+    body = encode_message(message)
+    try:
+        decoded = decode_message(body)
+    except MalformedMessage as refused:
+        raise UndeliverableMessage(refused) from None
+    if decoded != message:
+        raise UndeliverableMessage(MalformedMessage("message changes on its way through the queue"))
+    return body
 
 
 def decode_message(body: str) -> WriteMessage:
@@ -68,8 +105,10 @@ def decode_message(body: str) -> WriteMessage:
         raise MalformedMessage("message body is not valid JSON") from None
     if not isinstance(document, dict):
         raise MalformedMessage("message body is not a JSON object")
-    if set(document) != _FIELDS:
-        raise MalformedMessage(f"message must have exactly the fields {sorted(_FIELDS)}")
+    if not _FIELDS <= set(document) <= _FIELDS | _OPTIONAL_FIELDS:
+        raise MalformedMessage(
+            f"message must have exactly the fields {sorted(_FIELDS)} (and optionally {sorted(_OPTIONAL_FIELDS)})"
+        )
 
     try:
         action = WriteAction(document["action"])
@@ -89,6 +128,12 @@ def decode_message(body: str) -> WriteMessage:
     if not isinstance(correlation_id, str) or len(correlation_id) > _MAX_CORRELATION_ID_LENGTH:
         raise MalformedMessage("message correlationId is not a string of at most 256 characters")
 
+    client_id = document.get("clientId")
+    if client_id is not None and (
+        not isinstance(client_id, str) or not 0 < len(client_id) <= MAX_CLIENT_ID_LENGTH
+    ):
+        raise MalformedMessage(f"message clientId is not a string of 1 to {MAX_CLIENT_ID_LENGTH} characters")
+
     raw_purchase = document["purchase"]
     purchase: Purchase | None = None
     if action is WriteAction.DELETE:
@@ -98,8 +143,10 @@ def decode_message(body: str) -> WriteMessage:
         try:
             purchase = parse_purchase(raw_purchase)
         except InvalidPurchase as invalid:
-            fields = sorted({error["field"] for error in invalid.errors})
-            raise MalformedMessage(f"message purchase is invalid (fields: {', '.join(fields)})") from None
+            fields = tuple(sorted({error["field"] for error in invalid.errors}))
+            raise MalformedMessage(
+                f"message purchase is invalid (fields: {', '.join(fields)})", fields
+            ) from None
 
     return WriteMessage(
         action=action,
@@ -107,6 +154,7 @@ def decode_message(body: str) -> WriteMessage:
         purchase=purchase,
         stamp=stamp,
         correlation_id=correlation_id,
+        client_id=client_id,
     )
 
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from purchases.decimals import normalized
+
 Number = Decimal | int
 AttributeValue = str | Decimal | int
 
 
 def plain_decimal(value: Decimal) -> str:
     """`value` without exponent or trailing zeros: '1E+2' -> '100', '10.50' -> '10.5'."""
-    text = format(value.normalize(), "f")
+    text = format(normalized(value), "f")
     return "0" if text == "-0" else text
 
 

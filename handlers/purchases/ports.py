@@ -25,6 +25,13 @@ class WriteOutcome(enum.Enum):
     SUPERSEDED = "superseded"
 
 
+class RecordState(enum.Enum):
+    ABSENT = "absent"
+    LIVE = "live"
+    # A tombstone: the purchase existed and was deleted.
+    DELETED = "deleted"
+
+
 @dataclass(frozen=True, slots=True)
 class StoredPurchase:
     purchase_id: str
@@ -45,8 +52,13 @@ class PurchaseStore(Protocol):
         """The record for `purchase_id`, tombstones included; None when there never was one."""
         ...
 
+    def state(self, purchase_id: str) -> RecordState:
+        """Whether `purchase_id` is live, deleted or absent, reading nothing of the purchase itself."""
+        ...
+
     def page(self, limit: int, cursor: str | None) -> Page:
-        """Up to `limit` live purchases after `cursor`; raises `InvalidCursor`."""
+        """At most `limit` live purchases after `cursor`, with a fixed amount of work whatever the table holds
+        (so possibly fewer, with a next cursor); raises `InvalidCursor`."""
         ...
 
     def apply_write(self, message: WriteMessage) -> WriteOutcome:

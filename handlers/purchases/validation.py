@@ -71,6 +71,10 @@ def _property_validator(name: str) -> Callable[[object], object]:
 
 
 def _field_error(field: str, error: fastjsonschema.JsonSchemaValueException) -> FieldError:
+    # A pattern is no message for a person: the schema's description of the field says what it must be.
+    description = PURCHASE_PROPERTIES.get(field, {}).get("description")
+    if error.rule == "pattern" and isinstance(description, str) and description.startswith("must "):
+        return FieldError(field=field, message=description)
     message = str(error.message)
     prefix = f"{error.name} "
     return FieldError(field=field, message=message.removeprefix(prefix))

@@ -17,11 +17,21 @@ from typing import Any
 
 import pytest
 
+from devkit.auth import authorization_header
 from devkit.engines import Engine, engine_from_outputs
 
 from .support import Api, Stack, make_purchase, unique_token
 
-REQUIRED_OUTPUTS = ("ProductPurchaseApi", "QueueUrl", "DeadLetterQueueUrl", "TableName", "Engine", "Stage")
+REQUIRED_OUTPUTS = (
+    "ProductPurchaseApi",
+    "QueueUrl",
+    "DeadLetterQueueUrl",
+    "TableName",
+    "Engine",
+    "Stage",
+    "UserPoolId",
+    "TokenUrl",
+)
 # The fault tests wait for messages to be received three times; running them last lets everything else finish
 # first and keeps their queue traffic out of the other tests' "queue is quiet" checks.
 _RUN_LAST = ("test_dead_letters",)
@@ -86,8 +96,19 @@ def api_url(outputs: dict[str, Any]) -> str:
 
 
 @pytest.fixture(scope="session")
-def api(api_url: str) -> Api:
-    return Api(api_url)
+def bearer(engine: Engine, outputs: dict[str, Any]) -> Callable[[], dict[str, str]]:
+    """The Authorization header of the development client (both scopes); cached until shortly before expiry."""
+
+    def header() -> dict[str, str]:
+        return authorization_header(engine, outputs)
+
+    return header
+
+
+@pytest.fixture(scope="session")
+def api(api_url: str, bearer: Callable[[], dict[str, str]]) -> Api:
+    """The API, sending the development client's bearer token with every request (`Api.send` chooses)."""
+    return Api(api_url, bearer)
 
 
 @pytest.fixture(scope="session")

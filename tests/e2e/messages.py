@@ -20,7 +20,13 @@ def stamp_after(offset_ms: int, base_ns: int | None = None) -> int:
     return (base_ns if base_ns is not None else time.time_ns()) + offset_ms * 1_000_000
 
 
-def write_message(action: str, purchase_id: str, stamp: int, purchase: dict[str, Any] | None = None) -> str:
+def write_message(
+    action: str,
+    purchase_id: str,
+    stamp: int,
+    purchase: dict[str, Any] | None = None,
+    correlation_id: str | None = None,
+) -> str:
     """The SQS body the sender would have queued for this write."""
     body: str = encode_message(
         WriteMessage(
@@ -28,7 +34,7 @@ def write_message(action: str, purchase_id: str, stamp: int, purchase: dict[str,
             purchase_id=purchase_id,
             purchase=parse_purchase(purchase) if purchase is not None else None,
             stamp=stamp,
-            correlation_id=f"e2e-{unique_token()}",
+            correlation_id=correlation_id or f"e2e-{unique_token()}",
         )
     )
     return body

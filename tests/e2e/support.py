@@ -25,7 +25,11 @@ T = TypeVar("T")
 # How long an accepted write may take to become readable, or the queue to drain.
 WRITE_DEADLINE = 20.0
 POLL_INTERVAL = 0.05
-BOOKKEEPING_FIELDS = frozenset({"Version", "Deleted", "ExpiresAt", "action", "stamp", "correlationId"})
+BOOKKEEPING_FIELDS = frozenset(
+    {"Version", "Deleted", "ExpiresAt", "ClientId", "action", "stamp", "correlationId", "clientId"}
+)
+# `Api.send(..., authorization=DEVELOPMENT_TOKEN)`: the default, the development client's bearer token.
+DEVELOPMENT_TOKEN = "development token"
 _LINK_NEXT = re.compile(r'<([^>]*)>\s*;\s*rel="?next"?')
 
 
@@ -57,11 +61,37 @@ def make_purchase(token: str | None = None, **overrides: Any) -> dict[str, Any]:
     return {name: value for name, value in purchase.items() if value is not None}
 
 
+def no_credentials() -> dict[str, str]:
+    return {}
+
+
 @dataclass(frozen=True)
 class Api:
-    """The purchase API at `base_url` (the `ProductPurchaseApi` output, ending in `/product-purchase/`)."""
+    """The purchase API at `base_url` (the `ProductPurchaseApi` output, ending in `/product-purchase/`).
+
+    Every request carries `credentials()` (the `api` fixture: the development client's bearer token, renewed
+    before it expires); `send` chooses the Authorization header explicitly, or leaves it out.
+    """
 
     base_url: str
+    credentials: Callable[[], dict[str, str]] = no_credentials
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        body: Any = None,
+        *,
+        headers: dict[str, str] | None = None,
+        authorization: str | None = DEVELOPMENT_TOKEN,
+    ) -> Reply:
+        """One request to `url` with `headers`; `authorization` is the whole Authorization header value
+        (e.g. "Bearer <token>"), None for no header at all, or DEVELOPMENT_TOKEN for the default credentials."""
+        if authorization == DEVELOPMENT_TOKEN:
+            auth = self.credentials()
+        else:
+            auth = {} if authorization is None else {"Authorization": authorization}
+        return call(method, url, body, headers={**auth, **(headers or {})})
 
     @property
     def collection_url(self) -> str:
@@ -71,22 +101,22 @@ class Api:
         return f"{self.collection_url}/{purchase_id}"
 
     def create(self, body: Any, *, headers: dict[str, str] | None = None) -> Reply:
-        return call("POST", self.collection_url, body, headers=headers)
+        return self.send("POST", self.collection_url, body, headers=headers)
 
     def get(self, purchase_id: str) -> Reply:
-        return call("GET", self.item_url(purchase_id))
+        return self.send("GET", self.item_url(purchase_id))
 
     def replace(self, purchase_id: str, body: Any) -> Reply:
-        return call("PUT", self.item_url(purchase_id), body)
+        return self.send("PUT", self.item_url(purchase_id), body)
 
     def delete(self, purchase_id: str) -> Reply:
-        return call("DELETE", self.item_url(purchase_id))
+        return self.send("DELETE", self.item_url(purchase_id))
 
     def list_page(self, query: str = "") -> Reply:
-        return call("GET", f"{self.collection_url}{'?' + query if query else ''}")
+        return self.send("GET", f"{self.collection_url}{'?' + query if query else ''}")
 
     def follow(self, link_target: str) -> Reply:
-        return call("GET", urljoin(self.collection_url, link_target))
+        return self.send("GET", urljoin(self.collection_url, link_target))
 
     def pages(self, limit: int) -> Iterator[Reply]:
         """Every page of the list, following `Link: rel="next"` until it is absent."""
@@ -140,6 +170,16 @@ class Api:
 
         return eventually(probe, f"purchase {purchase_id} to be gone")
 
+    def listed_when(self, settled: Callable[[list[str]], bool], what: str) -> list[str]:
+        """Every listed id, once `settled(ids)` holds: the list is read from an index, which on AWS may lag a
+        write that reads already show by a moment."""
+
+        def probe() -> list[str] | None:
+            ids = self.all_ids()
+            return ids if settled(ids) else None
+
+        return eventually(probe, what)
+
     def create_readable(self, token: str | None = None, **overrides: Any) -> tuple[str, dict[str, Any]]:
         body = make_purchase(token, **overrides)
         purchase_id = self.accept(body)
@@ -177,6 +217,7 @@ class Stack:
         self.queue_url: str = outputs["QueueUrl"]
         self.dlq_url: str = outputs["DeadLetterQueueUrl"]
         self.table_name: str = outputs["TableName"]
+        self.idempotency_table_name: str = outputs.get("IdempotencyTableName", "")
         self.sqs = client("sqs")
         self.dynamodb = client("dynamodb")
 

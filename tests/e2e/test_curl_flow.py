@@ -35,7 +35,7 @@ def test_create_list_get_update_delete(api: Api, new_purchase: Callable[..., dic
     assert not BOOKKEEPING_FIELDS & stored.keys(), stored
 
     # And the list contains it
-    assert purchase_id in api.all_ids()
+    api.listed_when(lambda ids: purchase_id in ids, "the purchase to be listed")
 
     # When it is replaced with new values
     changed = new_purchase(ProductName="Jacket", PricePerUnit=189, Quantity=3, TotalPrice=None)
@@ -56,4 +56,4 @@ def test_create_list_get_update_delete(api: Api, new_purchase: Callable[..., dic
     assert deleted.json()["ProductPurchaseId"] == purchase_id
     gone = api.gone(purchase_id)
     assert gone.json()["message"]
-    assert purchase_id not in api.all_ids()
+    api.listed_when(lambda ids: purchase_id not in ids, "the deleted purchase to leave the list")

@@ -9,6 +9,7 @@ Bounded and repeatable: a fixed seed, derandomized generation and a small number
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 import schemathesis
@@ -60,8 +61,10 @@ schema = schemathesis.openapi.from_dict(
 
 
 @schema.parametrize()
-def test_the_api_honours_its_openapi_document(case: schemathesis.Case[Any], api_url: str) -> None:
-    # Given a request generated from the document, valid or deliberately invalid
+def test_the_api_honours_its_openapi_document(
+    case: schemathesis.Case[Any], api_url: str, bearer: Callable[[], dict[str, str]]
+) -> None:
+    # Given a request generated from the document, valid or deliberately invalid, from an authorized client
     # When it is sent to the running API
     # Then the API does not fail, refuses what the document forbids, and answers as documented
-    case.call_and_validate(base_url=stage_url(api_url), checks=CHECKS)
+    case.call_and_validate(base_url=stage_url(api_url), headers=bearer(), checks=CHECKS)

@@ -1,5 +1,6 @@
 """Least privilege, shown on the engine with IAM enforced: each function's role can make exactly the calls its
-function needs, and is refused the rest (other actions, the DLQ, other tables and queues).
+function needs, and is refused the rest (other actions, the DLQ, other tables and queues; the reader lists through
+its index and may neither scan nor query the table itself).
 
 Each test assumes the role itself (STS AssumeRole with the engine's root credentials) and calls the AWS APIs as
 the function would. On AWS this module is skipped: assuming a deployed stage's function roles is not a test's
@@ -41,6 +42,7 @@ class Resources:
     table: str
     foreign_queue_url: str
     foreign_table: str
+    idempotency_table: str = ""
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +58,14 @@ def resources(stack: Stack, aws_client: Callable[[str], Any]) -> Iterator[Resour
     )
     foreign_queue = sqs.create_queue(QueueName=name)["QueueUrl"]
     try:
-        yield Resources(stack.queue_url, stack.dlq_url, stack.table_name, foreign_queue, name)
+        yield Resources(
+            stack.queue_url,
+            stack.dlq_url,
+            stack.table_name,
+            foreign_queue,
+            name,
+            stack.idempotency_table_name,
+        )
     finally:
         dynamodb.delete_table(TableName=name)
         sqs.delete_queue(QueueUrl=foreign_queue)
@@ -141,6 +150,22 @@ def _get(table: Callable[[Resources], str]) -> Call:
     return lambda client, r: client("dynamodb").get_item(TableName=table(r), Key=_key())
 
 
+def _get_state(table: Callable[[Resources], str]) -> Call:
+    # The sender's existence check: the key and the tombstone flag only.
+    return lambda client, r: client("dynamodb").get_item(
+        TableName=table(r),
+        Key=_key(),
+        ProjectionExpression="#id, #deleted",
+        ExpressionAttributeNames={"#id": "ProductPurchaseId", "#deleted": "Deleted"},
+    )
+
+
+def _get_other_attributes(table: Callable[[Resources], str]) -> Call:
+    return lambda client, r: client("dynamodb").get_item(
+        TableName=table(r), Key=_key(), ProjectionExpression="ProductPurchaseId, CustomerName"
+    )
+
+
 def _scan(table: Callable[[Resources], str]) -> Call:
     return lambda client, r: client("dynamodb").scan(TableName=table(r), Limit=1)
 
@@ -150,6 +175,17 @@ def _query(table: Callable[[Resources], str]) -> Call:
         TableName=table(r),
         KeyConditionExpression="ProductPurchaseId = :id",
         ExpressionAttributeValues={":id": {"S": new_id()}},
+    )
+
+
+def _query_live_index(table: Callable[[Resources], str]) -> Call:
+    # The one Query the reader makes: a page of the sparse index of live purchases.
+    return lambda client, r: client("dynamodb").query(
+        TableName=table(r),
+        IndexName="LivePurchases",
+        KeyConditionExpression="Listed = :live",
+        ExpressionAttributeValues={":live": {"S": "live"}},
+        Limit=1,
     )
 
 
@@ -178,28 +214,54 @@ def _queue_attributes(queue: Callable[[Resources], str]) -> Call:
     return lambda client, r: client("sqs").get_queue_attributes(QueueUrl=queue(r), AttributeNames=["All"])
 
 
+def _idempotency_table(r: Resources) -> str:
+    return r.idempotency_table
+
+
+def _idempotency_record_put(table: Callable[[Resources], str]) -> Call:
+    # Powertools' layout (key `id`); the impossible condition leaves the table as it was.
+    return lambda client, r: client("dynamodb").put_item(
+        TableName=table(r),
+        Item={"id": {"S": f"e2e-probe-{unique_token()}"}},
+        ConditionExpression="attribute_exists(id)",
+    )
+
+
+def _idempotency_record_call(operation: str) -> Call:
+    key = {"id": {"S": f"e2e-probe-{unique_token()}"}}
+    if operation == "scan":
+        return lambda client, r: client("dynamodb").scan(TableName=r.idempotency_table, Limit=1)
+    return lambda client, r: getattr(client("dynamodb"), operation)(TableName=r.idempotency_table, Key=key)
+
+
 ALLOWED: list[tuple[str, str, Call]] = [
+    ("sender", "PutItem on the idempotency table", _idempotency_record_put(_idempotency_table)),
+    ("sender", "GetItem on the idempotency table", _idempotency_record_call("get_item")),
+    ("sender", "DeleteItem on the idempotency table", _idempotency_record_call("delete_item")),
     ("sender", "SendMessage to the queue", _send_valid_write(_queue)),
-    ("sender", "GetItem on the table", _get(_table)),
+    ("sender", "GetItem of the key and tombstone flag on the table", _get_state(_table)),
     ("reader", "GetItem on the table", _get(_table)),
-    ("reader", "Scan the table", _scan(_table)),
-    ("reader", "Query the table", _query(_table)),
+    ("reader", "Query the live-purchases index", _query_live_index(_table)),
     ("writer", "PutItem on the table", _absent_item_put(_table)),
-    ("writer", "UpdateItem on the table", _update(_table)),
-    ("writer", "DeleteItem on the table", _delete(_table)),
     ("writer", "ReceiveMessage from the queue", _receive(_queue)),
     ("writer", "DeleteMessage on the queue", _delete_message(_queue)),
     ("writer", "GetQueueAttributes of the queue", _queue_attributes(_queue)),
 ]
 
 DENIED: list[tuple[str, str, Call]] = [
+    ("sender", "Scan the idempotency table", _idempotency_record_call("scan")),
+    ("reader", "GetItem on the idempotency table", _idempotency_record_call("get_item")),
+    ("writer", "PutItem on the idempotency table", _idempotency_record_put(_idempotency_table)),
     ("sender", "ReceiveMessage from the DLQ", _receive(_dlq)),
     ("sender", "ReceiveMessage from the queue", _receive(_queue)),
     ("sender", "SendMessage to the DLQ", _send_valid_write(_dlq)),
     ("sender", "PutItem on the table", _absent_item_put(_table)),
     ("sender", "Scan the table", _scan(_table)),
     ("sender", "DeleteItem on the table", _delete(_table)),
-    ("sender", "GetItem on another table", _get(_foreign_table)),
+    ("sender", "GetItem on another table", _get_state(_foreign_table)),
+    # Issue 8: the existence check may not read the purchase itself.
+    ("sender", "GetItem of a whole item on the table", _get(_table)),
+    ("sender", "GetItem of personal data on the table", _get_other_attributes(_table)),
     ("sender", "SendMessage to another queue", _send_valid_write(_foreign_queue)),
     ("reader", "PutItem on the table", _absent_item_put(_table)),
     ("reader", "UpdateItem on the table", _update(_table)),
@@ -207,6 +269,9 @@ DENIED: list[tuple[str, str, Call]] = [
     ("reader", "SendMessage to the queue", _send_valid_write(_queue)),
     ("reader", "ReceiveMessage from the DLQ", _receive(_dlq)),
     ("reader", "Scan another table", _scan(_foreign_table)),
+    # Issue 8: a list page is one Query of the live index; the table itself is neither scanned nor queried.
+    ("reader", "Scan the table", _scan(_table)),
+    ("reader", "Query the table", _query(_table)),
     ("writer", "SendMessage to the DLQ", _send_valid_write(_dlq)),
     ("writer", "SendMessage to the queue", _send_valid_write(_queue)),
     ("writer", "ReceiveMessage from the DLQ", _receive(_dlq)),
@@ -214,6 +279,11 @@ DENIED: list[tuple[str, str, Call]] = [
     ("writer", "Scan the table", _scan(_table)),
     ("writer", "PutItem on another table", _absent_item_put(_foreign_table)),
     ("writer", "ReceiveMessage from another queue", _receive(_foreign_queue)),
+    # Issue 8: every write is one conditional PutItem.
+    ("writer", "UpdateItem on the table", _update(_table)),
+    ("writer", "DeleteItem on the table", _delete(_table)),
+    ("writer", "Query the live-purchases index", _query_live_index(_table)),
+    ("sender", "Query the live-purchases index", _query_live_index(_table)),
 ]
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from devkit.http import Reply, call
+from devkit.http import Reply
 
 from .support import Api, Stack, make_purchase
 
@@ -112,7 +112,7 @@ def test_a_replace_with_a_bad_body_is_rejected(
 def test_an_id_that_is_not_a_uuid_is_rejected(api: Api, method: str, bad_id: str) -> None:
     # Given an id that is not the canonical UUID form the service hands out
     # When any item operation uses it
-    reply = call(method, api.item_url(bad_id), make_purchase() if method == "PUT" else None)
+    reply = api.send(method, api.item_url(bad_id), make_purchase() if method == "PUT" else None)
     # Then the API answers 400
     _assert_error(reply, 400)
 

@@ -23,6 +23,7 @@ os.environ.update(
     {
         "QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/unit-test-queue",
         "TABLE_NAME": "unit-test-purchases",
+        "IDEMPOTENCY_TABLE_NAME": "unit-test-idempotency",
         "STAGE": "dev",
         "POWERTOOLS_SERVICE_NAME": "product-purchase",
         "POWERTOOLS_METRICS_NAMESPACE": "ProductPurchase",
@@ -33,10 +34,10 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 from purchases.adapters.dynamodb import DynamoDbPurchaseStore
 from purchases.commands import PurchaseCommands
-from purchases.messages import WriteMessage
+from purchases.messages import WriteMessage, encode_checked
 from purchases.model import AttributeValue
 from purchases.ordering import should_apply
-from purchases.ports import InvalidCursor, Page, PurchaseStore, StoredPurchase, WriteOutcome
+from purchases.ports import InvalidCursor, Page, PurchaseStore, RecordState, StoredPurchase, WriteOutcome
 from purchases.schema import ID_FIELD
 from seed.send import load_samples
 
@@ -48,6 +49,18 @@ ApiEventFactory = Callable[..., dict[str, Any]]
 SqsEventFactory = Callable[..., dict[str, Any]]
 
 FIXED_STAMP = 1_700_000_000_000_000_000
+# The app client the API's Cognito authorizer found in the caller's token (requestContext.authorizer.claims).
+CLIENT_ID = "unittestclient0000000000001"
+
+
+def template_table_properties() -> dict[str, Any]:
+    """The PurchaseTable's properties in template.yaml: unit tests build their moto table from them."""
+    from devkit.template import load_template
+
+    properties: dict[str, Any] = load_template()["Resources"]["PurchaseTable"]["Properties"]
+    return properties
+
+
 _table_numbers = itertools.count(1)
 
 
@@ -70,6 +83,11 @@ class FakeLambdaContext(LambdaContext):
         self._aws_request_id = "unit-test-invocation"
         self._log_group_name = "/aws/lambda/unit-test-function"
         self._log_stream_name = "unit-test-stream"
+        # What get_remaining_time_in_millis answers; tests of the writer's time budget change it.
+        self.remaining_ms = 10_000
+
+    def get_remaining_time_in_millis(self) -> int:  # type: ignore[override]
+        return self.remaining_ms
 
 
 @pytest.fixture
@@ -80,7 +98,7 @@ def lambda_context() -> LambdaContext:
 @pytest.fixture
 def api_event() -> ApiEventFactory:
     """Builds REST API (payload 1.0) proxy events with lower-case header names, as the local engine
-    sends them."""
+    sends them, from a caller the Cognito authorizer let in as `client_id` (None: no authorizer claims)."""
 
     def build(
         method: str,
@@ -92,6 +110,7 @@ def api_event() -> ApiEventFactory:
         query: Mapping[str, str] | None = None,
         request_id: str = "request-1",
         lowercase_headers: bool = True,
+        client_id: str | None = CLIENT_ID,
     ) -> dict[str, Any]:
         lower_headers = {
             (name.lower() if lowercase_headers else name): value for name, value in (headers or {}).items()
@@ -126,6 +145,19 @@ def api_event() -> ApiEventFactory:
                 "resourcePath": resource,
                 "httpMethod": method,
                 "apiId": "unit-test-api",
+                **(
+                    {
+                        "authorizer": {
+                            "claims": {
+                                "client_id": client_id,
+                                "scope": "purchases/read purchases/write",
+                                "token_use": "access",
+                            }
+                        }
+                    }
+                    if client_id is not None
+                    else {}
+                ),
             },
             "body": encoded_body,
             "isBase64Encoded": encoded_body is not None and (isinstance(body, bytes) or base64_body),
@@ -175,6 +207,13 @@ class InMemoryPurchaseStore:
         self.reads += 1
         return self.records.get(purchase_id)
 
+    def state(self, purchase_id: str) -> RecordState:
+        self.reads += 1
+        record = self.records.get(purchase_id)
+        if record is None:
+            return RecordState.ABSENT
+        return RecordState.DELETED if record.deleted else RecordState.LIVE
+
     def page(self, limit: int, cursor: str | None) -> Page:
         live = [record for record in self.records.values() if not record.deleted]
         try:
@@ -209,6 +248,8 @@ class RecordingWriteQueue:
         self._ids = itertools.count(1)
 
     def enqueue_write(self, message: WriteMessage) -> str:
+        # As the SQS adapter does: only what the writer's decoder accepts is queued.
+        encode_checked(message)
         self._sent.append(message)
         return f"message-{next(self._ids)}"
 
@@ -260,11 +301,13 @@ def dynamodb_resource(mocked_aws: None) -> DynamoDBServiceResource:
 
 @pytest.fixture
 def dynamodb_table(dynamodb_resource: DynamoDBServiceResource) -> Iterator[Table]:
-    """A fresh moto table shaped like the template's: partition key ProductPurchaseId (string)."""
+    """A fresh moto table shaped like the template's (read from it): its key and its LivePurchases index."""
+    properties = template_table_properties()
     table = dynamodb_resource.create_table(
         TableName=f"unit-test-purchases-{next(_table_numbers)}",
-        KeySchema=[{"AttributeName": ID_FIELD, "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": ID_FIELD, "AttributeType": "S"}],
+        KeySchema=properties["KeySchema"],
+        AttributeDefinitions=properties["AttributeDefinitions"],
+        GlobalSecondaryIndexes=properties["GlobalSecondaryIndexes"],
         BillingMode="PAY_PER_REQUEST",
     )
     yield table

@@ -82,9 +82,49 @@ def test_localstack_without_a_docker_engine_suggests_the_default_engine(
 def test_localstack_reuses_one_that_already_answers(monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a LocalStack already answering (e.g. CI's service container) and no Docker client at all
     monkeypatch.setattr(LocalStack, "is_ready", lambda self: True)
+    monkeypatch.setattr(LocalStack, "answers", lambda self, path: {"services": {"cognito-idp": "available"}})
     monkeypatch.setattr("docker.from_env", lambda: pytest.fail("must not need the Docker daemon"))
     # When it is asked to start, then it deploys to that one without touching Docker
     LocalStack(port=4566).start()
+
+
+@pytest.mark.parametrize("state", [None, "disabled", "error"])
+def test_localstack_without_cognito_fails_before_deploying_and_names_the_plan(
+    monkeypatch: pytest.MonkeyPatch, state: str | None
+) -> None:
+    # Given a LocalStack that answers but whose health lists no usable cognito-idp (a Hobby-plan token, say)
+    services = {"cloudformation": "available", **({"cognito-idp": state} if state else {})}
+    monkeypatch.setattr(LocalStack, "is_ready", lambda self: True)
+    monkeypatch.setattr(LocalStack, "answers", lambda self, path: {"services": services})
+    # When `up --engine localstack` starts it
+    with pytest.raises(ToolingError) as refused:
+        LocalStack(port=4566).start()
+    # Then it stops there, saying which plan the stack needs
+    assert "Base plan" in str(refused.value)
+    assert "cognito-idp" in str(refused.value)
+
+
+def test_every_services_list_includes_cognito() -> None:
+    from devkit.engines.ministack import SERVICES
+
+    workflow = (COMPOSE_FILE.parent / ".github" / "workflows" / "ci.yml").read_text()
+    assert "cognito-idp" in SERVICES.split(",")
+    assert "cognito-idp" in yaml.safe_load(COMPOSE_FILE.read_text())["services"]["localstack"]["environment"][
+        "SERVICES"
+    ].split(",")
+    assert ",cognito-idp" in workflow
+
+
+@pytest.mark.parametrize(
+    ("engine", "reachable"),
+    [
+        (LocalStack(port=4599), "http://127.0.0.1:4599/_aws/cognito-idp/oauth2/token"),
+        (MiniStack(port=4599, state_dir=Path("/nonexistent")), "http://127.0.0.1:4599/oauth2/token"),
+    ],
+)
+def test_the_token_endpoint_is_rewritten_to_the_engine(engine: Any, reachable: str) -> None:
+    reported = "https://purchases-dev-000000000000.auth.us-east-1.amazoncognito.com/oauth2/token"
+    assert engine.reachable_url(reported) == reachable
 
 
 def test_both_emulators_bundle_what_their_lambda_runtimes_lack() -> None:

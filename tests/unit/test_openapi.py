@@ -206,8 +206,16 @@ def test_every_response_documents_cors_and_the_contract_headers() -> None:
                 assert "application/json" in response["content"], (method, path, status)
     assert "Location" in paths["/product-purchase"]["post"]["responses"]["202"]["headers"]
     assert "Link" in paths["/product-purchase"]["get"]["responses"]["200"]["headers"]
-    assert set(paths["/product-purchase/{id}"]["get"]["responses"]) == {"200", "400", "404"}
-    assert set(paths["/product-purchase"]["post"]["responses"]) == {"202", "400", "413"}
+    assert set(paths["/product-purchase/{id}"]["get"]["responses"]) == {"200", "400", "401", "403", "404"}
+    assert set(paths["/product-purchase"]["post"]["responses"]) == {
+        "202",
+        "400",
+        "401",
+        "403",
+        "409",
+        "413",
+        "422",
+    }
 
 
 def test_servers_come_from_the_stack_output() -> None:
@@ -218,3 +226,35 @@ def test_servers_come_from_the_stack_output() -> None:
     # Then paths resolve under the stage, and without a URL there is no server entry
     assert document["servers"] == [{"url": SERVER}]
     assert "servers" not in openapi_document()
+
+
+def test_every_operation_needs_an_oauth_token_with_its_scope() -> None:
+    document = openapi_document(
+        token_url="https://purchases-dev-1.auth.eu-west-1.amazoncognito.com/oauth2/token"
+    )
+    # Given the client-credentials scheme with the two scopes
+    scheme = document["components"]["securitySchemes"]["purchasesOAuth"]
+    flow = scheme["flows"]["clientCredentials"]
+    assert scheme["type"] == "oauth2"
+    assert flow["tokenUrl"].endswith("amazoncognito.com/oauth2/token")
+    assert set(flow["scopes"]) == {"purchases/read", "purchases/write"}
+    # Then reads need purchases/read, writes purchases/write, and each documents the gateway's 401/403
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            scope = "purchases/read" if method == "get" else "purchases/write"
+            assert operation["security"] == [{"purchasesOAuth": [scope]}], (method, path)
+            assert {"401", "403"} <= set(operation["responses"]), (method, path)
+
+
+def test_the_documents_limits_are_the_ones_the_handlers_enforce() -> None:
+    from purchases.api import DEFAULT_PAGE_SIZE, MAX_BODY_BYTES, MAX_PAGE_SIZE
+    from purchases.identifiers import MAX_IDEMPOTENCY_KEY_LENGTH
+
+    parameters = _document()["components"]["parameters"]
+    assert parameters["IdempotencyKey"]["schema"]["maxLength"] == MAX_IDEMPOTENCY_KEY_LENGTH == 128
+    assert parameters["Limit"]["schema"]["maximum"] == MAX_PAGE_SIZE
+    assert parameters["Limit"]["schema"]["default"] == DEFAULT_PAGE_SIZE
+    body = _document()["paths"]["/product-purchase"]["post"]["requestBody"]["description"]
+    assert f"{MAX_BODY_BYTES // 1024} KiB" in body

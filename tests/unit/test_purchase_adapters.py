@@ -138,3 +138,27 @@ def test_enqueued_message_arrives_intact(sqs_client: SQSClient, purchase_documen
     received = sqs_client.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
     assert [entry["MessageId"] for entry in received] == [message_id]
     assert decode_message(received[0]["Body"]) == message
+
+
+def test_the_writing_client_is_kept_with_the_item_and_never_served(
+    dynamodb_store: DynamoDbPurchaseStore, dynamodb_table: Table, purchase_document: dict[str, Any]
+) -> None:
+    # Given a create and then a delete, each from a client
+    created = WriteMessage(
+        WriteAction.CREATE, purchase_id(9), parse_purchase(purchase_document), 1, "r", client_id="maker"
+    )
+    dynamodb_store.apply_write(created)
+
+    # Then the item records who wrote it, and a read does not expose it
+    item = dynamodb_table.get_item(Key={"ProductPurchaseId": purchase_id(9)})["Item"]
+    assert item["ClientId"] == "maker"
+    stored = dynamodb_store.get(purchase_id(9))
+    assert stored is not None and "ClientId" not in stored.attributes
+    assert all("ClientId" not in listed for listed in dynamodb_store.page(100, None).items)
+
+    # And the tombstone records who deleted it
+    dynamodb_store.apply_write(
+        WriteMessage(WriteAction.DELETE, purchase_id(9), None, 2, "r", client_id="remover")
+    )
+    tombstone = dynamodb_table.get_item(Key={"ProductPurchaseId": purchase_id(9)})["Item"]
+    assert tombstone["ClientId"] == "remover"

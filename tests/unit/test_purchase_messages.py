@@ -26,7 +26,12 @@ PURCHASE_ID = "3f2b8c1e-8a4d-4c6e-9f1a-2b3c4d5e6f70"
 def message(action: WriteAction, stamp: int, document: dict[str, Any] | None = None) -> WriteMessage:
     purchase = parse_purchase(document) if document is not None else None
     return WriteMessage(
-        action=action, purchase_id=PURCHASE_ID, purchase=purchase, stamp=stamp, correlation_id="request-1"
+        action=action,
+        purchase_id=PURCHASE_ID,
+        purchase=purchase,
+        stamp=stamp,
+        correlation_id="request-1",
+        client_id="client-a",
     )
 
 
@@ -63,7 +68,8 @@ def test_create_and_update_messages_survive_the_queue(
     assert carried["purchase"]["PricePerUnit"] == "10.5"
     assert carried["purchase"]["TotalPrice"] == "21"
     assert carried["stamp"] == 1_700_000_000_123_456_789
-    assert set(carried) == {"action", "id", "purchase", "stamp", "correlationId"}
+    assert set(carried) == {"action", "id", "purchase", "stamp", "correlationId", "clientId"}
+    assert carried["clientId"] == "client-a"
 
 
 def test_delete_message_survives_the_queue_without_purchase() -> None:
@@ -185,25 +191,27 @@ def test_purchase_ids_are_canonical_uuids() -> None:
     assert parse_purchase_id("") is None
 
 
-def test_idempotency_key_always_gives_the_same_id() -> None:
-    # Given one key used twice and another key
-    first = purchase_id_for_idempotency_key("order-2021-0001")
-    again = purchase_id_for_idempotency_key("order-2021-0001")
-    other = purchase_id_for_idempotency_key("order-2021-0002")
+def test_idempotency_key_always_gives_the_same_id_for_its_client() -> None:
+    # Given one key used twice, another key, and the first key from another client
+    first = purchase_id_for_idempotency_key("order-2021-0001", "client-a")
+    again = purchase_id_for_idempotency_key("order-2021-0001", "client-a")
+    other = purchase_id_for_idempotency_key("order-2021-0002", "client-a")
+    elsewhere = purchase_id_for_idempotency_key("order-2021-0001", "client-b")
 
-    # Then the same key maps to the same UUID, a different key to a different one
-    assert first == again != other
+    # Then the same key from the same client maps to the same UUID; anything else to a different one
+    assert first == again
+    assert len({first, other, elsewhere}) == 3
     assert uuid.UUID(first).version == 5
 
 
 @pytest.mark.parametrize("key", ["", "x" * 129, "tab\there", "bell\x07", "new\nline"])
 def test_bad_idempotency_keys_are_refused(key: str) -> None:
     with pytest.raises(InvalidIdempotencyKey):
-        purchase_id_for_idempotency_key(key)
+        purchase_id_for_idempotency_key(key, "client-a")
 
 
 def test_longest_idempotency_key_is_accepted() -> None:
-    assert uuid.UUID(purchase_id_for_idempotency_key("k" * 128))
+    assert uuid.UUID(purchase_id_for_idempotency_key("k" * 128, "client-a"))
 
 
 # --- JSON output ----------------------------------------------------------------------------
@@ -344,3 +352,21 @@ def test_real_random_fault_rate_is_roughly_honoured() -> None:
 
     # Then about 30% fail
     assert 500 < failures < 700
+
+
+# --- clientId -------------------------------------------------------------------------------
+
+
+def test_a_message_queued_before_client_ids_existed_is_still_applied(
+    purchase_document: dict[str, Any],
+) -> None:
+    # Given a message without clientId (queued by the previous version of the sender)
+    decoded = decode_message(wire(purchase_document))
+    # Then it decodes, with no client
+    assert decoded.client_id is None
+
+
+@pytest.mark.parametrize("client_id", ["", 7, "c" * 129, ["a"]])
+def test_a_bad_client_id_is_malformed(purchase_document: dict[str, Any], client_id: Any) -> None:
+    with pytest.raises(MalformedMessage, match="clientId"):
+        decode_message(wire(purchase_document, clientId=client_id))

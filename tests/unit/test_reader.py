@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 import reader
 from purchases.adapters.dynamodb import DynamoDbPurchaseStore
 from purchases.messages import WriteAction, WriteMessage
-from purchases.ports import Page, PurchaseStore, StoredPurchase, WriteOutcome
+from purchases.ports import Page, PurchaseStore, RecordState, StoredPurchase, WriteOutcome
 from purchases.rules import parse_purchase
 
 ApiEvent = Callable[..., dict[str, Any]]
@@ -293,6 +293,9 @@ def test_other_methods_are_405(
 
 class BrokenStore:
     def get(self, purchase_id: str) -> StoredPurchase | None:
+        raise RuntimeError("ProvisionedThroughputExceeded on table secret-table-name")
+
+    def state(self, purchase_id: str) -> RecordState:
         raise RuntimeError("ProvisionedThroughputExceeded on table secret-table-name")
 
     def page(self, limit: int, cursor: str | None) -> Page:

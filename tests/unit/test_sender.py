@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import io
 import json
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import boto3
 import pytest
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import sender
 from purchases.api import MAX_BODY_BYTES
 from purchases.commands import PurchaseCommands
+from purchases.idempotency import KEY_PREFIX, idempotent_request
 from purchases.identifiers import purchase_id_for_idempotency_key
 from purchases.messages import WriteAction, WriteMessage
 from purchases.ports import PurchaseStore
@@ -21,13 +25,31 @@ from purchases.rules import parse_purchase
 ApiEvent = Callable[..., dict[str, Any]]
 EXISTING_ID = "0b8f5a4e-1c2d-4e3f-8a9b-0c1d2e3f4a5b"
 UNKNOWN_ID = "9e8d7c6b-5a49-4837-a625-140f0e0d0c0b"
+CLIENT_ID = "unittestclient0000000000001"  # the caller conftest's api_event puts in the authorizer claims
+
+
+@pytest.fixture
+def idempotency_records(mocked_aws: None) -> Iterator[DynamoDBPersistenceLayer]:
+    """Powertools' DynamoDB persistence layer on a moto table shaped like the template's IdempotencyTable."""
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    name = f"unit-test-idempotency-{uuid.uuid4().hex[:8]}"
+    client.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    yield DynamoDBPersistenceLayer(table_name=name, boto3_client=client)
+    client.delete_table(TableName=name)
 
 
 @pytest.fixture(autouse=True)
-def wired_sender(commands: PurchaseCommands) -> Iterator[None]:
+def wired_sender(commands: PurchaseCommands, idempotency_records: DynamoDBPersistenceLayer) -> Iterator[None]:
     sender.commands.override(commands)
+    sender.idempotency_records.override(idempotency_records)
     yield
     sender.commands.override(None)
+    sender.idempotency_records.override(None)
 
 
 @pytest.fixture
@@ -270,42 +292,106 @@ def test_event_without_any_headers_is_handled(
 # --- Idempotency-Key ------------------------------------------------------------------------
 
 
-def test_idempotency_key_gives_the_same_id_and_second_call_queues_nothing(
+def test_idempotency_key_replays_the_first_answer_and_queues_nothing_more(
     send: Callable[..., dict[str, Any]],
     enqueued: list[WriteMessage],
-    store: PurchaseStore,
     purchase_document: dict[str, Any],
 ) -> None:
-    # Given a purchase posted with an Idempotency-Key, and the writer having stored it
+    # Given a purchase posted with an Idempotency-Key
     headers = {"Idempotency-Key": "order-7"}
     first = send("POST", "/product-purchase", body=json.dumps(purchase_document), headers=headers)
-    store.apply_write(enqueued[0])
 
-    # When the same request is retried
+    # When the same request is retried (before or after the write lands)
     second = send("POST", "/product-purchase", body=json.dumps(purchase_document), headers=headers)
 
-    # Then both answers name the same id (derived from the key), and the retry queued nothing
+    # Then the retry gets the first answer back, id and message id included, and queued nothing
     assert first["statusCode"] == second["statusCode"] == 202
-    purchase_id = purchase_id_for_idempotency_key("order-7")
-    assert body_of(first)["ProductPurchaseId"] == body_of(second)["ProductPurchaseId"] == purchase_id
+    purchase_id = purchase_id_for_idempotency_key("order-7", CLIENT_ID)
+    assert body_of(first)["ProductPurchaseId"] == purchase_id
+    assert body_of(second) == body_of(first)
     assert header(second, "Location") == f"product-purchase/{purchase_id}"
-    assert body_of(second)["messageId"] is None
     assert len(enqueued) == 1
 
 
-def test_retry_before_the_write_lands_queues_a_harmless_duplicate_create(
+def test_the_same_purchase_written_differently_is_the_same_request(
     send: Callable[..., dict[str, Any]], enqueued: list[WriteMessage], purchase_document: dict[str, Any]
 ) -> None:
-    # Given a keyed POST whose create has not reached the table yet
+    # Given a keyed POST, retried with its numbers as JSON numbers and its fields in another order
+    headers = {"Idempotency-Key": "order-7b"}
+    first = send("POST", "/product-purchase", body=json.dumps(purchase_document), headers=headers)
+    respelled = {name: purchase_document[name] for name in reversed(list(purchase_document))}
+    respelled["Quantity"] = int(respelled["Quantity"])
+    second = send("POST", "/product-purchase", body=json.dumps(respelled), headers=headers)
+
+    # Then it is a replay, not a mismatch: what counts is the purchase the service would queue
+    assert second["statusCode"] == 202, body_of(second)
+    assert body_of(second) == body_of(first)
+    assert len(enqueued) == 1
+
+
+def test_the_same_key_with_a_different_purchase_is_422_and_queues_nothing(
+    send: Callable[..., dict[str, Any]], enqueued: list[WriteMessage], purchase_document: dict[str, Any]
+) -> None:
+    # Given a keyed POST that was accepted
     headers = {"Idempotency-Key": "order-8"}
     send("POST", "/product-purchase", body=json.dumps(purchase_document), headers=headers)
 
-    # When it is retried
-    send("POST", "/product-purchase", body=json.dumps(purchase_document), headers=headers)
+    # When the same client reuses the key for another purchase
+    other = {**purchase_document, "CustomerName": "Someone Else"}
+    response = send("POST", "/product-purchase", body=json.dumps(other), headers=headers)
 
-    # Then both creates target the same id (the writer's create-if-absent applies only one)
-    assert [message.action for message in enqueued] == [WriteAction.CREATE, WriteAction.CREATE]
-    assert enqueued[0].purchase_id == enqueued[1].purchase_id
+    # Then it is refused as unprocessable, and only the first create was queued
+    assert response["statusCode"] == 422
+    assert "Idempotency-Key" in body_of(response)["message"]
+    assert len(enqueued) == 1
+
+
+def test_a_duplicate_still_in_flight_is_409_and_queues_nothing(
+    send: Callable[..., dict[str, Any]],
+    enqueued: list[WriteMessage],
+    purchase_document: dict[str, Any],
+    idempotency_records: DynamoDBPersistenceLayer,
+    lambda_context: LambdaContext,
+) -> None:
+    # Given a first request with this key still running (its record is INPROGRESS)
+    sender.idempotency.register_lambda_context(lambda_context)
+    idempotency_records.configure(sender.idempotency, key_prefix=KEY_PREFIX)
+    idempotency_records.save_inprogress(
+        idempotent_request(CLIENT_ID, "order-9", parse_purchase(purchase_document)),
+        remaining_time_in_millis=60_000,
+    )
+
+    # When a duplicate arrives
+    response = send(
+        "POST",
+        "/product-purchase",
+        body=json.dumps(purchase_document),
+        headers={"Idempotency-Key": "order-9"},
+    )
+
+    # Then it is told to retry later, and nothing is queued
+    assert response["statusCode"] == 409
+    assert enqueued == []
+
+
+def test_two_clients_with_the_same_key_get_two_purchases(
+    send: Callable[..., dict[str, Any]], enqueued: list[WriteMessage], purchase_document: dict[str, Any]
+) -> None:
+    # Given two clients that happen to choose the same key
+    headers = {"Idempotency-Key": "order-10"}
+    first = send("POST", "/product-purchase", body=json.dumps(purchase_document), headers=headers)
+    second = send(
+        "POST",
+        "/product-purchase",
+        body=json.dumps(purchase_document),
+        headers=headers,
+        client_id="anotherclient000000000000002",
+    )
+
+    # Then each gets its own purchase: a key is scoped to the client that sent it
+    assert first["statusCode"] == second["statusCode"] == 202
+    assert body_of(first)["ProductPurchaseId"] != body_of(second)["ProductPurchaseId"]
+    assert [message.client_id for message in enqueued] == [CLIENT_ID, "anotherclient000000000000002"]
 
 
 def test_idempotency_key_header_name_is_case_insensitive(
@@ -321,7 +407,7 @@ def test_idempotency_key_header_name_is_case_insensitive(
     )
 
     # Then it is honoured
-    assert body_of(response)["ProductPurchaseId"] == purchase_id_for_idempotency_key("order-9")
+    assert body_of(response)["ProductPurchaseId"] == purchase_id_for_idempotency_key("order-9", CLIENT_ID)
 
 
 @pytest.mark.parametrize("key", ["k" * 129, "bell\x07"], ids=["too long", "non-printable"])
@@ -594,3 +680,36 @@ def test_metrics_count_accepted_and_rejected(
     ]
     assert names == ["PurchaseAccepted", "PurchaseRejected"]
     assert {record["_aws"]["CloudWatchMetrics"][0]["Namespace"] for record in emitted} == {"ProductPurchase"}
+
+
+# --- who wrote what ---------------------------------------------------------------------------
+
+
+def test_every_write_message_names_the_calling_client(
+    send: Callable[..., dict[str, Any]],
+    enqueued: list[WriteMessage],
+    store: PurchaseStore,
+    purchase_document: dict[str, Any],
+) -> None:
+    # Given a stored purchase
+    seed(store, purchase_document, EXISTING_ID)
+
+    # When a client creates, replaces and deletes
+    body = json.dumps(purchase_document)
+    send("POST", "/product-purchase", body=body)
+    send("PUT", f"/product-purchase/{EXISTING_ID}", body=body)
+    send("DELETE", f"/product-purchase/{EXISTING_ID}")
+
+    # Then each queued write carries the client id from the token
+    assert [message.client_id for message in enqueued] == [CLIENT_ID] * 3
+
+
+def test_a_write_without_the_authorizers_client_is_401_and_queues_nothing(
+    send: Callable[..., dict[str, Any]], enqueued: list[WriteMessage], purchase_document: dict[str, Any]
+) -> None:
+    # Given an event with no authorizer claims (the API would never send one; a misconfigured one might)
+    response = send("POST", "/product-purchase", body=json.dumps(purchase_document), client_id=None)
+
+    # Then the sender refuses rather than guess who wrote it
+    assert response["statusCode"] == 401
+    assert enqueued == []

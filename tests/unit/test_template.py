@@ -16,6 +16,8 @@ from cfnlint.api import ManualArgs, lint_file
 from samtranslator.translator.transform import transform
 
 from devkit.template import dump_template, load_template, parse_template
+from purchases.adapters.clients import API_CALLS, WRITER_CALLS
+from purchases.adapters.dynamodb import LISTED, LIVE_INDEX
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "template.yaml"
@@ -49,8 +51,15 @@ CONTRACT_DEFAULTS = {
     "TracingEnabled": "true",
     "WriterFaultRate": "0",
     "WriterCrashRate": "0",
+    "AccessTokenMinutes": "60",
+    "GradualDeployment": "true",
+    "AlarmEmail": "",
+    "WriterSlowMarker": "",
+    "LogRetentionInDays": "0",
 }
 FUNCTIONS = ("SenderFunction", "ReaderFunction", "WriterFunction")
+# Without LogRetentionInDays, every log group keeps the stage's retention.
+RETENTION = {"Fn::FindInMap": ["StageLogRetention", {"Ref": "StageName"}, "Days"]}
 XRAY = {("xray:PutTraceSegments", "*"), ("xray:PutTelemetryRecords", "*")}
 CORS_ALLOW_HEADERS = "'Content-Type,X-Amz-Date,Authorization,X-Api-Key,Idempotency-Key'"
 CORS_ALLOW_METHODS = "'GET,POST,PUT,DELETE,OPTIONS'"
@@ -101,6 +110,9 @@ def evaluate(expression: Any, template: Template, parameters: Mapping[str, str])
         return all(evaluate(item, template, parameters) for item in argument)
     if function == "Fn::Or":
         return any(evaluate(item, template, parameters) for item in argument)
+    if function == "Fn::FindInMap":
+        mapping, top, second = (evaluate(item, template, parameters) for item in argument)
+        return template["Mappings"][mapping][top][second]
     raise AssertionError(f"unexpected function in a condition: {function}")
 
 
@@ -203,7 +215,8 @@ def grants(stack: Stack, role_id: str) -> set[tuple[str, str]]:
 
 def integration_target(operation: Template) -> str:
     uri = operation["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
-    match = re.search(r"\$\{(\w+)\.Arn\}", uri)
+    # The integration calls the function's `live` alias (AutoPublishAlias), not $LATEST.
+    match = re.search(r"\$\{(\w+)Aliaslive\}", uri)
     assert match, uri
     return match.group(1)
 
@@ -369,6 +382,8 @@ def failing_rules(template: Template, overrides: Mapping[str, str]) -> set[str]:
         ({"StageName": "prod"}, set()),
         ({"StageName": "prod", "WriterFaultRate": "0.1"}, {"NoFaultInjectionInProd"}),
         ({"StageName": "prod", "WriterCrashRate": "0.5"}, {"NoFaultInjectionInProd"}),
+        ({"StageName": "prod", "WriterSlowMarker": "e2e-slow-record"}, {"NoFaultInjectionInProd"}),
+        ({"StageName": "dev", "WriterSlowMarker": "e2e-slow-record"}, set()),
         ({"StageName": "dev", "WriterFaultRate": "0.5", "WriterCrashRate": "0.5"}, set()),
         ({"StageName": "qa", "DomainName": "api.example.com"}, {"DomainNeedsHostedZone"}),
         (PROD_WITH_DOMAIN, set()),
@@ -443,7 +458,8 @@ def test_given_any_stage_then_the_table_is_keyed_encrypted_on_demand_with_ttl_an
     properties = table["Properties"]
     assert properties["KeySchema"] == [{"AttributeName": "ProductPurchaseId", "KeyType": "HASH"}]
     assert properties["AttributeDefinitions"] == [
-        {"AttributeName": "ProductPurchaseId", "AttributeType": "S"}
+        {"AttributeName": "ProductPurchaseId", "AttributeType": "S"},
+        {"AttributeName": LISTED, "AttributeType": "S"},
     ]
     assert properties["BillingMode"] == "PAY_PER_REQUEST"
     assert properties["SSESpecification"] == {"SSEEnabled": True}
@@ -492,9 +508,9 @@ def test_given_any_stage_then_the_alarm_topic_is_encrypted_with_a_key_cloudwatch
 
 
 EXPECTED_ENVIRONMENT = {
-    "SenderFunction": {"QUEUE_URL"},
+    "SenderFunction": {"QUEUE_URL", "IDEMPOTENCY_TABLE_NAME"},
     "ReaderFunction": set(),
-    "WriterFunction": {"WRITER_FAULT_RATE", "WRITER_CRASH_RATE"},
+    "WriterFunction": {"WRITER_FAULT_RATE", "WRITER_CRASH_RATE", "WRITER_SLOW_MARKER"},
 }
 SHARED_ENVIRONMENT = {
     "TABLE_NAME",
@@ -518,7 +534,11 @@ def test_given_any_stage_then_each_function_is_traced_json_logged_and_runs_as_it
     assert properties["LoggingConfig"]["LogFormat"] == "JSON"
     assert properties["MemorySize"] == 256
     assert properties["Role"] == {"Fn::GetAtt": [function.replace("Function", "Role"), "Arn"]}
-    assert properties["Timeout"] == ({"Ref": "WriterTimeout"} if function == "WriterFunction" else 3)
+    # Sized to each function's AWS calls (issue 8; see the bounds tests below)
+    assert (
+        properties["Timeout"]
+        == {"WriterFunction": {"Ref": "WriterTimeout"}, "SenderFunction": 17, "ReaderFunction": 5}[function]
+    )
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
@@ -555,6 +575,7 @@ def test_given_any_stage_then_the_sender_knows_the_queue_and_the_writer_its_faul
     writer = stack.properties("WriterFunction")["Environment"]["Variables"]
     assert writer["WRITER_FAULT_RATE"] == {"Ref": "WriterFaultRate"}
     assert writer["WRITER_CRASH_RATE"] == {"Ref": "WriterCrashRate"}
+    assert writer["WRITER_SLOW_MARKER"] == {"Ref": "WriterSlowMarker"}
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
@@ -563,14 +584,14 @@ def test_given_any_stage_then_each_function_logs_to_its_own_group_with_retention
 ) -> None:
     log_group = stack.properties(function.replace("Function", "LogGroup"))
     assert log_group["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{{function}}}"}
-    assert isinstance(log_group["RetentionInDays"], int)
+    assert log_group["RetentionInDays"] == RETENTION
 
 
 def test_given_any_stage_then_the_writer_consumes_the_queue_in_batches_of_ten_with_partial_failures(
     stack: Stack,
 ) -> None:
     mapping = stack.only("AWS::Lambda::EventSourceMapping")["Properties"]
-    assert mapping["FunctionName"] == {"Ref": "WriterFunction"}
+    assert mapping["FunctionName"] == {"Ref": "WriterFunctionAliaslive"}
     assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["PurchaseQueue", "Arn"]}
     assert mapping["BatchSize"] == 10
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
@@ -582,24 +603,27 @@ def test_given_any_stage_then_the_writer_consumes_the_queue_in_batches_of_ten_wi
 
 
 LOGS = "logs:CreateLogStream", "logs:PutLogEvents"
+# The reader may Query the live-purchases index only, never the table itself.
+LIVE_INDEX_ARN = describe_arn({"Fn::Sub": f"${{PurchaseTable.Arn}}/index/{LIVE_INDEX}"})
 EXPECTED_GRANTS = {
     "SenderRole": {
         ("sqs:SendMessage", "PurchaseQueue.Arn"),
         ("dynamodb:GetItem", "PurchaseTable.Arn"),
+        ("dynamodb:GetItem", "IdempotencyTable.Arn"),
+        ("dynamodb:PutItem", "IdempotencyTable.Arn"),
+        ("dynamodb:UpdateItem", "IdempotencyTable.Arn"),
+        ("dynamodb:DeleteItem", "IdempotencyTable.Arn"),
         *((action, "SenderLogGroup.Arn") for action in LOGS),
         *XRAY,
     },
     "ReaderRole": {
         ("dynamodb:GetItem", "PurchaseTable.Arn"),
-        ("dynamodb:Query", "PurchaseTable.Arn"),
-        ("dynamodb:Scan", "PurchaseTable.Arn"),
+        ("dynamodb:Query", LIVE_INDEX_ARN),
         *((action, "ReaderLogGroup.Arn") for action in LOGS),
         *XRAY,
     },
     "WriterRole": {
         ("dynamodb:PutItem", "PurchaseTable.Arn"),
-        ("dynamodb:UpdateItem", "PurchaseTable.Arn"),
-        ("dynamodb:DeleteItem", "PurchaseTable.Arn"),
         ("sqs:ReceiveMessage", "PurchaseQueue.Arn"),
         ("sqs:DeleteMessage", "PurchaseQueue.Arn"),
         ("sqs:GetQueueAttributes", "PurchaseQueue.Arn"),
@@ -645,9 +669,12 @@ def test_given_any_stage_then_the_reader_cannot_write_and_the_sender_cannot_cons
     reader_data_actions = {
         action for action, _ in grants(stack, "ReaderRole") if action.startswith(("dynamodb:", "sqs:"))
     }
-    assert reader_data_actions <= {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"}
+    assert reader_data_actions <= {"dynamodb:GetItem", "dynamodb:Query"}
+    # The sender writes only its idempotency records; on the purchase table it only reads.
     sender_data_actions = {
-        action for action, _ in grants(stack, "SenderRole") if action.startswith(("dynamodb:", "sqs:"))
+        action
+        for action, resource in grants(stack, "SenderRole")
+        if action.startswith(("dynamodb:", "sqs:")) and resource != "IdempotencyTable.Arn"
     }
     assert sender_data_actions <= {"sqs:SendMessage", "dynamodb:GetItem"}
 
@@ -723,15 +750,15 @@ def test_given_any_stage_then_the_stage_is_traced_and_access_logged_as_json_for_
         "integrationError",
     }
     assert all(value.startswith("$context.") for value in fields.values())
-    assert stack.properties("ApiAccessLogGroup")["RetentionInDays"] == 7
+    assert stack.properties("ApiAccessLogGroup")["RetentionInDays"] == RETENTION
 
 
-def test_given_any_stage_then_execution_logs_with_their_data_traces_expire_after_a_week(stack: Stack) -> None:
+def test_given_any_stage_then_execution_logs_keep_the_stages_retention(stack: Stack) -> None:
     execution_logs = stack.properties("ApiExecutionLogGroup")
     assert execution_logs["LogGroupName"] == {
         "Fn::Sub": "API-Gateway-Execution-Logs_${ProductPurchaseApi}/${StageName}"
     }
-    assert execution_logs["RetentionInDays"] == 7
+    assert execution_logs["RetentionInDays"] == RETENTION
 
 
 def test_given_no_access_log_group_name_then_one_is_derived_from_stack_and_stage(
@@ -761,6 +788,28 @@ def test_given_dev_then_execution_logs_carry_data_traces(dev: Stack) -> None:
 
 def test_given_prod_then_execution_logs_never_carry_request_bodies(prod: Stack) -> None:
     assert method_settings(prod)["DataTraceEnabled"] is False
+
+
+@pytest.mark.parametrize("stage", ["qa", "staging"])
+def test_given_a_stage_with_production_like_data_then_execution_logs_carry_no_request_bodies(
+    transformed_dev: Template, stage: str
+) -> None:
+    assert method_settings(Stack(transformed_dev, {"StageName": stage}))["DataTraceEnabled"] is False
+
+
+@pytest.mark.parametrize(("stage", "days"), [("dev", 7), ("qa", 14), ("staging", 30), ("prod", 365)])
+def test_given_a_stage_then_every_log_group_keeps_that_stages_retention_unless_overridden(
+    transformed_dev: Template, stage: str, days: int
+) -> None:
+    # Given the stage's own default, and the same stage with LogRetentionInDays set
+    default = Stack(transformed_dev, {"StageName": stage})
+    overridden = Stack(transformed_dev, {"StageName": stage, "LogRetentionInDays": "90"})
+    for logical_id in default.of_type("AWS::Logs::LogGroup"):
+        # Then every log group keeps its events that long
+        retention = default.properties(logical_id)["RetentionInDays"]
+        assert evaluate(retention, transformed_dev, default.parameters) == days
+        retention = overridden.properties(logical_id)["RetentionInDays"]
+        assert int(evaluate(retention, transformed_dev, overridden.parameters)) == 90
 
 
 @pytest.mark.parametrize("path", ["/product-purchase", "/product-purchase/{id}"])
@@ -882,14 +931,22 @@ CONTRACT_OUTPUTS = {
     "ReaderRoleArn",
     "WriterRoleArn",
     "AlarmTopicArn",
+    "UserPoolId",
+    "UserPoolArn",
+    "IssuerUrl",
+    "TokenUrl",
+    "AccessTokenMinutes",
+    "IdempotencyTableName",
 }
 
 
 def test_given_no_domain_then_the_outputs_are_the_contract_ones(dev: Stack) -> None:
-    assert set(dev.outputs) == CONTRACT_OUTPUTS
+    # A non-prod stage also names its development client.
+    assert set(dev.outputs) == CONTRACT_OUTPUTS | {"DevelopmentClientId"}
 
 
 def test_given_a_domain_then_the_outputs_add_the_custom_domain_url(prod: Stack) -> None:
+    # Prod has no development client: its consumers each get their own.
     assert set(prod.outputs) == CONTRACT_OUTPUTS | {"CustomDomainUrl"}
     assert prod.outputs["CustomDomainUrl"]["Value"] == {"Fn::Sub": "https://${DomainName}/product-purchase/"}
 
@@ -938,3 +995,160 @@ def test_given_the_template_when_linted_then_cfn_lint_reports_no_error_or_warnin
         if match.rule.id[0] in "EW" and match.rule.id not in ALLOWED_LINT_WARNINGS
     ]
     assert findings == []
+
+
+# ---------------------------------------------------------------------------------------------- authentication
+
+SCOPE_OF_METHOD = {"get": "purchases/read", "post": "purchases/write", "put": "purchases/write"}
+SCOPE_OF_METHOD["delete"] = "purchases/write"
+
+
+def authorizer(stack: Stack) -> tuple[str, Template]:
+    schemes = stack.api_body["components"]["securitySchemes"]
+    assert len(schemes) == 1, schemes
+    ((name, scheme),) = schemes.items()
+    return name, scheme
+
+
+def test_given_any_stage_then_the_authorizer_checks_tokens_of_the_stages_own_user_pool(stack: Stack) -> None:
+    _, scheme = authorizer(stack)
+    assert scheme["x-amazon-apigateway-authtype"] == "cognito_user_pools"
+    assert scheme["in"] == "header" and scheme["name"] == "Authorization"
+    assert scheme["x-amazon-apigateway-authorizer"]["providerARNs"] == [{"Fn::GetAtt": ["UserPool", "Arn"]}]
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_given_any_stage_then_every_method_but_the_preflight_needs_a_token_with_its_scope(
+    dev: Stack, prod: Stack, stage: str
+) -> None:
+    stack = dev if stage == "dev" else prod
+    name, _ = authorizer(stack)
+    seen = set()
+    for path, method, operation in stack.operations():
+        if method == "options":
+            # The preflight stays open: browsers never send credentials with it.
+            assert "security" not in operation or operation["security"] == [{"NONE": []}], (path, operation)
+            continue
+        assert operation["security"] == [{name: [SCOPE_OF_METHOD[method]]}], (path, method)
+        seen.add((path, method))
+    assert len(seen) == 5, seen
+
+
+def test_given_any_stage_then_the_gateways_401_has_the_error_shape_cors_and_names_the_bearer_scheme(
+    stack: Stack,
+) -> None:
+    response = stack.api_body["x-amazon-apigateway-gateway-responses"]["UNAUTHORIZED"]
+    assert str(response["statusCode"]) == "401"
+    headers = response["responseParameters"]
+    assert headers["gatewayresponse.header.Access-Control-Allow-Origin"] == "'*'"
+    assert headers["gatewayresponse.header.Access-Control-Allow-Headers"] == CORS_ALLOW_HEADERS
+    assert headers["gatewayresponse.header.WWW-Authenticate"] == "'Bearer'"
+    rendered = response["responseTemplates"]["application/json"].replace(
+        "$context.error.messageString", '"Unauthorized"'
+    )
+    assert json.loads(rendered) == {"message": "Unauthorized", "errors": []}
+
+
+def test_given_any_stage_then_the_resource_server_has_the_read_and_write_scopes(stack: Stack) -> None:
+    server = stack.only("AWS::Cognito::UserPoolResourceServer")["Properties"]
+    assert server["Identifier"] == "purchases"
+    assert server["UserPoolId"] == {"Ref": "UserPool"}
+    assert {scope["ScopeName"] for scope in server["Scopes"]} == {"read", "write"}
+
+
+def test_given_any_stage_then_the_domain_prefix_is_unique_per_account_and_stage(stack: Stack) -> None:
+    domain = stack.only("AWS::Cognito::UserPoolDomain")["Properties"]
+    assert domain["Domain"] == {"Fn::Sub": "purchases-${StageName}-${AWS::AccountId}"}
+    assert stack.outputs["TokenUrl"]["Value"] == {
+        "Fn::Sub": "https://${UserPoolDomain}.auth.${AWS::Region}.amazoncognito.com/oauth2/token"
+    }
+
+
+def test_given_any_stage_then_nobody_signs_up_to_the_pool(stack: Stack) -> None:
+    pool = stack.only("AWS::Cognito::UserPool")["Properties"]
+    assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+
+
+def test_given_dev_then_a_development_client_has_both_scopes_by_client_credentials_only(dev: Stack) -> None:
+    client = dev.only("AWS::Cognito::UserPoolClient")["Properties"]
+    assert client["GenerateSecret"] is True
+    assert client["AllowedOAuthFlows"] == ["client_credentials"]
+    assert client["AllowedOAuthFlowsUserPoolClient"] is True
+    assert sorted(client["AllowedOAuthScopes"]) == ["purchases/read", "purchases/write"]
+    assert client["AccessTokenValidity"] == {"Ref": "AccessTokenMinutes"}
+    assert client["TokenValidityUnits"] == {"AccessToken": "minutes"}
+
+
+def test_given_prod_then_there_is_no_development_client(prod: Stack) -> None:
+    assert prod.of_type("AWS::Cognito::UserPoolClient") == {}
+
+
+def test_given_a_custom_domain_then_the_execute_api_endpoint_is_disabled(dev: Stack, prod: Stack) -> None:
+    def disabled(stack: Stack) -> Any:
+        (server,) = stack.api_body["servers"]
+        return server["x-amazon-apigateway-endpoint-configuration"]["disableExecuteApiEndpoint"]
+
+    assert disabled(prod) is True
+    assert disabled(dev) is False
+
+
+def test_given_any_stage_then_idempotency_records_have_their_own_table_with_powertools_layout(
+    stack: Stack,
+) -> None:
+    table = stack.properties("IdempotencyTable")
+    assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+    assert stack.properties("SenderFunction")["Environment"]["Variables"]["IDEMPOTENCY_TABLE_NAME"] == {
+        "Ref": "IdempotencyTable"
+    }
+
+
+# ---------------------------------------------------------------------------------------------- issue 8: bounds
+
+
+def test_given_any_stage_then_the_list_index_is_the_sparse_one_the_code_queries(stack: Stack) -> None:
+    (index,) = stack.properties("PurchaseTable")["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == LIVE_INDEX
+    assert index["KeySchema"] == [
+        {"AttributeName": LISTED, "KeyType": "HASH"},
+        {"AttributeName": "ProductPurchaseId", "KeyType": "RANGE"},
+    ]
+    assert index["Projection"] == {"ProjectionType": "ALL"}
+
+
+@pytest.mark.parametrize(("function", "calls"), [("SenderFunction", 4), ("ReaderFunction", 1)])
+def test_given_any_stage_then_an_api_function_outlasts_its_aws_calls_at_their_worst(
+    stack: Stack, function: str, calls: int
+) -> None:
+    import reader
+    import sender
+
+    handler = {"SenderFunction": sender, "ReaderFunction": reader}[function]
+    assert calls == handler.AWS_CALLS_PER_REQUEST
+    # Half a second to spare for the function's own work
+    assert calls * API_CALLS.worst_case_seconds + 0.5 <= stack.properties(function)["Timeout"]
+
+
+def test_given_the_default_writer_timeout_then_a_batch_can_finish_after_a_slow_record(
+    source: Template,
+) -> None:
+    import writer
+
+    timeout_ms = int(parameter_values(source, {})["WriterTimeout"]) * 1000
+    # A slow record takes the writer's call budget at worst; the rest still find the reserve they need
+    assert WRITER_CALLS.worst_case_seconds * 1000 + writer.RECORD_RESERVE_MS < timeout_ms
+
+
+def test_given_any_stage_then_the_senders_existence_check_may_read_only_the_key_and_tombstone_flag(
+    stack: Stack,
+) -> None:
+    (statement,) = [
+        s
+        for s in role_statements(stack, "SenderRole")
+        if "dynamodb:GetItem" in as_list(s["Action"])
+        and s["Resource"] == {"Fn::GetAtt": ["PurchaseTable", "Arn"]}
+    ]
+    assert statement["Condition"] == {
+        "ForAllValues:StringEquals": {"dynamodb:Attributes": ["ProductPurchaseId", "Deleted"]},
+        "StringEquals": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
+    }

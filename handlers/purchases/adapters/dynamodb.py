@@ -2,7 +2,13 @@
 come and go as Decimal, never float).
 
 Item = the purchase's public fields + bookkeeping: `Version` (stamp of the write that produced the
-item), `Deleted` (tombstone flag) and `ExpiresAt` (TTL epoch seconds, tombstones only).
+item), `Deleted` (tombstone flag), `ExpiresAt` (TTL epoch seconds, tombstones only), `ClientId` (the OAuth
+client whose write produced the item; absent for writes queued before callers were authenticated) and `Listed`
+(live purchases only: the partition key of the sparse `LivePurchases` index the list is read from).
+
+Listing reads that index, one Query of at most `limit` items per page: a tombstone has no `Listed`
+attribute, so it is not in the index, and a page costs the same however many tombstones the table holds
+(deleted purchases stay as tombstones for 30 days, and anyone can make thousands through the API).
 """
 
 from __future__ import annotations
@@ -15,12 +21,14 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 import boto3
-from boto3.dynamodb.conditions import Attr
+from aws_lambda_powertools.utilities.idempotency import BasePersistenceLayer, DynamoDBPersistenceLayer
+from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
+from purchases.adapters.clients import CallBudget
 from purchases.identifiers import parse_purchase_id
 from purchases.model import AttributeValue
-from purchases.ports import InvalidCursor, Page, StoredPurchase, WriteOutcome
+from purchases.ports import InvalidCursor, Page, RecordState, StoredPurchase, WriteOutcome
 from purchases.schema import ID_FIELD, PUBLIC_FIELDS
 
 if TYPE_CHECKING:
@@ -33,6 +41,13 @@ if TYPE_CHECKING:
 VERSION: Final = "Version"
 DELETED: Final = "Deleted"
 EXPIRES_AT: Final = "ExpiresAt"
+CLIENT_ID: Final = "ClientId"
+# The sparse index of live purchases (its name and keys are the template's LivePurchases index): every live
+# item carries LISTED = LIVE_PARTITION, sorted by id within that one partition. One partition caps the
+# index at DynamoDB's per-partition write rate (about 1,000 writes/s); past that, shard the value.
+LIVE_INDEX: Final = "LivePurchases"
+LISTED: Final = "Listed"
+LIVE_PARTITION: Final = "live"
 # Long enough that no delayed or redriven message (SQS keeps them 14 days at most) can arrive
 # after its tombstone is gone and bring a deleted purchase back.
 TOMBSTONE_LIFETIME_SECONDS: Final = 30 * 24 * 60 * 60
@@ -50,12 +65,18 @@ _CONDITIONS: Final[Mapping[str, tuple[str, dict[str, str]]]] = {
 }
 
 
-def lazy_table(table_name: str) -> Callable[[], Table]:
+def idempotency_store(table_name: str, budget: CallBudget) -> BasePersistenceLayer:
+    """Powertools' DynamoDB persistence layer on the idempotency table (its default layout: key `id`), with the
+    same timeouts and retries as the function's other calls."""
+    return DynamoDBPersistenceLayer(table_name=table_name, boto_config=budget.config())
+
+
+def lazy_table(table_name: str, budget: CallBudget) -> Callable[[], Table]:
     """A factory building the Table resource on first use, then always returning that one."""
 
     @functools.cache
     def table() -> Table:
-        return boto3.resource("dynamodb").Table(table_name)
+        return boto3.resource("dynamodb", config=budget.config()).Table(table_name)
 
     return table
 
@@ -68,28 +89,43 @@ class DynamoDbPurchaseStore:
         item = self._table().get_item(Key={ID_FIELD: purchase_id}).get("Item")
         return _stored_purchase(item) if item is not None else None
 
+    def state(self, purchase_id: str) -> RecordState:
+        # The key and the tombstone flag only: an existence check has no business reading personal data.
+        item = (
+            self._table()
+            .get_item(
+                Key={ID_FIELD: purchase_id},
+                ProjectionExpression="#id, #deleted",
+                ExpressionAttributeNames={"#id": ID_FIELD, "#deleted": DELETED},
+            )
+            .get("Item")
+        )
+        if item is None:
+            return RecordState.ABSENT
+        return RecordState.DELETED if item.get(DELETED) else RecordState.LIVE
+
     def page(self, limit: int, cursor: str | None) -> Page:
-        start_key = decode_cursor(cursor) if cursor is not None else None
-        items: list[Mapping[str, AttributeValue]] = []
-        # Limit caps the items a Scan *evaluates*, before the tombstone filter: asking for exactly
-        # what is missing means a page never overshoots, so LastEvaluatedKey is always an exact
-        # resume point; tombstones only cost extra round trips.
-        while True:
-            wanted = limit - len(items)
-            if start_key is None:
-                response = self._table().scan(Limit=wanted, FilterExpression=Attr(DELETED).not_exists())
-            else:
-                response = self._table().scan(
-                    Limit=wanted,
-                    FilterExpression=Attr(DELETED).not_exists(),
-                    ExclusiveStartKey=start_key,
-                )
-            items.extend(_public_attributes(item) for item in response.get("Items", []))
-            last_key = response.get("LastEvaluatedKey")
-            start_key = dict(last_key) if last_key else None
-            if start_key is None or len(items) >= limit:
-                break
-        return Page(items=items, next_cursor=encode_cursor(start_key) if start_key is not None else None)
+        # One Query, whatever the cursor: bounded work per request. A page may hold fewer than `limit`
+        # items (DynamoDB stops a page at 1 MB) and still have a next cursor; following the cursors
+        # reaches every live purchase once, in id order.
+        condition = Key(LISTED).eq(LIVE_PARTITION)
+        if cursor is None:
+            response = self._table().query(
+                IndexName=LIVE_INDEX, KeyConditionExpression=condition, Limit=limit
+            )
+        else:
+            start_key = {**decode_cursor(cursor), LISTED: LIVE_PARTITION}
+            response = self._table().query(
+                IndexName=LIVE_INDEX,
+                KeyConditionExpression=condition,
+                Limit=limit,
+                ExclusiveStartKey=start_key,
+            )
+        items: list[Mapping[str, AttributeValue]] = [
+            _public_attributes(item) for item in response.get("Items", [])
+        ]
+        last_key = response.get("LastEvaluatedKey")
+        return Page(items=items, next_cursor=encode_cursor(last_key) if last_key else None)
 
     def apply_write(self, message: WriteMessage) -> WriteOutcome:
         condition, names = _CONDITIONS[message.action]
@@ -97,14 +133,14 @@ class DynamoDbPurchaseStore:
         try:
             if values:
                 self._table().put_item(
-                    Item=_item(message),
+                    Item=item_for(message),
                     ConditionExpression=condition,
                     ExpressionAttributeNames=names,
                     ExpressionAttributeValues=values,
                 )
             else:
                 self._table().put_item(
-                    Item=_item(message), ConditionExpression=condition, ExpressionAttributeNames=names
+                    Item=item_for(message), ConditionExpression=condition, ExpressionAttributeNames=names
                 )
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
@@ -113,15 +149,24 @@ class DynamoDbPurchaseStore:
         return WriteOutcome.APPLIED
 
 
-def _item(message: WriteMessage) -> dict[str, Any]:
+def item_for(message: WriteMessage) -> dict[str, Any]:
+    """The item `message` puts in the table."""
+    caller = {CLIENT_ID: message.client_id} if message.client_id is not None else {}
     if message.purchase is None:
         return {
             ID_FIELD: message.purchase_id,
             DELETED: True,
             VERSION: message.stamp,
             EXPIRES_AT: message.stamp // _NANOSECONDS + TOMBSTONE_LIFETIME_SECONDS,
+            **caller,
         }
-    return {ID_FIELD: message.purchase_id, **message.purchase.attributes(), VERSION: message.stamp}
+    return {
+        ID_FIELD: message.purchase_id,
+        **message.purchase.attributes(),
+        VERSION: message.stamp,
+        LISTED: LIVE_PARTITION,
+        **caller,
+    }
 
 
 def _stored_purchase(item: Mapping[str, Any]) -> StoredPurchase:

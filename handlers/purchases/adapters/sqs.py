@@ -8,18 +8,19 @@ from typing import TYPE_CHECKING
 
 import boto3
 
-from purchases.messages import WriteMessage, encode_message
+from purchases.adapters.clients import CallBudget
+from purchases.messages import WriteMessage, encode_checked
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
 
 
-def lazy_sqs_client() -> Callable[[], SQSClient]:
+def lazy_sqs_client(budget: CallBudget) -> Callable[[], SQSClient]:
     """A factory building the SQS client on first use, then always returning that one."""
 
     @functools.cache
     def client() -> SQSClient:
-        return boto3.client("sqs")
+        return boto3.client("sqs", config=budget.config())
 
     return client
 
@@ -30,5 +31,6 @@ class SqsWriteQueue:
         self._client = client
 
     def enqueue_write(self, message: WriteMessage) -> str:
-        response = self._client().send_message(QueueUrl=self._queue_url, MessageBody=encode_message(message))
+        body = encode_checked(message)
+        response = self._client().send_message(QueueUrl=self._queue_url, MessageBody=body)
         return response["MessageId"]
