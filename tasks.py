@@ -525,43 +525,42 @@ def test(c: Context) -> None:
     """Lint, unit tests, local-data fault tests, and the end-to-end suite on a private MiniStack (your running one is
     left alone)."""
     import subprocess
-    from concurrent.futures import ThreadPoolExecutor
 
     from devkit.engines.ministack import MiniStack, free_port
     from devkit.warm import deploy_and_warm
 
     started = time.monotonic()
     lint(c)
-    # Three jobs at once, as most of their time is spent waiting on engines: the local-data fault tests (each on
-    # its own private MiniStack), the unit tests, and the end-to-end engine's start and deploy.
-    faults_command = [*PYTEST, "tests/engine", "-q", "-p", "no:cacheprovider"]
-    _say(f"In the background: {shlex.join(faults_command)}")
-    faults = subprocess.Popen(faults_command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # The unit tests and the local-data fault tests (each on its own private MiniStack) run in the background
+    # while the end-to-end engine starts and the suite runs: most of their time is spent waiting on engines.
+    background = {
+        "unit tests": [*PYTEST, "tests/unit", "-q", "-p", "no:cacheprovider"],
+        "local-data fault tests": [*PYTEST, "tests/engine", "-q", "-p", "no:cacheprovider"],
+    }
+    jobs = {}
+    for name, command in background.items():
+        _say(f"In the background ({name}): {shlex.join(command)}")
+        jobs[name] = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     # Its own port and folder: a running `invoke up` engine, or another `invoke test`, is left alone.
     private = MiniStack(port=free_port(), state_dir=LOCAL / f"test-engine-{os.getpid()}")
     shutil.rmtree(private.state_dir, ignore_errors=True)
     private.state_dir.mkdir(parents=True)
-    _say(f"In the background: a private MiniStack on port {private.port} for the end-to-end suite ...")
-
-    def bring_up() -> dict[str, Any]:
-        private.start()
-        return deploy_and_warm(private, "dev", progress=_say)[1]
-
+    _say(f"Starting a private MiniStack on port {private.port} for the end-to-end suite ...")
     try:
-        with ThreadPoolExecutor(max_workers=1) as background:
-            deployed = background.submit(bring_up)
-            unit(c)
-            values = deployed.result()
+        private.start()
+        values = deploy_and_warm(private, "dev", progress=_say)[1]
         path = private.state_dir / "outputs.json"
         path.write_text(json.dumps(values, indent=2))
         e2e(c, outputs_file=str(path))
     finally:
         private.stop(purge=True)
         shutil.rmtree(private.state_dir, ignore_errors=True)
-        output, _ = faults.communicate()
-        _say(f"\n{shlex.join(faults_command)}\n{output.rstrip()}")
-    if faults.returncode != 0:
-        raise Exit("The local-data fault tests failed (see above).", code=1)
+        for name, job in jobs.items():
+            output, _ = job.communicate()
+            _say(f"\n{name}: {shlex.join(background[name])}\n{output.rstrip()}")
+    failed = [name for name, job in jobs.items() if job.returncode != 0]
+    if failed:
+        raise Exit(f"Failed: {', '.join(failed)} (see above).", code=1)
     _say(f"All checks passed in {time.monotonic() - started:.0f} s.")
 
 
