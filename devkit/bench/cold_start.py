@@ -1,5 +1,6 @@
 """Each handler's cold start as its own figure: a fresh interpreter of this environment (the one MiniStack runs
-the workers on) imports the handler module and runs its init phase (configuration, AWS clients), timed inside."""
+the workers on), given the function's deployed environment variables, imports the handler module and runs its
+init phase (configuration, AWS clients), timed inside."""
 
 from __future__ import annotations
 
@@ -7,20 +8,17 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from devkit.bench.stats import percentile
-from devkit.project import EMULATOR_ACCESS_KEY, EMULATOR_REGION, HANDLERS
+from devkit.engines import Engine
+from devkit.project import EMULATOR_ACCESS_KEY, EMULATOR_REGION, HANDLERS, ToolingError
 
 HANDLER_MODULES = ("sender", "reader", "writer")
-# What the init phase reads (placeholders: building a client makes no call) and what makes it build its clients.
-_ENVIRONMENT = {
-    "QUEUE_URL": "http://127.0.0.1:1/000000000000/cold-start",
-    "TABLE_NAME": "cold-start",
-    "STAGE": "dev",
-    "POWERTOOLS_SERVICE_NAME": "product-purchase",
-    "POWERTOOLS_METRICS_NAMESPACE": "ProductPurchase",
-    "POWERTOOLS_TRACE_DISABLED": "true",
+# Credentials and an endpoint nothing listens on: building a client makes no call.
+_PLACEHOLDERS = {
     "AWS_ACCESS_KEY_ID": EMULATOR_ACCESS_KEY,
     "AWS_SECRET_ACCESS_KEY": EMULATOR_ACCESS_KEY,
     "AWS_DEFAULT_REGION": EMULATOR_REGION,
@@ -42,14 +40,27 @@ class ColdStart:
         return percentile(self.runs_ms, 50)
 
 
-def measure_cold_starts(runs: int = 3) -> list[ColdStart]:
-    results = []
+def function_environments(engine: Engine, outputs: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """Each handler module's environment variables as deployed (what its init phase reads)."""
+    lambda_client = engine.client("lambda")
+    environments = {}
     for module in HANDLER_MODULES:
+        name = outputs[f"{module.capitalize()}FunctionName"]
+        configuration = lambda_client.get_function_configuration(FunctionName=name)
+        environments[module] = dict(configuration.get("Environment", {}).get("Variables", {}))
+    return environments
+
+
+def measure_cold_starts(environments: Mapping[str, Mapping[str, str]], runs: int = 3) -> list[ColdStart]:
+    """Time each handler module's import + init `runs` times, each in a fresh interpreter with its environment."""
+    results = []
+    for module, variables in environments.items():
         timings = []
         for _ in range(runs):
             environment = {
                 **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
-                **_ENVIRONMENT,
+                **variables,
+                **_PLACEHOLDERS,
                 "AWS_LAMBDA_FUNCTION_NAME": f"cold-start-{module}",
             }
             probe = subprocess.run(
@@ -62,7 +73,7 @@ def measure_cold_starts(runs: int = 3) -> list[ColdStart]:
                 check=False,
             )
             if probe.returncode != 0:
-                raise RuntimeError(f"importing {module} failed: {probe.stderr.strip()[-500:]}")
+                raise ToolingError(f"Importing {module} failed: {probe.stderr.strip()[-500:]}")
             timings.append(1000 * float(json.loads(probe.stdout.strip().splitlines()[-1])))
         results.append(ColdStart(module, tuple(timings)))
     return results

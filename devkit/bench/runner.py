@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 from devkit import dlq, queues
 from devkit.auth import authorization_header
 from devkit.bench.baseline import bare_pipeline
-from devkit.bench.cold_start import measure_cold_starts
+from devkit.bench.cold_start import function_environments, measure_cold_starts
 from devkit.bench.first_write import measure_first_write
 from devkit.bench.floor import measure_send_rate
 from devkit.bench.load import LoadResult, LoadRun, LoadSettings
@@ -129,10 +129,11 @@ def run_benchmark(
 ) -> Report:
     started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     run_tag = _run_tag()
-    progress("Timing each handler's import + init in a fresh interpreter ...")
-    cold_starts = {cold.handler: cold.runs_ms for cold in measure_cold_starts()}
     first_write = _first_write(engine, stage, run_tag, progress) if settings.first_write else None
     outputs = reachable_outputs(engine, stage)
+    progress("Timing each handler's import + init in a fresh interpreter ...")
+    environments = function_environments(engine, outputs)
+    cold_starts = {cold.handler: cold.runs_ms for cold in measure_cold_starts(environments)}
     api = outputs["ProductPurchaseApi"]
     pollers = settings.pollers or max(2, settings.concurrency // 4)
     load = LoadSettings(
