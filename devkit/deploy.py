@@ -47,13 +47,14 @@ def deploy_to_emulator(
     progress: Progress = print,
     name: str | None = None,
     bundle: CodeBundle | None = None,
+    template: dict[str, Any] | None = None,
 ) -> DeployResult:
-    """Deploy the template as the stage's stack; `name` and `bundle` deploy it under another name with other
-    code (the benchmark's bare baseline)."""
+    """Deploy the template as the stage's stack; `name`, `bundle` and `template` deploy it under another name with
+    other code and a template derived from ours (the benchmark's bare baseline)."""
     name = name or stack_name(stage)
     bundle = bundle or build_bundle(with_dependencies=engine.bundles_dependencies)
     values = {"StageName": stage, **local_stage_parameters(engine, stage), **(parameters or {})}
-    template = with_parameter_defaults(load_template(inline_includes=True), values)
+    template = with_parameter_defaults(template or load_template(inline_includes=True), values)
     fingerprint = _fingerprint(template, values)
     cloudformation = engine.client("cloudformation")
     stack = _describe(cloudformation, name)

@@ -17,6 +17,7 @@ from devkit.engines import Engine
 from devkit.outputs import reachable_outputs
 from devkit.packaging import build_bundle
 from devkit.project import stack_name
+from devkit.template import load_template
 from devkit.warm import warm_up
 
 BARE_HANDLERS = Path(__file__).with_name("bare_handlers")
@@ -26,13 +27,23 @@ def baseline_stack(stage: str) -> str:
     return f"{stack_name(stage)}-bare"
 
 
+def _bare_template() -> dict[str, Any]:
+    """Our template, with the one name that is unique per stage and account (the user pool's domain) made its own,
+    so both stacks can run in one engine."""
+    template = load_template(inline_includes=True)
+    domain = template.get("Resources", {}).get("UserPoolDomain", {}).get("Properties")
+    if domain is not None:
+        domain["Domain"] = {"Fn::Sub": "purchases-bare-${StageName}-${AWS::AccountId}"}
+    return template
+
+
 @contextlib.contextmanager
 def bare_pipeline(engine: Engine, stage: str, progress: Callable[[str], None]) -> Iterator[dict[str, Any]]:
     """Deploy the bare pipeline, yield its outputs, then delete it and its (retained) table."""
     name = baseline_stack(stage)
     progress(f"Deploying the bare baseline as {name} ...")
     bundle = build_bundle(with_dependencies=engine.bundles_dependencies, source=BARE_HANDLERS)
-    deploy_to_emulator(engine, stage, progress=progress, name=name, bundle=bundle)
+    deploy_to_emulator(engine, stage, progress=progress, name=name, bundle=bundle, template=_bare_template())
     outputs = reachable_outputs(engine, stage, stack=name)
     try:
         warm_up(engine, outputs, headers=authorization_header(engine, outputs))

@@ -176,7 +176,11 @@ def run_benchmark(
         saved = engine.save_status() if isinstance(engine, MiniStack) else None
     back_to_idle = _back_to_idle(pid, idle, drained_at, progress) if pid is not None and idle else None
     writes = _account(engine, outputs, run_tag, result.accepted, progress)
-    baseline = _baseline(engine, stage, api, run_tag, load, progress) if settings.baseline else None
+    try:
+        baseline = _baseline(engine, stage, api, run_tag, load, progress) if settings.baseline else None
+    finally:
+        if not settings.keep_data:
+            _delete_run_items(engine, outputs["TableName"], run_tag, progress)
     if not drained:
         notes.append(f"The queue still held messages {BENCH_SETTLE_DEADLINE:g} s after the last write.")
     if floor_cpu and write_cpu and floor.messages and result.accepted:
@@ -194,8 +198,6 @@ def run_benchmark(
         )
     if result.hit_deadline:
         notes.append(f"The run hit its {BENCH_DEADLINE:g} s deadline.")
-    if not settings.keep_data:
-        _delete_run_items(engine, outputs["TableName"], run_tag, progress)
     figures = EngineFigures(
         cold_starts_ms=cold_starts,
         idle_bytes=None if idle is None else idle.total_bytes,
