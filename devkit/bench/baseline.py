@@ -12,7 +12,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from devkit.auth import authorization_header
-from devkit.deploy import delete_stack, deploy_to_emulator
+from devkit.deploy import delete_stack, deploy_to_emulator, stack_functions
 from devkit.engines import Engine
 from devkit.outputs import reachable_outputs
 from devkit.packaging import build_bundle
@@ -50,6 +50,11 @@ def bare_pipeline(engine: Engine, stage: str, progress: Callable[[str], None]) -
         yield outputs
     finally:
         progress(f"Deleting {name} ...")
+        # Through the Lambda API first: MiniStack's DeleteFunction stops the function's warm workers, its
+        # CloudFormation stack deletion does not (measured: 25 bare workers, ~1.2 GB, outlived the stack).
+        for function in stack_functions(engine, name).values():
+            with contextlib.suppress(ClientError):
+                engine.client("lambda").delete_function(FunctionName=function)
         delete_stack(engine, name)
         with contextlib.suppress(ClientError):
             engine.client("dynamodb").delete_table(TableName=outputs["TableName"])
