@@ -67,6 +67,7 @@ def _say(message: str) -> None:
         "watch": "stay in the foreground and push handler edits live",
         "port": "port for the engine (default 4566, or the one it last ran on)",
         "stage": "stage to deploy (default dev)",
+        "restore": "MiniStack: put back the last good backup of the local state (the current one is moved aside)",
     }
 )
 def up(
@@ -76,13 +77,12 @@ def up(
     watch: bool = False,
     port: int = 0,
     stage: str = "dev",
+    restore: bool = False,
 ) -> None:
     """Start the local engine if needed, deploy the stack to it and print the API URL."""
-    from devkit.auth import authorization_header
-    from devkit.deploy import deploy_to_emulator
-    from devkit.http import call
-    from devkit.outputs import reachable_outputs
-    from devkit.waiting import wait_for
+    from devkit.engines.ministack import MiniStack
+    from devkit.engines.ministack_state import describe_backup
+    from devkit.warm import deploy_and_warm
     from devkit.watch import watch_handlers
 
     if engine not in EMULATORS:
@@ -91,16 +91,21 @@ def up(
     check_stage(stage)
     target = _engine(engine, port)
     _say(f"Starting {engine} ..." if not target.status().running or fresh else f"Reusing running {engine}.")
-    target.start(fresh=fresh)
-    result = deploy_to_emulator(target, stage, progress=_say)
-    values = reachable_outputs(target, stage)
+    if restore:
+        if not isinstance(target, MiniStack):
+            raise Exit("--restore applies to MiniStack's local state only.", code=1)
+        target.start(fresh=fresh, restore=True)
+        if target.restored:
+            backup, aside = target.restored
+            _say(
+                f"Restored the state backed up {describe_backup(backup)}"
+                + (f"; the replaced state is in {aside}." if aside else ".")
+            )
+    else:
+        target.start(fresh=fresh)
+    result, values, warmed = deploy_and_warm(target, stage, progress=_say)
     api = values["ProductPurchaseApi"]
-    headers = authorization_header(target, values)
-    wait_for(
-        lambda: call("GET", f"{api}?limit=1", headers=headers).status == 200,
-        timeout=30,
-        what="the API to answer",
-    )
+    _say("Functions warm: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in warmed.items()) + ".")
     _say(f"Stack {result.stack_name} {result.action} on {engine} in {time.monotonic() - started:.1f} s.")
     options = "".join(
         f" --{name} {value}"
@@ -121,12 +126,23 @@ def up(
             _say("\nStopped watching; the engine keeps running (`invoke down` stops it).")
 
 
-@command(help={"engine": "ministack or localstack", "purge": "also delete the engine's saved state"})
-def down(c: Context, engine: str = "ministack", purge: bool = False) -> None:
+@command(
+    help={
+        "engine": "ministack or localstack",
+        "purge": "also delete the engine's saved state",
+        "force": "MiniStack: kill it if it does not stop in time (changes since its last save are lost)",
+    }
+)
+def down(c: Context, engine: str = "ministack", purge: bool = False, force: bool = False) -> None:
     """Stop the local engine (state is kept unless --purge)."""
+    from devkit.engines.ministack import MiniStack
+
     target = _engine(engine)
     was_running = target.status().running
-    target.stop(purge=purge)
+    if isinstance(target, MiniStack):
+        target.stop(purge=purge, force=force)
+    else:
+        target.stop(purge=purge)
     state = "stopped" if was_running else "was not running"
     _say(f"{engine} {state}{'; its state is deleted' if purge else ''}.")
 
@@ -535,14 +551,25 @@ def browser(c: Context, target: str = "ministack", stage: str = "dev", outputs_f
 
 @command()
 def test(c: Context) -> None:
-    """Lint, unit tests, then the end-to-end suite on a private MiniStack (your running one is left alone)."""
-    from devkit.deploy import deploy_to_emulator
+    """Lint, unit tests, local-data fault tests, and the end-to-end suite on a private MiniStack (your running one is
+    left alone)."""
+    import subprocess
+
     from devkit.engines.ministack import MiniStack, free_port
-    from devkit.outputs import reachable_outputs
+    from devkit.warm import deploy_and_warm
 
     started = time.monotonic()
     lint(c)
-    unit(c)
+    # The unit tests and the local-data fault tests (each on its own private MiniStack) run in the background
+    # while the end-to-end engine starts and the suite runs: most of their time is spent waiting on engines.
+    background = {
+        "unit tests": [*PYTEST, "tests/unit", "-q", "-p", "no:cacheprovider"],
+        "local-data fault tests": [*PYTEST, "tests/engine", "-q", "-p", "no:cacheprovider"],
+    }
+    jobs = {}
+    for name, command in background.items():
+        _say(f"In the background ({name}): {shlex.join(command)}")
+        jobs[name] = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     # Its own port and folder: a running `invoke up` engine, or another `invoke test`, is left alone.
     private = MiniStack(port=free_port(), state_dir=LOCAL / f"test-engine-{os.getpid()}")
     shutil.rmtree(private.state_dir, ignore_errors=True)
@@ -550,16 +577,22 @@ def test(c: Context) -> None:
     _say(f"Starting a private MiniStack on port {private.port} for the end-to-end suite ...")
     try:
         private.start()
-        deploy_to_emulator(private, "dev", progress=_say)
+        values = deploy_and_warm(private, "dev", progress=_say)[1]
         path = private.state_dir / "outputs.json"
         # The restart test stops and starts this engine, so it must know the engine's own folder.
-        values = {**reachable_outputs(private, "dev"), "EngineStateDir": str(private.state_dir)}
+        values = {**values, "EngineStateDir": str(private.state_dir)}
         path.write_text(json.dumps(values, indent=2))
         e2e(c, outputs_file=str(path))
         browser(c, outputs_file=str(path))
     finally:
         private.stop(purge=True)
         shutil.rmtree(private.state_dir, ignore_errors=True)
+        for name, job in jobs.items():
+            output, _ = job.communicate()
+            _say(f"\n{name}: {shlex.join(background[name])}\n{output.rstrip()}")
+    failed = [name for name, job in jobs.items() if job.returncode != 0]
+    if failed:
+        raise Exit(f"Failed: {', '.join(failed)} (see above).", code=1)
     _say(f"All checks passed in {time.monotonic() - started:.0f} s.")
 
 
@@ -573,6 +606,10 @@ def test(c: Context) -> None:
         "stage": "stage to load (default dev; the soak refuses prod)",
         "keep": "keep the run's purchases in the table (they are deleted afterwards otherwise)",
         "rate": "pace the writes at this many per second in total (default: as fast as the API answers)",
+        "baseline": "also deploy the template with bare handlers and load both, alternating (our share of the "
+        "engine's ceiling)",
+        "first_write": "restart the engine (down + up) and time the first write against warm ones",
+        "lag_sample": "share of accepted writes, drawn at random, whose lag is polled (default 0.05; 1 = all)",
     }
 )
 def bench(
@@ -585,6 +622,9 @@ def bench(
     stage: str = "dev",
     keep: bool = False,
     rate: float = 0.0,
+    baseline: bool = False,
+    first_write: bool = False,
+    lag_sample: float = 0.05,
 ) -> None:
     """Load the running stack: latency, throughput, lag, lost writes, engine memory and SendMessage floor."""
     from pathlib import Path
@@ -592,8 +632,8 @@ def bench(
     from devkit import bench as benchmark
 
     command = shlex.join(["invoke", *sys.argv[1:]])
-    if requests < 0 or concurrency < 1 or rate < 0:
-        raise Exit("--requests and --rate must be >= 0, --concurrency >= 1.")
+    if requests < 0 or concurrency < 1 or rate < 0 or not 0 < lag_sample <= 1:
+        raise Exit("--requests and --rate must be >= 0, --concurrency >= 1, --lag-sample in (0, 1].")
     engine = _engine(target)
     check_stage(stage)
     if soak:
@@ -612,6 +652,9 @@ def bench(
             concurrency=concurrency,
             keep_data=keep,
             rate=rate,
+            baseline=baseline,
+            first_write=first_write,
+            lag_sample=lag_sample,
         )
         report = benchmark.run_benchmark(engine, stage, settings, command=command, progress=_say)
     path = benchmark.save_json(report, Path(json_) if json_ else benchmark.default_json_path(report.kind))

@@ -45,15 +45,21 @@ def deploy_to_emulator(
     *,
     parameters: dict[str, str] | None = None,
     progress: Progress = print,
+    name: str | None = None,
+    bundle: CodeBundle | None = None,
+    template: dict[str, Any] | None = None,
 ) -> DeployResult:
-    name = stack_name(stage)
-    bundle = build_bundle(with_dependencies=engine.bundles_dependencies)
+    """Deploy the template as the stage's stack; `name`, `bundle` and `template` deploy it under another name with
+    other code and a template derived from ours (the benchmark's bare baseline)."""
+    name = name or stack_name(stage)
+    bundle = bundle or build_bundle(with_dependencies=engine.bundles_dependencies)
     values = {"StageName": stage, **local_stage_parameters(engine, stage), **(parameters or {})}
-    template = with_parameter_defaults(load_template(inline_includes=True), values)
+    template = with_parameter_defaults(template or load_template(inline_includes=True), values)
     fingerprint = _fingerprint(template, values)
     cloudformation = engine.client("cloudformation")
     stack = _describe(cloudformation, name)
     if stack and _is_settled(stack) and _tag(stack, FINGERPRINT_TAG) == fingerprint:
+        check_stack_intact(engine, name)
         changed = push_code(engine, name, bundle)
         result = DeployResult(name, "code updated" if changed else "unchanged")
     else:
@@ -150,6 +156,39 @@ def push_code(engine: Engine, name: str, bundle: CodeBundle | None = None) -> li
                 lambda_client.update_alias(FunctionName=function, Name=alias, FunctionVersion=version)
         updated.append(function)
     return updated
+
+
+def missing_resources(engine: Engine, name: str) -> list[str]:
+    """The stack's table, queues and functions that CloudFormation lists but the engine does not have (an
+    emulator whose saved state lost a service's file comes back with the stack and without its resources)."""
+    resources = engine.client("cloudformation").describe_stack_resources(StackName=name)["StackResources"]
+    checks: dict[str, tuple[str, str, str]] = {
+        "AWS::DynamoDB::Table": ("dynamodb", "describe_table", "TableName"),
+        "AWS::SQS::Queue": ("sqs", "get_queue_attributes", "QueueUrl"),
+        "AWS::Lambda::Function": ("lambda", "get_function_configuration", "FunctionName"),
+    }
+    missing = []
+    for resource in resources:
+        if resource["ResourceType"] not in checks:
+            continue
+        service, operation, parameter = checks[resource["ResourceType"]]
+        physical = resource.get("PhysicalResourceId", "")
+        try:
+            getattr(engine.client(service), operation)(**{parameter: engine.reachable_url(physical)})
+        except ClientError:
+            missing.append(f"{resource['LogicalResourceId']} ({physical})")
+    return missing
+
+
+def check_stack_intact(engine: Engine, name: str) -> None:
+    """A ToolingError naming what is missing when the engine lost part of a stack it says exists."""
+    missing = missing_resources(engine, name)
+    if missing:
+        raise ToolingError(
+            f"The engine says stack {name} exists, but it has no {', '.join(missing)}: its saved state is "
+            "damaged or incomplete. `invoke up --restore` puts back the last good backup of the local state; "
+            "`invoke up --fresh` starts empty (local data is lost)."
+        )
 
 
 def stack_functions(engine: Engine, name: str) -> dict[str, str]:

@@ -8,11 +8,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from devkit import queues
 from devkit.engines import Engine
 from devkit.waiting import wait_for
 
-# Long enough to read the whole DLQ once without seeing a message twice; each one is made visible again after.
-_PEEK_VISIBILITY = 30
 _MOVE_TIMEOUT = 300.0
 
 
@@ -26,26 +25,15 @@ class DeadLetter:
 
 def peek(engine: Engine, dlq_url: str, *, limit: int = 100) -> list[DeadLetter]:
     """The DLQ's messages (up to `limit`), left in the DLQ and visible again afterwards."""
-    sqs = engine.client("sqs")
-    seen: dict[str, DeadLetter] = {}
-    handles: list[str] = []
-    while len(seen) < limit:
-        batch = _receive(sqs, dlq_url, _PEEK_VISIBILITY)
-        fresh = [message for message in batch if message["MessageId"] not in seen]
-        if not fresh:
-            break
-        for message in fresh:
-            attributes = message.get("Attributes", {})
-            seen[message["MessageId"]] = DeadLetter(
-                message["MessageId"],
-                message["Body"],
-                int(attributes.get("ApproximateReceiveCount", 0)),
-                int(attributes.get("SentTimestamp", 0)),
-            )
-            handles.append(message["ReceiptHandle"])
-    for handle in handles:
-        sqs.change_message_visibility(QueueUrl=dlq_url, ReceiptHandle=handle, VisibilityTimeout=0)
-    return list(seen.values())[:limit]
+    return [
+        DeadLetter(
+            message["MessageId"],
+            message["Body"],
+            int(message.get("Attributes", {}).get("ApproximateReceiveCount", 0)),
+            int(message.get("Attributes", {}).get("SentTimestamp", 0)),
+        )
+        for message in queues.peek(engine.client("sqs"), dlq_url, limit=limit)
+    ]
 
 
 def redrive(engine: Engine, dlq_url: str, queue_url: str, *, progress: Callable[[str], None] = print) -> int:
@@ -81,7 +69,7 @@ def redrive(engine: Engine, dlq_url: str, queue_url: str, *, progress: Callable[
 
 def _move_one_by_one(sqs: Any, dlq_url: str, queue_url: str) -> int:
     moved = 0
-    while batch := _receive(sqs, dlq_url, _PEEK_VISIBILITY):
+    while batch := queues.receive(sqs, dlq_url):
         for message in batch:
             attributes = message.get("MessageAttributes")
             sqs.send_message(
@@ -92,18 +80,6 @@ def _move_one_by_one(sqs: Any, dlq_url: str, queue_url: str) -> int:
             sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
             moved += 1
     return moved
-
-
-def _receive(sqs: Any, url: str, visibility: int) -> list[dict[str, Any]]:
-    messages: list[dict[str, Any]] = sqs.receive_message(
-        QueueUrl=url,
-        MaxNumberOfMessages=10,
-        VisibilityTimeout=visibility,
-        WaitTimeSeconds=0,
-        AttributeNames=["All"],
-        MessageAttributeNames=["All"],
-    ).get("Messages", [])
-    return messages
 
 
 def _arn(sqs: Any, url: str) -> str:

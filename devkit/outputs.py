@@ -19,8 +19,8 @@ _URL_OUTPUTS = (
 )
 
 
-def raw_outputs(engine: Engine, stage: str) -> dict[str, str]:
-    name = stack_name(stage)
+def raw_outputs(engine: Engine, stage: str, *, stack: str | None = None) -> dict[str, str]:
+    name = stack or stack_name(stage)
     try:
         stacks = engine.client("cloudformation").describe_stacks(StackName=name)["Stacks"]
     except NoRegionError:
@@ -41,13 +41,17 @@ def raw_outputs(engine: Engine, stage: str) -> dict[str, str]:
     return {item["OutputKey"]: item["OutputValue"] for item in stacks[0].get("Outputs", [])}
 
 
-def reachable_outputs(engine: Engine, stage: str) -> dict[str, Any]:
-    outputs: dict[str, Any] = raw_outputs(engine, stage)
+def reachable_outputs(engine: Engine, stage: str, *, stack: str | None = None) -> dict[str, Any]:
+    """The outputs of the stage's stack (or of `stack`), with URLs this host can reach."""
+    outputs: dict[str, Any] = raw_outputs(engine, stage, stack=stack)
     for key in _URL_OUTPUTS:
         if key in outputs:
             outputs[key] = engine.reachable_url(outputs[key])
     outputs.update(
-        Stage=stage, Engine=engine.name, StackName=stack_name(stage), Region=engine.session().region_name
+        Stage=stage,
+        Engine=engine.name,
+        StackName=stack or stack_name(stage),
+        Region=engine.session().region_name,
     )
     endpoint = engine.endpoint_url()
     if endpoint:

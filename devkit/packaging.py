@@ -43,11 +43,12 @@ def handler_sources() -> list[Path]:
     return _files(HANDLERS)
 
 
-def build_bundle(*, with_dependencies: bool) -> CodeBundle:
-    """Zip handlers/; with `with_dependencies`, also the packages of handlers/requirements.txt (for LocalStack)."""
+def build_bundle(*, with_dependencies: bool, source: Path = HANDLERS) -> CodeBundle:
+    """Zip handlers/ (or `source`); with `with_dependencies`, also the packages of handlers/requirements.txt
+    (for LocalStack)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
-        roots = [HANDLERS, *([_vendored_dependencies()] if with_dependencies else [])]
+        roots = [source, *([_vendored_dependencies()] if with_dependencies else [])]
         for root in roots:
             for path in _files(root):
                 info = zipfile.ZipInfo(str(path.relative_to(root)), date_time=_EPOCH)

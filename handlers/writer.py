@@ -36,6 +36,7 @@ from purchases.observability import (
     count,
 )
 from purchases.ports import PurchaseStore, WriteOutcome
+from purchases.warm_up import is_warm_up_body
 
 logger = build_logger()
 tracer = build_tracer()
@@ -64,6 +65,8 @@ class OutOfTime(RuntimeError):
 
 
 def apply_record(record: SQSRecord, lambda_context: LambdaContext) -> None:
+    if is_warm_up_body(record.body):
+        return  # acknowledged: it only brought this worker up
     logger.set_correlation_id(None)
     logger.append_keys(sqs_message_id=record.message_id, client_id=None)
     if lambda_context.get_remaining_time_in_millis() < RECORD_RESERVE_MS:

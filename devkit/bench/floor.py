@@ -9,6 +9,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.config import Config
+
 from devkit.engines import Engine
 
 
@@ -27,13 +29,20 @@ class FloorResult:
 def measure_send_rate(
     engine: Engine, *, messages: int, concurrency: int, deadline: float = 60.0
 ) -> FloorResult:
-    """Send `messages` small messages with `concurrency` threads (one SQS client each) to a queue created for
-    this and deleted afterwards."""
+    """Send `messages` small messages with `concurrency` threads (one SQS client and connection pool each) to a
+    queue created for this and deleted afterwards."""
     sqs = engine.client("sqs")
     queue_url: str = sqs.create_queue(QueueName=f"bench-floor-{uuid.uuid4().hex[:12]}")["QueueUrl"]
     try:
-        # Clients are built before the clock starts: creating one costs far more than a call.
-        clients = [engine.client("sqs") for _ in range(concurrency)]
+        # One client, with its own connection pool, per thread (a shared client's pool of 10 connections would
+        # throttle 16 threads and understate the floor); built before the clock starts, as one costs far more
+        # than a call.
+        config = Config(max_pool_connections=2, retries={"max_attempts": 1})
+        session = engine.session()
+        clients = [
+            session.client("sqs", endpoint_url=engine.endpoint_url(), config=config)
+            for _ in range(concurrency)
+        ]
         body = '{"action":"create","id":"00000000-0000-0000-0000-000000000000","purchase":null,"stamp":0}'
         lock = threading.Lock()
         counts = {"next": 0, "sent": 0, "failed": 0}

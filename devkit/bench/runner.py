@@ -15,18 +15,32 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from devkit import dlq
+from devkit import dlq, queues
 from devkit.auth import authorization_header
+from devkit.bench.baseline import bare_pipeline
+from devkit.bench.cold_start import function_environments, measure_cold_starts
+from devkit.bench.first_write import measure_first_write
 from devkit.bench.floor import measure_send_rate
 from devkit.bench.load import LoadResult, LoadRun, LoadSettings
-from devkit.bench.procfs import PeakMemorySampler, cpu_seconds
-from devkit.bench.report import Floor, Memory, Report, machine_info, targets_for
-from devkit.bench.stats import Distribution, WriteAccounting, account_writes, rate
+from devkit.bench.processes import PeakMemorySampler, TreeMemory, cpu_seconds, tree_memory
+from devkit.bench.report import (
+    Baseline,
+    EngineFigures,
+    FirstWrite,
+    Floor,
+    Memory,
+    Report,
+    engine_targets,
+    machine_info,
+    targets_for,
+)
+from devkit.bench.stats import Distribution, WriteAccounting, account_writes, percentile, rate
 from devkit.deploy import deploy_to_emulator
 from devkit.engines import Engine
+from devkit.engines.ministack import MiniStack
 from devkit.outputs import reachable_outputs
 from devkit.project import EMULATORS, ToolingError
-from devkit.waiting import DeadlineExceeded, wait_for
+from devkit.warm import deploy_and_warm
 
 Progress = Callable[[str], None]
 
@@ -41,6 +55,8 @@ SOAK_SETTLE_DEADLINE = 180.0
 BENCH_DEADLINE = 300.0
 BENCH_SETTLE_DEADLINE = 60.0
 _DLQ_LIMIT = 100_000
+BACK_TO_IDLE_DEADLINE = 60.0
+BASELINE_ROUNDS = 2
 
 
 @dataclass(frozen=True)
@@ -54,6 +70,12 @@ class BenchSettings:
     floor_messages: int = 0  # 0: as many as requests, at most 2000
     keep_data: bool = False
     rate: float = 0.0  # writes/s in total, paced (open loop); 0: as fast as the API answers
+    # A random share of accepted writes whose lag is measured (polling every write would load the engine with
+    # dozens of GETs per write and time the pollers instead).
+    lag_sample: float = 0.05
+    baseline: bool = False  # also load the bare pipeline, alternating with the stack
+    first_write: bool = False  # restart the engine (MiniStack) and time the first write after `up`
+    profile: bool = True  # profile the engine's event loop during the load (MiniStack)
 
 
 def engine_pid(engine: Engine) -> int | None:
@@ -106,9 +128,13 @@ def run_benchmark(
     engine: Engine, stage: str, settings: BenchSettings, *, command: str, progress: Progress = print
 ) -> Report:
     started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    outputs = reachable_outputs(engine, stage)
-    api = outputs["ProductPurchaseApi"]
     run_tag = _run_tag()
+    first_write = _first_write(engine, stage, run_tag, progress) if settings.first_write else None
+    outputs = reachable_outputs(engine, stage)
+    progress("Timing each handler's import + init in a fresh interpreter ...")
+    environments = function_environments(engine, outputs)
+    cold_starts = {cold.handler: cold.runs_ms for cold in measure_cold_starts(environments)}
+    api = outputs["ProductPurchaseApi"]
     pollers = settings.pollers or max(2, settings.concurrency // 4)
     load = LoadSettings(
         requests=settings.requests,
@@ -118,9 +144,14 @@ def run_benchmark(
         readable_within=settings.readable_within,
         deadline=BENCH_DEADLINE,
         rate=settings.rate,
+        lag_sample=settings.lag_sample,
         headers=tuple(authorization_header(engine, outputs).items()),
     )
     notes: list[str] = []
+    pid = engine_pid(engine)
+    idle = tree_memory(pid) if pid is not None else None
+    profiled = engine if settings.profile and isinstance(engine, MiniStack) else None
+    profile = None
     with _memory_sampler(engine) as sampler:
         _warm_up(api, run_tag, dataclasses.replace(load, rate=0.0), settings.warmup, progress)
         floor_messages = settings.floor_messages or min(settings.requests, 2000)
@@ -130,13 +161,26 @@ def run_benchmark(
         pace = f", paced at {settings.rate:g}/s" if settings.rate else ""
         progress(
             f"Sending {settings.requests} writes at concurrency {settings.concurrency}{pace}, "
-            f"{pollers} threads polling each for readability ..."
+            f"{pollers} threads polling a random {settings.lag_sample:.0%} of them for readability ..."
         )
+        saving = engine.save_status() if isinstance(engine, MiniStack) else None
+        if profiled:
+            profiled.start_profile()
         with _phase_cpu(engine) as write_cpu:
             result = LoadRun(api, run_tag, load, progress=progress).run()
             progress("Waiting for the queue to drain ...")
             drained = _wait_for_empty_queue(engine, outputs["QueueUrl"], BENCH_SETTLE_DEADLINE)
+            drained_at = time.monotonic()
+        if profiled:
+            profile = profiled.stop_profile()
+        saved = engine.save_status() if isinstance(engine, MiniStack) else None
+    back_to_idle = _back_to_idle(pid, idle, drained_at, progress) if pid is not None and idle else None
     writes = _account(engine, outputs, run_tag, result.accepted, progress)
+    try:
+        baseline = _baseline(engine, stage, api, run_tag, load, progress) if settings.baseline else None
+    finally:
+        if not settings.keep_data:
+            _delete_run_items(engine, outputs["TableName"], run_tag, progress)
     if not drained:
         notes.append(f"The queue still held messages {BENCH_SETTLE_DEADLINE:g} s after the last write.")
     if floor_cpu and write_cpu and floor.messages and result.accepted:
@@ -148,19 +192,27 @@ def run_benchmark(
             f"write ({write_engine_ms / floor_ms:.1f}x); engine + workers {write_total_ms:.2f} ms per accepted "
             f"write, readability polls and the writer included."
         )
-    if result.lag_skipped:
-        notes.append(
-            f"Readability lag measured on {len(result.accepted) - result.lag_skipped} of {len(result.accepted)} "
-            f"writes: the {pollers} polling threads fell behind for the others (all are checked for loss)."
-        )
     if result.unreadable:
         notes.append(
             f"{len(result.unreadable)} accepted write(s) were not readable within {settings.readable_within:g} s."
         )
     if result.hit_deadline:
         notes.append(f"The run hit its {BENCH_DEADLINE:g} s deadline.")
-    if not settings.keep_data:
-        _delete_run_items(engine, outputs["TableName"], run_tag, progress)
+    figures = EngineFigures(
+        cold_starts_ms=cold_starts,
+        idle_bytes=None if idle is None else idle.total_bytes,
+        idle_processes=None if idle is None else idle.processes,
+        back_to_idle_seconds=back_to_idle,
+        first_write=first_write,
+        baseline=baseline,
+        profile=profile,
+        lag_sample=settings.lag_sample,
+        lag_sampled=result.lag_sampled,
+        saves=None if not (saving and saved) else saved["saves"] - saving["saves"],
+        save_loop_seconds=None
+        if not (saving and saved)
+        else saved["snapshot_seconds"] - saving["snapshot_seconds"],
+    )
     return _report(
         "bench",
         command,
@@ -174,11 +226,96 @@ def run_benchmark(
         sampler=sampler,
         floor=Floor(floor.messages, floor.failures, floor.concurrency, floor.seconds, floor.per_second),
         notes=notes,
+        engine_figures=figures,
     )
 
 
+def _first_write(engine: Engine, stage: str, run_tag: str, progress: Progress) -> FirstWrite:
+    """Restart the engine as `invoke down` + `invoke up` do, then time the first write against warm ones."""
+    if isinstance(engine, MiniStack):
+        progress(
+            "Restarting the engine (as `invoke down` + `invoke up`) to time the first write after up ..."
+        )
+        engine.stop()
+        engine.start()
+    _, outputs, warmed = deploy_and_warm(engine, stage, progress=progress)
+    measured = measure_first_write(
+        outputs["ProductPurchaseApi"], f"{run_tag}-first", headers=authorization_header(engine, outputs)
+    )
+    return FirstWrite(
+        first_post_ms=1000 * measured.first_post,
+        first_lag_ms=1000 * measured.first_lag,
+        warm_lag_p50_ms=None if not measured.warm_lags else 1000 * (percentile(measured.warm_lags, 50) or 0),
+        warm_lags_ms=tuple(1000 * lag for lag in measured.warm_lags),
+        warm_up_seconds=warmed,
+    )
+
+
+def _back_to_idle(pid: int, idle: TreeMemory, since: float, progress: Progress) -> float | None:
+    """Seconds from `since` (the queue drained: the burst's work is done) until the burst's surplus workers are
+    gone (no more processes than when idle), sampled every 0.5 s for at most BACK_TO_IDLE_DEADLINE; None when that
+    did not happen."""
+    progress("Waiting for the burst's surplus workers to be reaped ...")
+    deadline = since + BACK_TO_IDLE_DEADLINE
+    while time.monotonic() < deadline:
+        if tree_memory(pid).processes <= idle.processes:
+            return time.monotonic() - since
+        time.sleep(0.5)
+    return None
+
+
+def _baseline(
+    engine: Engine,
+    stage: str,
+    api: str,
+    run_tag: str,
+    load: LoadSettings,
+    progress: Progress,
+) -> Baseline:
+    """Alternate rounds on this stack and on the bare pipeline (ours, bare, ours, bare), throughput only."""
+    per_round = max(200, load.requests // 4)
+    rounds = dataclasses.replace(load, requests=per_round, poll_readability=False)
+    ours: list[float] = []
+    bare: list[float] = []
+    details: list[dict[str, Any]] = []
+    with bare_pipeline(engine, stage, progress) as bare_outputs:
+        bare_api = bare_outputs["ProductPurchaseApi"]
+        # The bare stack has its own user pool: its own token.
+        bare_rounds = dataclasses.replace(
+            rounds, headers=tuple(authorization_header(engine, bare_outputs).items())
+        )
+        for round_number in range(BASELINE_ROUNDS):
+            for label, url, settings, results in (
+                ("this stack", api, rounds, ours),
+                ("bare", bare_api, bare_rounds, bare),
+            ):
+                tag = f"{run_tag}-round{round_number}"
+                # Each pipeline's workers are brought up right before its round: idle ones are reaped within
+                # seconds, and a round that began with cold spawns would time the engine's process creation.
+                _warm_up(url, tag, dataclasses.replace(settings, rate=0.0), 0, progress)
+                progress(
+                    f"Baseline round {round_number + 1}/{BASELINE_ROUNDS}: {per_round} writes on {label} ..."
+                )
+                outcome = LoadRun(url, tag, settings).run()
+                results.append(rate(len(outcome.accepted), outcome.sending_seconds) or 0.0)
+                details.append(
+                    {
+                        "pipeline": label,
+                        "accepted": len(outcome.accepted),
+                        "seconds": outcome.sending_seconds,
+                        "post_statuses": {str(code): n for code, n in outcome.post_statuses.items()},
+                    }
+                )
+        _delete_run_items(engine, bare_outputs["TableName"], run_tag, progress)
+    return Baseline(per_round, tuple(ours), tuple(bare), tuple(details))
+
+
 def _warm_up(
-    api: str, run_tag: str, load: LoadSettings, requests_per_client: int, progress: Progress
+    api: str,
+    run_tag: str,
+    load: LoadSettings,
+    requests_per_client: int,
+    progress: Progress,
 ) -> None:
     """Bring up the functions' workers before measuring, doubling the clients step by step: a burst of cold
     starts all at once measures the engine's process spawning, not the service."""
@@ -311,6 +448,7 @@ def _report(
     sampler: PeakMemorySampler | None,
     floor: Floor | None,
     notes: list[str],
+    engine_figures: EngineFigures | None = None,
 ) -> Report:
     memory = _memory(sampler)
     post = Distribution.of_seconds(result.post_seconds)
@@ -336,11 +474,20 @@ def _report(
         memory=memory,
         floor=floor,
         # A paced run's throughput is the pace it was given, not a measurement.
-        targets=targets_for(post, lag, None if settings_json.get("rate") else per_second, memory)
+        targets=(
+            *targets_for(post, lag, None if settings_json.get("rate") else per_second, memory),
+            *(engine_targets(engine_figures) if engine_figures else ()),
+        )
         if kind == "bench"
         else (),
         notes=tuple(notes),
         cpu=None if sampler is None else sampler.cpu,
+        engine_figures=engine_figures,
+        samples={
+            "post_ms": tuple(round(1000 * value, 2) for value in result.post_seconds),
+            "get_ms": tuple(round(1000 * value, 2) for value in result.get_seconds),
+            "lag_ms": tuple(round(1000 * value, 2) for value in result.lags),
+        },
     )
 
 
@@ -393,63 +540,23 @@ def _run_items(engine: Engine, table: str, run_tag: str, *, exact: bool) -> Iter
 def _delete_run_items(engine: Engine, table: str, run_tag: str, progress: Progress) -> None:
     """Remove the run's purchases so repeated runs don't fill the table (`--keep` keeps them)."""
     ids = sorted({item_id for item_id, _ in _run_items(engine, table, run_tag, exact=False)})
-    dynamodb = engine.client("dynamodb")
-    for start in range(0, len(ids), 25):
-        requests: dict[str, Any] = {
-            table: [
-                {"DeleteRequest": {"Key": {"ProductPurchaseId": {"S": i}}}} for i in ids[start : start + 25]
-            ]
-        }
-        for _ in range(5):
-            requests = dynamodb.batch_write_item(RequestItems=requests).get("UnprocessedItems", {})
-            if not requests:
-                break
-            time.sleep(0.1)
+    resource = engine.session().resource("dynamodb", endpoint_url=engine.endpoint_url())
+    # boto3's BatchWriter groups the deletes by 25 and resends what DynamoDB left unprocessed.
+    with resource.Table(table).batch_writer() as batch:
+        for item_id in ids:
+            batch.delete_item(Key={"ProductPurchaseId": item_id})
     progress(f"Removed the run's {len(ids)} item(s) from {table}.")
 
 
 def _delete_run_dead_letters(engine: Engine, dlq_url: str, ids: set[str]) -> int:
     """Delete the DLQ messages that carry one of the run's writes; any other message is left as it was."""
-    sqs = engine.client("sqs")
-    deleted = 0
-    others: list[str] = []
-    for _ in range(_DLQ_LIMIT // 10):
-        batch = sqs.receive_message(
-            QueueUrl=dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=30, WaitTimeSeconds=0
-        ).get("Messages", [])
-        if not batch:
-            break
-        for message in batch:
-            if set(_message_ids([message["Body"]])) & ids:
-                sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
-                deleted += 1
-            else:
-                others.append(message["ReceiptHandle"])
-    for handle in others:
-        sqs.change_message_visibility(QueueUrl=dlq_url, ReceiptHandle=handle, VisibilityTimeout=0)
-    return deleted
-
-
-def _queue_depth(engine: Engine, queue_url: str) -> int:
-    attributes = engine.client("sqs").get_queue_attributes(
-        QueueUrl=queue_url,
-        AttributeNames=[
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        ],
-    )["Attributes"]
-    return sum(int(value) for value in attributes.values())
+    return queues.delete_matching(
+        engine.client("sqs"), dlq_url, lambda body: bool(set(_message_ids([body])) & ids)
+    )
 
 
 def _wait_for_empty_queue(engine: Engine, queue_url: str, timeout: float) -> bool:
-    try:
-        wait_for(
-            lambda: _queue_depth(engine, queue_url) == 0, timeout=timeout, interval=0.5, what="the queue"
-        )
-    except DeadlineExceeded:
-        return False
-    return True
+    return queues.wait_until_empty(engine.client("sqs"), queue_url, timeout)
 
 
 # -- fault switches
@@ -473,14 +580,9 @@ def _fault_evidence(engine: Engine, function_name: str, since_ms: int) -> str:
             "startTime": since_ms,
             "filterPattern": pattern,
         }
-        count = 0
         try:
-            for _ in range(1000):
-                page = logs.filter_log_events(**arguments)
-                count += len(page.get("events", []))
-                if not page.get("nextToken"):
-                    break
-                arguments["nextToken"] = page["nextToken"]
+            pages = logs.get_paginator("filter_log_events").paginate(**arguments)
+            count = sum(len(page.get("events", [])) for page in pages)
         except ClientError:
             return ""
         found.append(f"{label} {count}")

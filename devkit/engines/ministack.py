@@ -9,16 +9,20 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from devkit.engines import EngineStatus
+import psutil
+
+from devkit.engines import EngineStatus, ministack_state
 from devkit.engines.emulator import Emulator
+from devkit.engines.ministack_launcher import FINAL_SAVE_FAILED
 from devkit.project import EMULATOR_ACCESS_KEY, EMULATOR_REGION, LOCAL, ToolingError
 from devkit.waiting import DeadlineExceeded, wait_for
 
@@ -29,8 +33,17 @@ SERVICES = (
     ",dynamodbstreams"
 )
 START_TIMEOUT = 20.0
-# MiniStack saves its state only on a clean shutdown; give it time before forcing.
+# The engine saves on the way out; `down` waits this long, then says so (and kills it only when told to).
 STOP_TIMEOUT = 20.0
+SAVE_TIMEOUT = 60.0
+# The launcher saves the state this often while requests change it (a killed engine loses at most about this
+# much plus one save's duration), and reaps idle surplus Lambda workers this long after their last use.
+SAVE_INTERVAL = 2.0
+WARM_TTL_SECONDS = 10
+LAUNCHER = Path(__file__).with_name("ministack_launcher.py")
+# Run by path, not `-m devkit...`: the engine process then imports neither devkit nor the project root.
+_LAUNCH = "import runpy, sys; runpy.run_path(sys.argv[1], run_name='__main__')"
+CONTROL = "/_devkit/"
 
 
 def port_is_free(port: int) -> bool:
@@ -45,30 +58,23 @@ def free_port() -> int:
         return port
 
 
-def _is_alive(pid: int) -> bool:
+def _engine_process(pid: int) -> psutil.Process | None:
+    """The live MiniStack process with this PID, or None (gone, a zombie, or a PID reused by another program).
+    psutil answers the same on Linux and macOS."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child still answers kill(0); only a live process has a cmdline.
-    return Path(f"/proc/{pid}/cmdline").exists() and bool(Path(f"/proc/{pid}/cmdline").read_bytes())
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return None
+        command_line = process.cmdline()
+    except psutil.Error:
+        return None
+    return process if any("ministack" in part for part in command_line) else None
 
 
-def _has_exited(pid: int) -> bool:
-    try:
-        # Reaps it when it is our child (the test task starts and stops the engine in one process).
-        return os.waitpid(pid, os.WNOHANG) != (0, 0)
-    except ChildProcessError:
-        return not _is_alive(pid)
-
-
-def _is_ministack(pid: int) -> bool:
-    try:
-        return b"ministack" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
+def _when(epoch: object) -> str:
+    if not isinstance(epoch, (int, float)):
+        return "never"
+    return f"{time.strftime('%H:%M:%S', time.localtime(epoch))}, {time.time() - epoch:.0f} s ago"
 
 
 @dataclass
@@ -76,6 +82,8 @@ class MiniStack(Emulator):
     state_dir: Path = LOCAL / "ministack"
     name: str = "ministack"
     bundles_dependencies: bool = False
+    # Set by `start(restore=True)`: (the backup put back, where the replaced state was moved).
+    restored: tuple[Path, Path | None] | None = None
 
     @classmethod
     def create(cls, *, port: int | None = None, state_dir: Path | None = None) -> MiniStack:
@@ -97,11 +105,19 @@ class MiniStack(Emulator):
         except (OSError, ValueError):
             return {}
 
-    def _our_pid(self) -> int | None:
+    def _our_process(self) -> psutil.Process | None:
         pid = self._read_record(self.state_dir).get("pid")
-        if pid and _is_alive(pid) and _is_ministack(pid):
-            return pid
-        return None
+        return _engine_process(pid) if pid else None
+
+    def _our_pid(self) -> int | None:
+        process = self._our_process()
+        return process.pid if process else None
+
+    def _remember(self, pid: int | None = None) -> None:
+        """Record the port (kept after `down`, so the next `up` comes back on it) and the running engine's PID."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        record = {"port": self.port, **({"pid": pid} if pid else {})}
+        self._record_file.write_text(json.dumps(record))
 
     def pid(self) -> int | None:
         """The engine process this project started, while it runs (the benchmark samples its memory)."""
@@ -113,17 +129,18 @@ class MiniStack(Emulator):
     def is_ready(self) -> bool:
         return self.answers("/_ministack/health") is not None
 
-    def start(self, *, fresh: bool = False) -> None:
-        pid = self._our_pid()
-        if pid and not fresh:
+    def start(self, *, fresh: bool = False, restore: bool = False) -> None:
+        """Start the engine unless it runs; `restore` first puts back the last good backup of its state."""
+        process = self._our_process()
+        if process and not (fresh or restore):
             if self.is_ready():
                 return
             raise ToolingError(
-                f"MiniStack (PID {pid}) is running but not answering on port {self.port}. "
+                f"MiniStack (PID {process.pid}) is running but not answering on port {self.port}. "
                 f"Run `invoke down` and `invoke up` again; its log is {self.log_file()}."
             )
-        if pid:
-            self.stop(purge=True)
+        if process:
+            self.stop(purge=fresh)
         elif fresh:
             self._purge()
         if not port_is_free(self.port):
@@ -131,10 +148,47 @@ class MiniStack(Emulator):
                 f"Port {self.port} is already in use by a process this project did not start "
                 "(another MiniStack or LocalStack?). Stop it, or pick another port: `invoke up --port 4567`."
             )
+        if restore:
+            self.restored = ministack_state.restore_latest(self.state_dir)
+        self._check_state_files()
+        pending_backup = ministack_state.take_backup(self.state_dir)
+        # After the backup, which keeps the state exactly as the engine saved it.
         from devkit.engines.ministack_gaps import forget_stream_positions
 
         forget_stream_positions(self.state_dir / "state")
         self._spawn()
+        try:
+            self._check_stacks()
+        except ToolingError:
+            self.stop()
+            raise
+        ministack_state.confirm_backup(self.state_dir, pending_backup)
+
+    def _check_state_files(self) -> None:
+        state = self.state_dir / "state"
+        problems = ministack_state.damaged_files(state)
+        if not problems:
+            return
+        kept = ministack_state.backups(self.state_dir)
+        remedy = (
+            f"`invoke up --restore` puts back the last good backup, taken {ministack_state.describe_backup(kept[0])}"
+            if kept
+            else "there is no backup yet"
+        )
+        raise ToolingError(
+            f"MiniStack's saved state in {state} is damaged, so the engine would start without part of it and "
+            f"then overwrite it: {'; '.join(problems)}. {remedy}; `invoke up --fresh` starts empty "
+            "(local data is lost)."
+        )
+
+    def _check_stacks(self) -> None:
+        """Every stack the engine restored has its table, queues and functions (a state file can go missing)."""
+        from devkit.deploy import check_stack_intact
+
+        cloudformation = self.client("cloudformation")
+        for stack in cloudformation.describe_stacks().get("Stacks", []):
+            if stack["StackStatus"].endswith("_COMPLETE") and stack["StackStatus"] != "DELETE_COMPLETE":
+                check_stack_intact(self, stack["StackName"])
 
     def _spawn(self) -> None:
         state = self.state_dir / "state"
@@ -155,10 +209,11 @@ class MiniStack(Emulator):
             IOT_MTLS_ENABLED="0",
             SFTP_ENABLED="0",
             LOG_LEVEL="WARNING",
-            # A burst of N concurrent requests leaves N warm workers (~50 MB each) behind; MiniStack reaps the idle
-            # surplus (never a function's first worker) after this long instead of its default 300 s (measured:
-            # 1.45 GB -> 0.32 GB some 75 s after a 16-client benchmark, instead of ~5 min).
-            LAMBDA_WARM_TTL_SECONDS="60",
+            # A burst of N concurrent requests leaves N warm workers (~50 MB each) behind; the idle surplus (never
+            # a function's first worker) is reaped this long after its last use (MiniStack's default: 300 s, and
+            # its reaper looks every 30 s; the launcher looks every 2 s).
+            LAMBDA_WARM_TTL_SECONDS=str(WARM_TTL_SECONDS),
+            DEVKIT_SAVE_INTERVAL=str(SAVE_INTERVAL),
             AWS_ACCESS_KEY_ID=EMULATOR_ACCESS_KEY,
             AWS_SECRET_ACCESS_KEY=EMULATOR_ACCESS_KEY,
             AWS_DEFAULT_REGION=EMULATOR_REGION,
@@ -168,7 +223,7 @@ class MiniStack(Emulator):
             log.write(f"\n--- started {time.strftime('%Y-%m-%d %H:%M:%S')} on 127.0.0.1:{self.port}\n")
             log.flush()
             process = subprocess.Popen(
-                [sys.executable, "-m", "ministack"],
+                [sys.executable, "-c", _LAUNCH, str(LAUNCHER)],
                 cwd=self.state_dir,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -176,7 +231,7 @@ class MiniStack(Emulator):
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # Ctrl-C in the terminal that ran `up` must not kill the engine.
             )
-        self._record_file.write_text(json.dumps({"pid": process.pid, "port": self.port}))
+        self._remember(process.pid)
         try:
             wait_for(
                 lambda: process.poll() is not None or self.is_ready(),
@@ -185,35 +240,110 @@ class MiniStack(Emulator):
                 what="MiniStack to start",
             )
         except DeadlineExceeded:
-            self._terminate(process.pid)
+            self._terminate(psutil.Process(process.pid), force=True)
             raise ToolingError(
                 f"MiniStack did not start within {START_TIMEOUT:.0f} s; see {self.log_file()}."
             ) from None
         if process.poll() is not None:
-            self._record_file.unlink(missing_ok=True)
+            self._remember()
             raise ToolingError(
                 f"MiniStack exited at start (code {process.returncode}); see {self.log_file()}."
             )
 
-    def stop(self, *, purge: bool = False) -> None:
-        pid = self._our_pid()
-        if pid:
-            self._terminate(pid)
-        self._record_file.unlink(missing_ok=True)
+    def stop(self, *, purge: bool = False, force: bool = False) -> None:
+        """Save, then stop the engine with SIGTERM and wait while it saves again on its way out. A failed save
+        leaves it running (the data is only in its memory) with a ToolingError. Only `purge` (its state is dropped
+        anyway) or `force` (the user chose to lose unsaved changes) kills an engine that does not stop in time."""
+        process = self._our_process()
+        if process:
+            careful = not (purge or force)
+            if careful:
+                self._save_before_stop()
+            log_size = self.log_file().stat().st_size if self.log_file().exists() else 0
+            self._terminate(process, force=not careful)
+            if careful:
+                self._check_final_save(log_size)
+        self._remember()
         # Each Lambda worker that crashed or was killed leaves its scratch folder in TMPDIR; none is in use now.
         for scratch in self.state_dir.glob("ministack-lambda-*"):
             shutil.rmtree(scratch, ignore_errors=True)
         if purge:
             self._purge()
 
-    def _terminate(self, pid: int) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
+    def save(self) -> dict[str, Any]:
+        """Ask the running engine to save its state now; its answer says whether every file was written."""
+        return self._control("POST", "save", timeout=SAVE_TIMEOUT)
+
+    def save_status(self) -> dict[str, Any]:
+        """How the launcher's saves went so far: last good save, errors, counts and time spent."""
+        return self._control("GET", "save")
+
+    def start_profile(self) -> None:
+        """Profile the engine's event-loop thread (HTTP serving, the services) until `stop_profile`."""
+        self._control("POST", "profile/start")
+
+    def stop_profile(self) -> str:
+        """The profile since `start_profile`, as a pstats summary by own time."""
+        return str(self._control("POST", "profile/stop").get("profile", ""))
+
+    def _control(self, method: str, route: str, *, timeout: float = 10.0) -> dict[str, Any]:
+        """A request to the launcher's /_devkit/ routes in the engine process."""
+        request = urllib.request.Request(f"{self.endpoint_url()}{CONTROL}{route}", method=method, data=b"")
         try:
-            wait_for(lambda: _has_exited(pid), timeout=STOP_TIMEOUT, interval=0.05, what="MiniStack to stop")
-        except DeadlineExceeded:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
+            with urllib.request.urlopen(request, timeout=timeout) as reply:
+                result: dict[str, Any] = json.load(reply)
+                return result
+        except (OSError, ValueError) as error:
+            raise ToolingError(
+                f"MiniStack did not answer {method} {CONTROL}{route} ({error}); see {self.log_file()}."
+            ) from None
+
+    def _save_before_stop(self) -> None:
+        try:
+            result = self.save()
+        except ToolingError:
+            return  # not answering (hung, or started by an older devkit): it still saves on SIGTERM
+        if not result.get("ok"):
+            raise ToolingError(
+                f"MiniStack could not save its state: {'; '.join(result.get('errors', []))}. It is still running, "
+                f"with your data in its memory. Free space on the disk of {self.state_dir} and run `invoke down` "
+                f"again; `invoke down --force` stops it anyway (the state on disk is from its last good save, "
+                f"{_when(result.get('last_good_save'))})."
+            )
+
+    def _check_final_save(self, log_size: int) -> None:
+        """The engine's shutdown save reports a failure only in its log (the launcher marks it)."""
+        try:
+            with self.log_file().open("rb") as log:
+                log.seek(log_size)
+                tail = log.read().decode(errors="replace")
+        except OSError:
+            return
+        for line in tail.splitlines():
+            if FINAL_SAVE_FAILED in line:
+                raise ToolingError(
+                    f"MiniStack stopped, but its final save failed ({line.strip()}); the state on disk is the one "
+                    "saved just before `down` asked it to stop."
+                )
+
+    def _terminate(self, process: psutil.Process, *, force: bool) -> None:
+        try:
+            workers = process.children(recursive=True)
+            process.terminate()
+            process.wait(timeout=STOP_TIMEOUT)  # reaps it too when it is our child (the test task's engine)
+        except psutil.NoSuchProcess:
+            return
+        except psutil.TimeoutExpired:
+            if not force:
+                raise ToolingError(
+                    f"MiniStack (PID {process.pid}) is still running {STOP_TIMEOUT:.0f} s after being asked to "
+                    f"stop; it may still be saving its state. Wait and run `invoke down` again, or "
+                    f"`invoke down --force` to kill it (changes since its last save are lost). Log: {self.log_file()}"
+                ) from None
+            for member in [process, *workers]:
+                with contextlib.suppress(psutil.Error):
+                    member.kill()
+            psutil.wait_procs([process, *workers], timeout=5)
 
     def _purge(self) -> None:
         for part in ("state", "s3"):

@@ -16,6 +16,7 @@ from urllib.parse import urljoin
 
 from boto3.dynamodb.types import TypeDeserializer
 
+from devkit import queues
 from devkit.http import Reply, call
 from devkit.waiting import wait_for
 
@@ -221,14 +222,8 @@ class Stack:
         self.dynamodb = client("dynamodb")
 
     def queue_depth(self, url: str | None = None) -> int:
-        """Messages waiting plus messages in flight."""
-        attributes = self.sqs.get_queue_attributes(
-            QueueUrl=url or self.queue_url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return int(attributes["ApproximateNumberOfMessages"]) + int(
-            attributes["ApproximateNumberOfMessagesNotVisible"]
-        )
+        """Messages waiting, in flight and delayed."""
+        return queues.depth(self.sqs, url or self.queue_url)
 
     def visibility_timeout(self) -> int:
         attributes = self.sqs.get_queue_attributes(
@@ -254,37 +249,11 @@ class Stack:
 
     def dead_letters(self) -> list[dict[str, Any]]:
         """Every message in the DLQ right now; they stay there and are visible again afterwards."""
-        messages = self._hold_all(self.dlq_url)
-        for message in messages:
-            self.sqs.change_message_visibility(
-                QueueUrl=self.dlq_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
-            )
-        return messages
+        return queues.peek(self.sqs, self.dlq_url)
 
     def remove_dead_letters(self, is_ours: Callable[[str], bool]) -> int:
         """Delete the DLQ messages whose body `is_ours` (this suite's), leaving any others alone."""
-        removed = 0
-        for message in self._hold_all(self.dlq_url):
-            if is_ours(message["Body"]):
-                self.sqs.delete_message(QueueUrl=self.dlq_url, ReceiptHandle=message["ReceiptHandle"])
-                removed += 1
-            else:
-                self.sqs.change_message_visibility(
-                    QueueUrl=self.dlq_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
-                )
-        return removed
-
-    def _hold_all(self, url: str) -> list[dict[str, Any]]:
-        # Received messages stay invisible long enough to read the whole queue once without repeats.
-        held: dict[str, dict[str, Any]] = {}
-        while True:
-            batch = self.sqs.receive_message(
-                QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30, WaitTimeSeconds=0
-            ).get("Messages", [])
-            fresh = [message for message in batch if message["MessageId"] not in held]
-            if not fresh:
-                return list(held.values())
-            held.update((message["MessageId"], message) for message in fresh)
+        return queues.delete_matching(self.sqs, self.dlq_url, is_ours)
 
 
 _deserializer = TypeDeserializer()

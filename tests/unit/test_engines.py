@@ -3,8 +3,11 @@ this project's machines), and MiniStack's start-up refuses what it must refuse b
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +19,7 @@ from docker.errors import DockerException
 
 from devkit.engines import engine_from_outputs, get_engine
 from devkit.engines.localstack import COMPOSE_FILE, LocalStack
-from devkit.engines.ministack import MiniStack
+from devkit.engines.ministack import DEFAULT_PORT, MiniStack
 from devkit.project import ToolingError
 
 
@@ -174,10 +177,65 @@ def test_ministack_refuses_a_port_another_process_holds(tmp_path: Path) -> None:
 
 def test_stopping_a_ministack_that_never_ran_signals_nothing(tmp_path: Path) -> None:
     # Given a record naming a PID that is not MiniStack (our own test process)
-    (tmp_path / "engine.json").write_text(f'{{"pid": {os.getpid()}, "port": 1}}')
-    # When asked to stop, then it does not signal that process and forgets the record
-    MiniStack(port=1, state_dir=tmp_path).stop()
-    assert not (tmp_path / "engine.json").exists()
+    (tmp_path / "engine.json").write_text(f'{{"pid": {os.getpid()}, "port": 4567}}')
+    # When asked to stop, then it does not signal that process and forgets the PID, not the port
+    MiniStack(port=4567, state_dir=tmp_path).stop()
+    assert json.loads((tmp_path / "engine.json").read_text()) == {"port": 4567}
+
+
+def test_down_then_up_comes_back_on_the_last_port(tmp_path: Path) -> None:
+    # Given an engine that ran on port 4567 and was stopped
+    MiniStack(port=4567, state_dir=tmp_path).stop()
+    # When the next `up` creates it without a port, then it is on 4567 again; an explicit port still wins
+    assert MiniStack.create(state_dir=tmp_path).port == 4567
+    assert MiniStack.create(port=4599, state_dir=tmp_path).port == 4599
+    assert MiniStack.create(state_dir=tmp_path / "never-ran").port == DEFAULT_PORT
+
+
+@contextmanager
+def _fake_engine(tmp_path: Path, *, ignores_sigterm: bool) -> Iterator[subprocess.Popen[bytes]]:
+    """A process whose command line names ministack, recorded as the engine this project started."""
+    body = "import signal, time\n"
+    if ignores_sigterm:
+        body += "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    body += "print('ready', flush=True)\ntime.sleep(60)\n"
+    process = subprocess.Popen([sys.executable, "-c", body, "ministack"], stdout=subprocess.PIPE)
+    assert process.stdout is not None and process.stdout.readline() == b"ready\n"
+    (tmp_path / "engine.json").write_text(json.dumps({"pid": process.pid, "port": 4571}))
+    try:
+        yield process
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_stop_ends_the_recorded_engine_and_keeps_its_port(tmp_path: Path) -> None:
+    with _fake_engine(tmp_path, ignores_sigterm=False) as process:
+        engine = MiniStack.create(state_dir=tmp_path)
+        # Given it is seen as running (by psutil: no /proc, so this holds on macOS too)
+        assert engine.pid() == process.pid and engine.port == 4571
+        # When it is stopped
+        engine.stop()
+        # Then the process has ended and the next `up` knows the port
+        assert process.poll() is not None
+        assert engine.pid() is None
+        assert MiniStack.create(state_dir=tmp_path).port == 4571
+
+
+def test_stop_never_kills_an_engine_that_is_still_busy_unless_forced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("devkit.engines.ministack.STOP_TIMEOUT", 0.5)
+    with _fake_engine(tmp_path, ignores_sigterm=True) as process:
+        engine = MiniStack.create(state_dir=tmp_path)
+        # When it does not stop in time (it may be saving), then `down` says so and leaves it running ...
+        with pytest.raises(ToolingError, match="--force"):
+            engine.stop()
+        assert process.poll() is None and engine.pid() == process.pid
+        # ... and only --force kills it
+        engine.stop(force=True)
+        assert process.wait(timeout=5) is not None
+        assert engine.pid() is None
 
 
 def _unused_port() -> int:

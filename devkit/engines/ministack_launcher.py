@@ -1,0 +1,271 @@
+"""Runs MiniStack in this process exactly as `python -m ministack` does, plus three things the engine has no
+setting for. Each calls the engine's own functions; nothing here emulates a service.
+
+- Periodic saves: MiniStack saves its state only on a clean shutdown, so a killed engine (SIGKILL, OOM, a laptop
+  crash) lost everything since it started. Every SAVE_INTERVAL seconds after a request changed something, the state
+  is taken with each service's own `get_state` and written with the engine's `persistence.save_state`, which
+  writes a temporary file and renames it over the old one: a crash mid-save keeps the previous copy.
+- Save results: `save_state` logs a failure (a full disk) and carries on. Here each save's errors are collected
+  from the engine's "persistence" logger and served at `POST /_devkit/save` (save now, answer how it went), so
+  `invoke down` can refuse to stop an engine whose data is only in memory. The shutdown save goes through the same
+  lock (never two writers of one file) and logs `devkit: final save FAILED` when it fails.
+- Prompt reaping: MiniStack's own reaper runs every 30 s, so a burst's surplus workers (~50 MB each) lived up to
+  TTL + 30 s. Here the engine's `reap_idle_workers` runs every REAP_INTERVAL seconds.
+
+And, for `invoke bench`, `POST /_devkit/profile/start` and `/stop`: a cProfile of the engine's event-loop thread
+(HTTP serving and the services' handlers), returned as a pstats summary.
+
+Standard library and MiniStack only: this module is imported by the engine process, not by the tooling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import cProfile
+import io
+import json
+import logging
+import os
+import pstats
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+SAVE_INTERVAL = float(os.environ.get("DEVKIT_SAVE_INTERVAL", "2"))
+# Taking the state (the services' own deep copies, on the event loop) grows with the data; under sustained load
+# the wait between saves stretches so that this costs at most this share of the loop's time.
+MAX_LOOP_SHARE = 0.1
+REAP_INTERVAL = float(os.environ.get("DEVKIT_REAP_INTERVAL", "2"))
+CONTROL_PREFIX = "/_devkit/"
+FINAL_SAVE_FAILED = "devkit: final save FAILED"
+# Diagnostics, not data: the functions' log lines grow with every invocation (80% of the saved state after a
+# benchmark) and copying them every few seconds cost the engine ~10% of its event loop under load. They are saved
+# by `POST /_devkit/save` and at shutdown, not periodically.
+NOT_SAVED_PERIODICALLY = frozenset({"cloudwatch_logs"})
+# A `get_state` deep-copies dicts another thread (the SQS poller, a Lambda invocation) may be changing; the copy
+# then fails with RuntimeError and is simply taken again.
+_SNAPSHOT_ATTEMPTS = 5
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+Asgi = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+logger = logging.getLogger("devkit")
+
+
+class _Collect(logging.Handler):
+    """Keeps the error records the engine's persistence module logs while a save runs."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+class Saver:
+    """Saves the engine's state with its own functions, one save at a time, and remembers how each went."""
+
+    def __init__(self, engine: Any, persistence: Any) -> None:
+        self.engine = engine
+        self.persistence = persistence
+        self.lock = threading.Lock()
+        self.changed_until = (
+            0.0  # a request changed state: save until this time (the poller settles after it)
+        )
+        self.last_good: float | None = None
+        self.last_errors: list[str] = []
+        self.saves = 0
+        self.snapshot_seconds = 0.0  # on the event loop, over all saves
+        self.write_seconds = 0.0  # in a worker thread, over all saves
+        self.last_snapshot = 0.0
+        self._collect = _Collect()
+        logging.getLogger("persistence").addHandler(self._collect)
+
+    def touched(self) -> None:
+        self.changed_until = time.time() + 2 * SAVE_INTERVAL
+
+    def snapshot(self, *, periodic: bool = False) -> tuple[dict[str, Any], list[str]]:
+        """Every service's state, taken with its own `get_state` (on the event loop, between requests)."""
+        started = time.perf_counter()
+        try:
+            return self._snapshot(periodic)
+        finally:
+            self.last_snapshot = time.perf_counter() - started
+            self.snapshot_seconds += self.last_snapshot
+
+    def _snapshot(self, periodic: bool) -> tuple[dict[str, Any], list[str]]:
+        states: dict[str, Any] = {}
+        errors: list[str] = []
+        for name, get_state in self.engine._build_persistence_save_dict().items():
+            if periodic and name in NOT_SAVED_PERIODICALLY:
+                continue
+            for attempt in range(_SNAPSHOT_ATTEMPTS):
+                try:
+                    state = get_state()
+                    break
+                except RuntimeError as error:
+                    if attempt == _SNAPSHOT_ATTEMPTS - 1:
+                        errors.append(f"could not take {name}'s state: {error}")
+                        state = None
+            if state is not None:
+                states[name] = state
+        return states, errors
+
+    def write(self, states: dict[str, Any], errors: list[str]) -> dict[str, Any]:
+        """Write the states with the engine's `save_state`; the result says whether every file was written."""
+        started = time.time()
+        with self.lock:
+            self._collect.messages = []
+            for name, state in states.items():
+                self.persistence.save_state(name, state)
+            errors = [*errors, *self._collect.messages]
+            self.saves += 1
+            self.write_seconds += time.time() - started
+            self.last_errors = errors
+            if not errors:
+                self.last_good = started
+        return self.status(seconds=time.time() - started)
+
+    def save_all(self, services: dict[str, Any]) -> None:
+        """The engine's shutdown save (`save_all`), under the same lock, with its outcome logged."""
+        with self.lock:
+            self._collect.messages = []
+            self.original_save_all(services)
+            errors = list(self._collect.messages)
+        if errors:
+            logger.error("%s: %s", FINAL_SAVE_FAILED, "; ".join(errors))
+
+    original_save_all: Callable[[dict[str, Any]], None]
+
+    def status(self, **extra: Any) -> dict[str, Any]:
+        return {
+            "ok": not self.last_errors,
+            "errors": self.last_errors,
+            "last_good_save": self.last_good,
+            "saves": self.saves,
+            "interval": SAVE_INTERVAL,
+            "snapshot_seconds": self.snapshot_seconds,
+            "write_seconds": self.write_seconds,
+            **extra,
+        }
+
+    async def save_now(self, *, periodic: bool = False) -> dict[str, Any]:
+        states, errors = self.snapshot(periodic=periodic)
+        return await asyncio.to_thread(self.write, states, errors)
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(max(SAVE_INTERVAL, self.last_snapshot / MAX_LOOP_SHARE))
+            if time.time() <= self.changed_until:
+                try:
+                    await self.save_now(periodic=True)
+                except Exception:  # a save that raised must not end periodic saving
+                    logger.exception("devkit: periodic save failed")
+
+
+def _reap_forever() -> None:
+    while True:
+        time.sleep(REAP_INTERVAL)
+        runtime = sys.modules.get("ministack.core.lambda_runtime")
+        if runtime is not None:
+            try:
+                runtime.reap_idle_workers()
+            except Exception:  # the next round tries again; the engine's own reaper still runs too
+                logger.exception("devkit: reaping idle Lambda workers failed")
+
+
+class Control:
+    """The ASGI layer in front of MiniStack's app: starts periodic saving once the engine has loaded its state,
+    marks state as changed on each request, and answers the /_devkit/ routes."""
+
+    def __init__(self, app: Asgi, saver: Saver) -> None:
+        self.app = app
+        self.saver = saver
+        self.profiler: cProfile.Profile | None = None
+        self._saving: asyncio.Task[None] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, self._lifespan_receive(receive), self._lifespan_send(send))
+            return
+        path = scope.get("path", "")
+        if scope["type"] == "http" and path.startswith(CONTROL_PREFIX):
+            await self._control(scope, send)
+            return
+        if not path.startswith("/_ministack/"):
+            self.saver.touched()
+        await self.app(scope, receive, send)
+
+    def _lifespan_send(self, send: Send) -> Send:
+        async def forward(message: Message) -> None:
+            if message["type"] == "lifespan.startup.complete":
+                # Only now: saving before the engine has loaded its state would overwrite it with nothing.
+                self._saving = asyncio.get_running_loop().create_task(self.saver.run())
+                threading.Thread(target=_reap_forever, name="devkit-reaper", daemon=True).start()
+            await send(message)
+
+        return forward
+
+    def _lifespan_receive(self, receive: Receive) -> Receive:
+        async def forward() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.shutdown" and self._saving is not None:
+                self._saving.cancel()  # the engine's shutdown save follows
+            return message
+
+        return forward
+
+    async def _control(self, scope: Scope, send: Send) -> None:
+        route = (scope["method"], scope["path"][len(CONTROL_PREFIX) :])
+        if route == ("POST", "save"):
+            body = await self.saver.save_now()
+        elif route == ("GET", "save"):
+            body = self.saver.status()
+        elif route == ("POST", "profile/start"):
+            self.profiler = cProfile.Profile()
+            self.profiler.enable()
+            body = {"profiling": True}
+        elif route == ("POST", "profile/stop") and self.profiler is not None:
+            self.profiler.disable()
+            body = {"profile": _summary(self.profiler)}
+            self.profiler = None
+        else:
+            await _answer(send, 404, {"message": f"no devkit route {scope['method']} {scope['path']}"})
+            return
+        await _answer(send, 200, body)
+
+
+def _summary(profiler: cProfile.Profile, lines: int = 25) -> str:
+    text = io.StringIO()
+    pstats.Stats(profiler, stream=text).strip_dirs().sort_stats("tottime").print_stats(lines)
+    return text.getvalue()
+
+
+async def _answer(send: Send, status: int, body: dict[str, Any]) -> None:
+    data = json.dumps(body).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": data})
+
+
+def main() -> None:
+    import ministack.app as engine
+    from ministack.core import persistence
+
+    saver = Saver(engine, persistence)
+    saver.original_save_all = engine.save_all
+    # `main()` serves the module's `app` and its lifespan calls the module's `save_all`, both looked up at call time.
+    engine.save_all = saver.save_all
+    engine.app = Control(engine.app, saver)
+    sys.argv[1:] = []  # the engine parses its own options (none are used); the launcher's path is not one
+    engine.main()
+
+
+if __name__ == "__main__":
+    main()

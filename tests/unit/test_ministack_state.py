@@ -1,0 +1,68 @@
+"""MiniStack's saved state on disk, without an engine: damaged files found, backups rotated, restore picks the
+newest readable backup and never deletes the state it replaces."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from devkit.engines import ministack_state
+from devkit.project import ToolingError
+
+
+def _state(folder: Path, **files: str) -> Path:
+    state = folder / "state"
+    state.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (state / f"{name}.json").write_text(text)
+    return state
+
+
+def _backup(folder: Path, name: str, **files: str) -> Path:
+    backup = folder / "backups" / name
+    backup.mkdir(parents=True)
+    for file_name, text in files.items():
+        (backup / f"{file_name}.json").write_text(text)
+    return backup
+
+
+def test_a_truncated_or_non_object_file_is_named_with_its_problem(tmp_path: Path) -> None:
+    good = json.dumps({"__ministack_format__": 2, "payload": {}})
+    state = _state(tmp_path, dynamodb=good[:10], sqs="[1, 2]", lambda_=good)
+    problems = ministack_state.damaged_files(state)
+    assert [problem.split(":")[0] for problem in problems] == ["dynamodb.json", "sqs.json"]
+
+
+def test_a_backup_is_kept_only_once_confirmed_and_the_oldest_go(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _state(tmp_path, sqs="{}")
+    for n in range(ministack_state.BACKUPS_KEPT + 2):
+        _backup(tmp_path, f"20260101-0000{n:02d}", sqs="{}")
+    # Given a backup taken at start
+    pending = ministack_state.take_backup(tmp_path)
+    assert pending is not None and pending not in ministack_state.backups(tmp_path)
+    # When the engine came up consistent, then it is the newest backup and only BACKUPS_KEPT remain
+    ministack_state.confirm_backup(tmp_path, pending)
+    kept = ministack_state.backups(tmp_path)
+    assert len(kept) == ministack_state.BACKUPS_KEPT
+    assert kept[0].name == pending.name.removesuffix(".pending")
+
+
+def test_restore_takes_the_newest_readable_backup_and_moves_the_current_state_aside(tmp_path: Path) -> None:
+    _state(tmp_path, dynamodb='{"broken')
+    _backup(tmp_path, "20260101-000001", dynamodb='{"good": 1}')
+    _backup(tmp_path, "20260101-000002", dynamodb='{"also broken')
+    restored, aside = ministack_state.restore_latest(tmp_path)
+    assert restored.name == "20260101-000001"
+    assert (tmp_path / "state" / "dynamodb.json").read_text() == '{"good": 1}'
+    assert aside is not None and (aside / "dynamodb.json").read_text() == '{"broken'
+
+
+def test_restore_without_a_readable_backup_says_what_to_do(tmp_path: Path) -> None:
+    _state(tmp_path, dynamodb="{")
+    with pytest.raises(ToolingError, match="--fresh"):
+        ministack_state.restore_latest(tmp_path)
+    assert (tmp_path / "state" / "dynamodb.json").read_text() == "{"
