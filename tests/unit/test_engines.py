@@ -13,14 +13,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import yaml
 from docker.errors import DockerException
 
 from devkit.engines import engine_from_outputs, get_engine
 from devkit.engines.localstack import COMPOSE_FILE, LocalStack
-from devkit.engines.ministack import DEFAULT_PORT, MiniStack
+from devkit.engines.ministack import DEFAULT_PORT, MiniStack, _has_exited
 from devkit.project import ToolingError
+from devkit.waiting import wait_for
 
 
 @pytest.fixture(scope="module")
@@ -251,3 +253,30 @@ def _listening_socket() -> Iterator[int]:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         yield listener.getsockname()[1]
+
+
+def test_given_an_engine_another_process_started_when_it_exits_then_it_counts_as_stopped_while_still_a_zombie() -> (
+    None
+):
+    # Given a process whose parent is not us and does not reap it (the e2e restart test stops the engine that its
+    # `invoke test` parent started): a child forks a grandchild that exits at once, and the child never waits.
+
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import os, sys, time\npid = os.fork()\nif pid == 0: os._exit(0)\n"
+            "print(pid, flush=True); time.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert parent.stdout is not None
+        grandchild = psutil.Process(int(parent.stdout.readline()))
+        wait_for(lambda: grandchild.status() == psutil.STATUS_ZOMBIE, timeout=5, what="the zombie")
+        # Then it has exited, although its PID is still taken
+        assert _has_exited(grandchild)
+    finally:
+        parent.kill()
+        parent.wait()
