@@ -21,6 +21,8 @@ from devkit.engines import Engine, get_engine
 from devkit.project import EMULATORS, LOCAL, ROOT, ToolingError, check_stage, stack_name
 
 PYTEST = [sys.executable, "-m", "pytest"]
+# End-to-end tests that `invoke test` runs on an engine of their own, beside the rest of the suite.
+E2E_OWN_ENGINE = ("tests/e2e/test_dead_letters.py", "tests/e2e/test_notifications_restart.py")
 # `invoke` finds this file from any subfolder; the commands it runs expect the project root.
 os.chdir(ROOT)
 
@@ -510,14 +512,25 @@ def unit(c: Context) -> None:
 )
 def e2e(c: Context, target: str = "ministack", stage: str = "dev", outputs_file: str = "") -> None:
     """Run the end-to-end suite against a deployed stack."""
-    if not outputs_file:
-        _, values = _deployed(target, stage)
-        path = LOCAL / f"outputs-{target}-{stage}.json"
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(json.dumps(values, indent=2))
-        outputs_file = str(path)
-    env = {"E2E_OUTPUTS": outputs_file}
-    c.run(shlex.join([*PYTEST, "tests/e2e", "-q"]), echo=True, pty=False, env=env)
+    _run_e2e(c, outputs_file or _saved_outputs(target, stage))
+
+
+def _run_e2e(c: Context, outputs_file: str, *options: str) -> None:
+    c.run(
+        shlex.join([*PYTEST, "tests/e2e", "-q", *options]),
+        echo=True,
+        pty=False,
+        env={"E2E_OUTPUTS": outputs_file},
+    )
+
+
+def _saved_outputs(target: str, stage: str) -> str:
+    """The stage's reachable outputs, saved where the test runs read them (E2E_OUTPUTS)."""
+    _, values = _deployed(target, stage)
+    path = LOCAL / f"outputs-{target}-{stage}.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(values, indent=2))
+    return str(path)
 
 
 @command(
@@ -538,12 +551,7 @@ def browser(c: Context, target: str = "ministack", stage: str = "dev", outputs_f
             "CHROMIUM_PATH; CI (.ci/run) always installs it."
         )
         return
-    if not outputs_file:
-        _, values = _deployed(target, stage)
-        path = LOCAL / f"outputs-{target}-{stage}.json"
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(json.dumps(values, indent=2))
-        outputs_file = str(path)
+    outputs_file = outputs_file or _saved_outputs(target, stage)
     _say(f"Browser tests in {chromium} (screenshots in {LOCAL / 'artifacts'}):")
     env = {"E2E_OUTPUTS": outputs_file}
     c.run(shlex.join([*PYTEST, "tests/browser", "-q"]), echo=True, pty=False, env=env)
@@ -561,32 +569,51 @@ def test(c: Context) -> None:
     started = time.monotonic()
     lint(c)
     # The unit tests and the local-data fault tests (each on its own private MiniStack) run in the background
-    # while the end-to-end engine starts and the suite runs: most of their time is spent waiting on engines.
+    # while the end-to-end engines start and the suite runs: most of their time is spent waiting on engines.
     background = {
         "unit tests": [*PYTEST, "tests/unit", "-q", "-p", "no:cacheprovider"],
         "local-data fault tests": [*PYTEST, "tests/engine", "-q", "-p", "no:cacheprovider"],
     }
     jobs = {}
-    for name, command in background.items():
+
+    def in_background(name: str, command: list[str], env: dict[str, str] | None = None) -> None:
         _say(f"In the background ({name}): {shlex.join(command)}")
-        jobs[name] = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    # Its own port and folder: a running `invoke up` engine, or another `invoke test`, is left alone.
-    private = MiniStack(port=free_port(), state_dir=LOCAL / f"test-engine-{os.getpid()}")
-    shutil.rmtree(private.state_dir, ignore_errors=True)
-    private.state_dir.mkdir(parents=True)
-    _say(f"Starting a private MiniStack on port {private.port} for the end-to-end suite ...")
+        jobs[name] = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        )
+
+    for name, command in background.items():
+        in_background(name, command)
+    # Private engines, each with its own port and folder: a running `invoke up` engine, or another `invoke test`,
+    # is left alone. The slowest end-to-end tests mostly wait (three visibility timeouts, an engine restart), so
+    # they get an engine of their own and run beside the rest of the suite.
+    engines: list[MiniStack] = []
+
+    def private_engine(label: str) -> str:
+        engine = MiniStack(port=free_port(), state_dir=LOCAL / f"test-engine-{os.getpid()}-{label}")
+        shutil.rmtree(engine.state_dir, ignore_errors=True)
+        engine.state_dir.mkdir(parents=True)
+        engines.append(engine)
+        _say(f"Starting a private MiniStack on port {engine.port} for the {label} tests ...")
+        engine.start()
+        values = deploy_and_warm(engine, "dev", progress=_say)[1]
+        path = engine.state_dir / "outputs.json"
+        # The restart test stops and starts its engine, so it must know the engine's own folder.
+        path.write_text(json.dumps({**values, "EngineStateDir": str(engine.state_dir)}, indent=2))
+        return str(path)
+
     try:
-        private.start()
-        values = deploy_and_warm(private, "dev", progress=_say)[1]
-        path = private.state_dir / "outputs.json"
-        # The restart test stops and starts this engine, so it must know the engine's own folder.
-        values = {**values, "EngineStateDir": str(private.state_dir)}
-        path.write_text(json.dumps(values, indent=2))
-        e2e(c, outputs_file=str(path))
-        browser(c, outputs_file=str(path))
+        outputs_file = private_engine("end-to-end")
+        slow_outputs_file = private_engine("slow end-to-end")
+        slow = [*PYTEST, *E2E_OWN_ENGINE, "-q", "-p", "no:cacheprovider"]
+        in_background("slow end-to-end tests", slow, {**os.environ, "E2E_OUTPUTS": slow_outputs_file})
+        background["slow end-to-end tests"] = slow
+        _run_e2e(c, outputs_file, *(f"--ignore={path}" for path in E2E_OWN_ENGINE))
+        browser(c, outputs_file=outputs_file)
     finally:
-        private.stop(purge=True)
-        shutil.rmtree(private.state_dir, ignore_errors=True)
+        for engine in engines:
+            engine.stop(purge=True)
+            shutil.rmtree(engine.state_dir, ignore_errors=True)
         for name, job in jobs.items():
             output, _ = job.communicate()
             _say(f"\n{name}: {shlex.join(background[name])}\n{output.rstrip()}")
