@@ -559,8 +559,7 @@ def browser(c: Context, target: str = "ministack", stage: str = "dev", outputs_f
 
 @command()
 def test(c: Context) -> None:
-    """Lint, unit tests, local-data fault tests, and the end-to-end suite on a private MiniStack (your running one is
-    left alone)."""
+    """Lint, unit tests, local-data fault tests, the end-to-end suite and the browser tests on private MiniStacks."""
     import subprocess
 
     from devkit.engines.ministack import MiniStack, free_port
