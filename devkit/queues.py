@@ -19,10 +19,16 @@ _DEPTH_ATTRIBUTES = (
 )
 
 
+def counts(sqs: Any, url: str) -> dict[str, int]:
+    """Messages waiting (`visible`), in flight (`inFlight`) and `delayed`."""
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=list(_DEPTH_ATTRIBUTES))["Attributes"]
+    visible, in_flight, delayed = (int(attributes.get(name, 0)) for name in _DEPTH_ATTRIBUTES)
+    return {"visible": visible, "inFlight": in_flight, "delayed": delayed}
+
+
 def depth(sqs: Any, url: str) -> int:
     """Messages waiting, in flight and delayed."""
-    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=list(_DEPTH_ATTRIBUTES))["Attributes"]
-    return sum(int(attributes.get(name, 0)) for name in _DEPTH_ATTRIBUTES)
+    return sum(counts(sqs, url).values())
 
 
 def wait_until_empty(sqs: Any, url: str, timeout: float, *, interval: float = 0.5) -> bool:

@@ -43,8 +43,9 @@ def seed_tombstones(engine: Engine, table_name: str, count: int) -> list[str]:
 def remove_items(
     engine: Engine, table_name: str, ids: list[str], progress: Callable[[str], None] = print
 ) -> None:
-    """Delete these items (the tombstones seeded above)."""
+    """Delete these items (the tombstones seeded above, or a benchmark's purchases); boto3's BatchWriter groups the
+    deletes by 25 and resends what DynamoDB left unprocessed."""
     with _table(engine, table_name).batch_writer() as batch:
         for purchase_id in ids:
             batch.delete_item(Key={"ProductPurchaseId": purchase_id})
-    progress(f"Removed {len(ids)} seeded tombstone(s).")
+    progress(f"Removed {len(ids)} item(s) from {table_name}.")

@@ -40,6 +40,7 @@ from devkit.engines import Engine
 from devkit.engines.ministack import MiniStack
 from devkit.outputs import reachable_outputs
 from devkit.project import EMULATORS, ToolingError
+from devkit.tombstones import remove_items
 from devkit.warm import deploy_and_warm
 
 Progress = Callable[[str], None]
@@ -540,12 +541,7 @@ def _run_items(engine: Engine, table: str, run_tag: str, *, exact: bool) -> Iter
 def _delete_run_items(engine: Engine, table: str, run_tag: str, progress: Progress) -> None:
     """Remove the run's purchases so repeated runs don't fill the table (`--keep` keeps them)."""
     ids = sorted({item_id for item_id, _ in _run_items(engine, table, run_tag, exact=False)})
-    resource = engine.session().resource("dynamodb", endpoint_url=engine.endpoint_url())
-    # boto3's BatchWriter groups the deletes by 25 and resends what DynamoDB left unprocessed.
-    with resource.Table(table).batch_writer() as batch:
-        for item_id in ids:
-            batch.delete_item(Key={"ProductPurchaseId": item_id})
-    progress(f"Removed the run's {len(ids)} item(s) from {table}.")
+    remove_items(engine, table, ids, progress)
 
 
 def _delete_run_dead_letters(engine: Engine, dlq_url: str, ids: set[str]) -> int:

@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Final
 
-from devkit import dlq
+from devkit import dlq, queues
 from devkit.auth import ALL_SCOPES, authorization_header
 from devkit.engines import Engine
 from devkit.http import Reply, call
@@ -50,14 +50,7 @@ class ConsoleTarget:
         return call(method, url, body, headers=authorization_header(self.engine, self.outputs, ALL_SCOPES))
 
     def depth(self, url: str) -> dict[str, int]:
-        attributes = self.engine.client("sqs").get_queue_attributes(
-            QueueUrl=url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return {
-            "visible": int(attributes.get("ApproximateNumberOfMessages", 0)),
-            "inFlight": int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
-        }
+        return queues.counts(self.engine.client("sqs"), url)
 
 
 def next_cursor(link_header: str | None) -> str | None:
