@@ -83,7 +83,7 @@ def up(
 ) -> None:
     """Start the local engine if needed, deploy the stack to it and print the API URL."""
     from devkit.engines.ministack import MiniStack
-    from devkit.engines.ministack_state import describe_backup
+    from devkit.engines.ministack.state import describe_backup
     from devkit.warm import deploy_and_warm
     from devkit.watch import watch_handlers
 
@@ -173,8 +173,8 @@ def logs(
     c: Context, engine: str = "ministack", follow: bool = False, function: str = "", stage: str = "dev"
 ) -> None:
     """Print the engine's log, or one function's log lines."""
-    from devkit.deploy import stack_functions
     from devkit.function_logs import log_lines
+    from devkit.stacks import stack_functions
 
     target = _engine(engine)
     if not function:

@@ -16,6 +16,7 @@ from devkit.engines import Engine
 from devkit.engines.emulator import TEST_ONLY_PARAMETERS
 from devkit.packaging import CodeBundle, build_bundle
 from devkit.project import ToolingError, stack_name
+from devkit.stacks import check_stack_intact, describe_stack, stack_functions
 from devkit.template import dump_template, load_template, with_parameter_defaults
 from devkit.waiting import DeadlineExceeded, wait_for
 
@@ -57,7 +58,7 @@ def deploy_to_emulator(
     template = with_parameter_defaults(template or load_template(inline_includes=True), values)
     fingerprint = _fingerprint(template, values)
     cloudformation = engine.client("cloudformation")
-    stack = _describe(cloudformation, name)
+    stack = describe_stack(cloudformation, name)
     if stack and _is_settled(stack) and _tag(stack, FINGERPRINT_TAG) == fingerprint:
         check_stack_intact(engine, name)
         changed = push_code(engine, name, bundle)
@@ -94,7 +95,7 @@ def apply_template(
 ) -> str:
     """Create or update a plain CloudFormation stack (no code to package) and wait; returns what happened."""
     cloudformation = engine.client("cloudformation")
-    stack = _describe(cloudformation, name)
+    stack = describe_stack(cloudformation, name)
     if stack and not _is_settled(stack):
         raise ToolingError(
             f"Stack {name} is {stack['StackStatus']}: delete it (`aws cloudformation delete-stack`) and retry."
@@ -158,57 +159,14 @@ def push_code(engine: Engine, name: str, bundle: CodeBundle | None = None) -> li
     return updated
 
 
-def missing_resources(engine: Engine, name: str) -> list[str]:
-    """The stack's table, queues and functions that CloudFormation lists but the engine does not have (an
-    emulator whose saved state lost a service's file comes back with the stack and without its resources)."""
-    resources = engine.client("cloudformation").describe_stack_resources(StackName=name)["StackResources"]
-    checks: dict[str, tuple[str, str, str]] = {
-        "AWS::DynamoDB::Table": ("dynamodb", "describe_table", "TableName"),
-        "AWS::SQS::Queue": ("sqs", "get_queue_attributes", "QueueUrl"),
-        "AWS::Lambda::Function": ("lambda", "get_function_configuration", "FunctionName"),
-    }
-    missing = []
-    for resource in resources:
-        if resource["ResourceType"] not in checks:
-            continue
-        service, operation, parameter = checks[resource["ResourceType"]]
-        physical = resource.get("PhysicalResourceId", "")
-        try:
-            getattr(engine.client(service), operation)(**{parameter: engine.reachable_url(physical)})
-        except ClientError:
-            missing.append(f"{resource['LogicalResourceId']} ({physical})")
-    return missing
-
-
-def check_stack_intact(engine: Engine, name: str) -> None:
-    """A ToolingError naming what is missing when the engine lost part of a stack it says exists."""
-    missing = missing_resources(engine, name)
-    if missing:
-        raise ToolingError(
-            f"The engine says stack {name} exists, but it has no {', '.join(missing)}: its saved state is "
-            "damaged or incomplete. `invoke up --restore` puts back the last good backup of the local state; "
-            "`invoke up --fresh` starts empty (local data is lost)."
-        )
-
-
-def stack_functions(engine: Engine, name: str) -> dict[str, str]:
-    """Logical id -> physical name of the stack's Lambda functions."""
-    resources = engine.client("cloudformation").describe_stack_resources(StackName=name)["StackResources"]
-    return {
-        resource["LogicalResourceId"]: resource["PhysicalResourceId"]
-        for resource in resources
-        if resource["ResourceType"] == "AWS::Lambda::Function"
-    }
-
-
 def delete_stack(engine: Engine, name: str) -> bool:
     """Delete the stack and wait; False when there was none."""
     cloudformation = engine.client("cloudformation")
-    if _describe(cloudformation, name) is None:
+    if describe_stack(cloudformation, name) is None:
         return False
     cloudformation.delete_stack(StackName=name)
     wait_for(
-        lambda: _describe(cloudformation, name) is None,
+        lambda: describe_stack(cloudformation, name) is None,
         timeout=STACK_TIMEOUT,
         interval=0.2,
         what=f"{name} deleted",
@@ -246,16 +204,6 @@ def _upload(engine: Engine, key: str, data: bytes) -> str:
     return key
 
 
-def _describe(cloudformation: Any, name: str) -> dict[str, Any] | None:
-    try:
-        stack: dict[str, Any] = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
-    except ClientError as error:
-        if "does not exist" in str(error):
-            return None
-        raise
-    return None if stack["StackStatus"] == "DELETE_COMPLETE" else stack
-
-
 def _is_settled(stack: dict[str, Any]) -> bool:
     status: str = stack["StackStatus"]
     return status.endswith("_COMPLETE") and not any(marker in status for marker in _FAILED)
@@ -267,7 +215,7 @@ def _tag(stack: dict[str, Any], key: str) -> str | None:
 
 def _wait_settled(cloudformation: Any, name: str) -> None:
     def settled() -> dict[str, Any] | None:
-        stack = _describe(cloudformation, name)
+        stack = describe_stack(cloudformation, name)
         return stack if stack and not stack["StackStatus"].endswith("_IN_PROGRESS") else None
 
     try:

@@ -12,11 +12,12 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from devkit.auth import authorization_header
-from devkit.deploy import delete_stack, deploy_to_emulator, stack_functions
+from devkit.deploy import delete_stack, deploy_to_emulator
 from devkit.engines import Engine
 from devkit.outputs import reachable_outputs
 from devkit.packaging import build_bundle
 from devkit.project import stack_name
+from devkit.stacks import stack_functions
 from devkit.template import load_template
 from devkit.warm import warm_up
 

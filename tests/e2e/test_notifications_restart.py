@@ -1,7 +1,7 @@
 """Notifications survive an engine restart (`invoke down` / `invoke up` with saved state).
 
 MiniStack restarts a table's stream at zero but keeps each stream mapping's old read position, so without the
-tooling's work-around (devkit.engines.ministack_gaps.forget_stream_positions) the first N changes after a restart
+tooling's work-around (devkit.engines.ministack.gaps.forget_stream_positions) the first N changes after a restart
 are silently never delivered. Needs an engine this project started: on AWS (or an engine someone else runs) it is
 skipped, saying why.
 """

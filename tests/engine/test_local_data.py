@@ -16,8 +16,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from devkit.engines import ministack_state
 from devkit.engines.ministack import SAVE_INTERVAL, MiniStack, free_port
+from devkit.engines.ministack import state as ministack_state
 from devkit.project import ToolingError
 from devkit.waiting import wait_for
 

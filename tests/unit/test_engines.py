@@ -20,7 +20,8 @@ from docker.errors import DockerException
 
 from devkit.engines import engine_from_outputs, get_engine
 from devkit.engines.localstack import COMPOSE_FILE, LocalStack
-from devkit.engines.ministack import DEFAULT_PORT, MiniStack, _has_exited
+from devkit.engines.ministack import DEFAULT_PORT, MiniStack
+from devkit.engines.ministack.engine import _has_exited
 from devkit.project import ToolingError
 from devkit.waiting import wait_for
 
@@ -227,7 +228,7 @@ def test_stop_ends_the_recorded_engine_and_keeps_its_port(tmp_path: Path) -> Non
 def test_stop_never_kills_an_engine_that_is_still_busy_unless_forced(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("devkit.engines.ministack.STOP_TIMEOUT", 0.5)
+    monkeypatch.setattr("devkit.engines.ministack.engine.STOP_TIMEOUT", 0.5)
     with _fake_engine(tmp_path, ignores_sigterm=True) as process:
         engine = MiniStack.create(state_dir=tmp_path)
         # When it does not stop in time (it may be saving), then `down` says so and leaves it running ...

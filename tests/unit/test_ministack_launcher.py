@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from ministack.core import persistence
 
-from devkit.engines.ministack_launcher import NOT_SAVED_PERIODICALLY, Saver
+from devkit.engines.ministack.launcher import NOT_SAVED_PERIODICALLY, Saver
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from devkit.engines import ministack_state
+from devkit.engines.ministack import state as ministack_state
 from devkit.project import ToolingError
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from devkit.engines.ministack_gaps import forget_stream_positions
+from devkit.engines.ministack.gaps import forget_stream_positions
 
 
 def _saved(folder: Path, positions: dict[str, int]) -> Path:

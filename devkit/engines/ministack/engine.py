@@ -20,9 +20,10 @@ from typing import Any
 
 import psutil
 
-from devkit.engines import EngineStatus, ministack_state
+from devkit.engines import EngineStatus
 from devkit.engines.emulator import Emulator
-from devkit.engines.ministack_launcher import FINAL_SAVE_FAILED
+from devkit.engines.ministack import state as ministack_state
+from devkit.engines.ministack.launcher import FINAL_SAVE_FAILED
 from devkit.project import EMULATOR_ACCESS_KEY, EMULATOR_REGION, LOCAL, ToolingError
 from devkit.waiting import DeadlineExceeded, wait_for
 
@@ -40,7 +41,7 @@ SAVE_TIMEOUT = 60.0
 # much plus one save's duration), and reaps idle surplus Lambda workers this long after their last use.
 SAVE_INTERVAL = 2.0
 WARM_TTL_SECONDS = 10
-LAUNCHER = Path(__file__).with_name("ministack_launcher.py")
+LAUNCHER = Path(__file__).with_name("launcher.py")
 # Run by path, not `-m devkit...`: the engine process then imports neither devkit nor the project root.
 _LAUNCH = "import runpy, sys; runpy.run_path(sys.argv[1], run_name='__main__')"
 CONTROL = "/_devkit/"
@@ -168,7 +169,7 @@ class MiniStack(Emulator):
         self._check_state_files()
         pending_backup = ministack_state.take_backup(self.state_dir)
         # After the backup, which keeps the state exactly as the engine saved it.
-        from devkit.engines.ministack_gaps import forget_stream_positions
+        from devkit.engines.ministack.gaps import forget_stream_positions
 
         forget_stream_positions(self.state_dir / "state")
         self._spawn()
@@ -198,7 +199,7 @@ class MiniStack(Emulator):
 
     def _check_stacks(self) -> None:
         """Every stack the engine restored has its table, queues and functions (a state file can go missing)."""
-        from devkit.deploy import check_stack_intact
+        from devkit.stacks import check_stack_intact
 
         cloudformation = self.client("cloudformation")
         for stack in cloudformation.describe_stacks().get("Stacks", []):
@@ -379,7 +380,7 @@ class MiniStack(Emulator):
         )
 
     def after_deploy(self, stack_name: str) -> None:
-        from devkit.engines.ministack_gaps import add_cors_to_preflight, fix_event_source_scaling
+        from devkit.engines.ministack.gaps import add_cors_to_preflight, fix_event_source_scaling
 
         add_cors_to_preflight(self, stack_name)
         fix_event_source_scaling(self, stack_name)
