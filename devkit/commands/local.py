@@ -1,0 +1,147 @@
+"""Run the local engine: start it and deploy the stack (`up`), stop it, ask how it is, read its logs."""
+
+from __future__ import annotations
+
+import shlex
+import time
+
+from invoke.context import Context
+from invoke.exceptions import Exit
+
+from devkit.commands import command, engine_named, say
+from devkit.project import EMULATORS, check_stage, stack_name
+
+
+@command(
+    help={
+        "engine": "ministack (default, no Docker) or localstack (Docker)",
+        "fresh": "start from empty state (drops local data)",
+        "watch": "stay in the foreground and push handler edits live",
+        "port": "port for the engine (default 4566, or the one it last ran on)",
+        "stage": "stage to deploy (default dev)",
+        "restore": "MiniStack: put back the last good backup of the local state (the current one is moved aside)",
+    }
+)
+def up(
+    c: Context,
+    engine: str = "ministack",
+    fresh: bool = False,
+    watch: bool = False,
+    port: int = 0,
+    stage: str = "dev",
+    restore: bool = False,
+) -> None:
+    """Start the local engine if needed, deploy the stack to it and print the API URL."""
+    from devkit.engines.ministack import MiniStack
+    from devkit.engines.ministack.state import describe_backup
+    from devkit.warm import deploy_and_warm
+    from devkit.watch import watch_handlers
+
+    if engine not in EMULATORS:
+        raise Exit(f"`invoke up` runs a local engine ({', '.join(EMULATORS)}); for AWS use `invoke deploy`.")
+    started = time.monotonic()
+    check_stage(stage)
+    target = engine_named(engine, port)
+    say(f"Starting {engine} ..." if not target.status().running or fresh else f"Reusing running {engine}.")
+    if restore:
+        if not isinstance(target, MiniStack):
+            raise Exit("--restore applies to MiniStack's local state only.", code=1)
+        target.start(fresh=fresh, restore=True)
+        if target.restored:
+            backup, aside = target.restored
+            say(
+                f"Restored the state backed up {describe_backup(backup)}"
+                + (f"; the replaced state is in {aside}." if aside else ".")
+            )
+    else:
+        target.start(fresh=fresh)
+    result, values, warmed = deploy_and_warm(target, stage, progress=say)
+    api = values["ProductPurchaseApi"]
+    say("Functions warm: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in warmed.items()) + ".")
+    say(f"Stack {result.stack_name} {result.action} on {engine} in {time.monotonic() - started:.1f} s.")
+    options = "".join(
+        f" --{name} {value}"
+        for name, value, default in (("target", engine, "ministack"), ("stage", stage, "dev"))
+        if value != default
+    )
+    say(
+        f"\nAPI: {api}\nEvery request needs a bearer token (client credentials; valid "
+        f"{values.get('AccessTokenMinutes', '60')} min):\n"
+        f"  TOKEN=$(uv run invoke token{options})\n"
+        f'  curl -s {api} -H "Authorization: Bearer $TOKEN"\n'
+        "  uv run invoke seed   # sends the sample purchases"
+    )
+    if watch:
+        try:
+            watch_handlers(target, result.stack_name, progress=say)
+        except KeyboardInterrupt:
+            say("\nStopped watching; the engine keeps running (`invoke down` stops it).")
+
+
+@command(
+    help={
+        "engine": "ministack or localstack",
+        "purge": "also delete the engine's saved state",
+        "force": "MiniStack: kill it if it does not stop in time (changes since its last save are lost)",
+    }
+)
+def down(c: Context, engine: str = "ministack", purge: bool = False, force: bool = False) -> None:
+    """Stop the local engine (state is kept unless --purge)."""
+    from devkit.engines.ministack import MiniStack
+
+    target = engine_named(engine)
+    was_running = target.status().running
+    if isinstance(target, MiniStack):
+        target.stop(purge=purge, force=force)
+    else:
+        target.stop(purge=purge)
+    state = "stopped" if was_running else "was not running"
+    say(f"{engine} {state}{'; its state is deleted' if purge else ''}.")
+
+
+@command(help={"engine": "ministack, localstack or aws"})
+def status(c: Context, engine: str = "ministack") -> None:
+    """Show whether the engine runs and which stacks it holds."""
+    target = engine_named(engine)
+    state = target.status()
+    say(f"{state.engine}: {'running' if state.running else 'stopped'} - {state.detail}")
+    if state.running:
+        cloudformation = target.client("cloudformation")
+        for stack in cloudformation.describe_stacks().get("Stacks", []):
+            say(f"  stack {stack['StackName']}: {stack['StackStatus']}")
+
+
+@command(
+    help={
+        "engine": "ministack, localstack or aws",
+        "follow": "keep printing new lines",
+        "function": "sender, reader or writer: that function's logs instead of the engine's",
+        "stage": "stage whose functions to read (default dev)",
+    }
+)
+def logs(
+    c: Context, engine: str = "ministack", follow: bool = False, function: str = "", stage: str = "dev"
+) -> None:
+    """Print the engine's log, or one function's log lines."""
+    from devkit.function_logs import log_lines
+    from devkit.stacks import stack_functions
+
+    target = engine_named(engine)
+    if not function:
+        log_file = target.log_file()
+        if engine == "localstack":
+            c.run(f"docker compose logs {'--follow ' if follow else ''}localstack", pty=False)
+        elif log_file is None or not log_file.exists():
+            raise Exit(f"No engine log for {engine}; use --function sender|reader|writer.")
+        else:
+            c.run(f"tail -n 200 {'-f ' if follow else ''}{shlex.quote(str(log_file))}", pty=False)
+        return
+    functions = stack_functions(target, stack_name(check_stage(stage)))
+    logical = f"{function.capitalize()}Function"
+    if logical not in functions:
+        raise Exit(f"Unknown function {function!r}: choose sender, reader or writer.")
+    try:
+        for line in log_lines(target, functions[logical], follow=follow):
+            say(line)
+    except KeyboardInterrupt:
+        pass
