@@ -64,3 +64,19 @@ def stack_functions(engine: Engine, name: str) -> dict[str, str]:
         for resource in resources
         if resource["ResourceType"] == "AWS::Lambda::Function"
     }
+
+
+# The stack's functions by the short names the tasks take (`invoke call reader`); each is `<Name>Function`.
+FUNCTIONS = ("sender", "reader", "writer", "notifier", "connections", "authorizer")
+
+
+def function_named(engine: Engine, stack: str, function: str) -> str:
+    """The physical name of the stack's function `function` (a short name of FUNCTIONS); a ToolingError for a
+    name the stack does not have."""
+    if function not in FUNCTIONS:
+        raise ToolingError(f"Unknown function {function!r}: choose one of {', '.join(FUNCTIONS)}.")
+    functions = stack_functions(engine, stack)
+    logical = f"{function.capitalize()}Function"
+    if logical not in functions:
+        raise ToolingError(f"Stack {stack} has no {logical}: deploy the current template (`invoke up`).")
+    return functions[logical]

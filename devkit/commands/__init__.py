@@ -1,7 +1,8 @@
 """The `invoke` command layer: each module holds the tasks of one area, thin over the rest of devkit.
 
 `tasks.py` composes them into one flat collection. What the tasks share lives here: the decorator that turns a
-failure the user can act on into one clear line and exit code 1, and the few lookups every area needs.
+failure the user can act on (a ToolingError, an AWS error, no engine, no credentials) into one clear line and exit
+code 1 instead of a traceback, and the few lookups every area needs. Output goes through `devkit.ui`.
 """
 
 from __future__ import annotations
@@ -11,37 +12,67 @@ import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
+from devkit import ui
 from devkit.engines import Engine, get_engine
 from devkit.project import ToolingError, check_stage
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+Expected = (ToolingError, ClientError, EndpointConnectionError, NoCredentialsError)
+
+
+def failure_message(error: Exception) -> str:
+    """The one line to show for an expected failure (one of `Expected`)."""
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        code, text = details.get("Code", "Error"), details.get("Message", str(error))
+        if "does not exist" in text and "Stack" in text:
+            return f"{text}: deploy it first (`invoke up` locally, `invoke deploy --stage ...` on AWS)."
+        return f"{error.operation_name} failed: {code}: {text}"
+    if isinstance(error, EndpointConnectionError):
+        return f"Nothing answers at {error.kwargs.get('endpoint_url', 'the endpoint')}: is the engine running? (`invoke up`)"
+    if isinstance(error, NoCredentialsError):
+        return "No AWS credentials found: `aws configure` / `aws sso login`, or set AWS_PROFILE."
+    return str(error)
+
+
 def command(**options: Any) -> Callable[[F], Any]:
-    """`@task` whose ToolingError (a failure the user can act on) becomes a clean message and exit code 1."""
+    """`@task` whose expected failures (see `failure_message`) become one red line on stderr and exit code 1."""
 
     def decorate(function: F) -> Any:
         @functools.wraps(function)
         def run(*args: Any, **kwargs: Any) -> Any:
             try:
                 return function(*args, **kwargs)
-            except ToolingError as error:
-                raise Exit(f"Error: {error}", code=1) from None
+            except Expected as error:
+                ui.error(f"Error: {failure_message(error)}")
+                raise Exit(code=1) from None
 
         return task(**options)(run)
 
     return decorate
 
 
-def say(message: str) -> None:
-    print(message, flush=True)
+say = ui.say
 
 
 def engine_named(name: str, port: int = 0) -> Engine:
     return get_engine(name, port=port or None)
+
+
+def running(target: str) -> Engine:
+    """The engine, which must be running when it is a local one; a ToolingError says how to start it."""
+    from devkit.project import EMULATORS
+
+    engine = engine_named(target)
+    if target in EMULATORS and not engine.status().running:
+        raise ToolingError(f"The {target} engine is not running: start it with `invoke up`.")
+    return engine
 
 
 def deployed(target: str, stage: str) -> tuple[Engine, dict[str, Any]]:

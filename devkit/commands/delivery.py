@@ -5,6 +5,7 @@ from __future__ import annotations
 from invoke.context import Context
 from invoke.exceptions import Exit
 
+from devkit import ui
 from devkit.commands import command, confirmed, engine_named, say
 from devkit.engines import Engine
 from devkit.project import EMULATORS, check_stage, stack_name
@@ -29,7 +30,8 @@ def deploy(c: Context, stage: str, target: str = "aws", dry_run: bool = False, y
         _deploy_to_aws(engine, stage, dry_run=dry_run, yes=yes)
         return
     engine.start()
-    sam.build()
+    with ui.phase("Building with sam build"):
+        sam.build()
     # On an emulator, the same `sam deploy` as on AWS, plus the engine's local-stage parameters.
     overrides = {"StageName": stage, **local_stage_parameters(engine, stage)}
     sam.deploy(
@@ -47,7 +49,8 @@ def _deploy_to_aws(engine: Engine, stage: str, *, dry_run: bool, yes: bool) -> N
     engine.start()
     cloudformation = engine.client("cloudformation")
     resources = delivery.pipeline_resources(cloudformation, stage)  # before the build: fail fast
-    sam.build()
+    with ui.phase("Building with sam build"):
+        sam.build()
     outcome = delivery.deploy_stage(
         cloudformation,
         engine.client("codedeploy"),

@@ -8,6 +8,7 @@ import time
 from invoke.context import Context
 from invoke.exceptions import Exit
 
+from devkit import ui
 from devkit.commands import command, engine_named, say
 from devkit.project import EMULATORS, check_stage, stack_name
 
@@ -42,20 +43,27 @@ def up(
     started = time.monotonic()
     check_stage(stage)
     target = engine_named(engine, port)
-    say(f"Starting {engine} ..." if not target.status().running or fresh else f"Reusing running {engine}.")
+    starting = not target.status().running or fresh or restore
+    if not starting:
+        say(f"Reusing running {engine}.")
     if restore:
         if not isinstance(target, MiniStack):
             raise Exit("--restore applies to MiniStack's local state only.", code=1)
-        target.start(fresh=fresh, restore=True)
+        with ui.phase(f"Starting {engine}"):
+            target.start(fresh=fresh, restore=True)
         if target.restored:
             backup, aside = target.restored
             say(
                 f"Restored the state backed up {describe_backup(backup)}"
                 + (f"; the replaced state is in {aside}." if aside else ".")
             )
+    elif starting:
+        with ui.phase(f"Starting {engine}"):
+            target.start(fresh=fresh)
     else:
         target.start(fresh=fresh)
-    result, values, warmed = deploy_and_warm(target, stage, progress=say)
+    with ui.phase(f"Deploying stage {stage} and warming its functions"):
+        result, values, warmed = deploy_and_warm(target, stage, progress=say)
     api = values["ProductPurchaseApi"]
     say("Functions warm: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in warmed.items()) + ".")
     say(f"Stack {result.stack_name} {result.action} on {engine} in {time.monotonic() - started:.1f} s.")
@@ -107,8 +115,8 @@ def status(c: Context, engine: str = "ministack") -> None:
     say(f"{state.engine}: {'running' if state.running else 'stopped'} - {state.detail}")
     if state.running:
         cloudformation = target.client("cloudformation")
-        for stack in cloudformation.describe_stacks().get("Stacks", []):
-            say(f"  stack {stack['StackName']}: {stack['StackStatus']}")
+        stacks = cloudformation.describe_stacks().get("Stacks", [])
+        ui.table(("Stack", "Status"), [(stack["StackName"], stack["StackStatus"]) for stack in stacks])
 
 
 @command(

@@ -10,6 +10,7 @@ from pathlib import Path
 from invoke.context import Context
 from invoke.exceptions import Exit
 
+from devkit import ui
 from devkit.commands import command, deployed, engine_named, say
 from devkit.project import ToolingError, check_stage, stack_name
 
@@ -27,9 +28,7 @@ def outputs(c: Context, target: str = "ministack", stage: str = "dev", json_: bo
     if json_:
         say(json.dumps(values, indent=2, sort_keys=True))
     else:
-        width = max(map(len, values))
-        for key, value in sorted(values.items()):
-            say(f"{key:<{width}}  {value}")
+        ui.table(("Output", "Value"), sorted(values.items()))
 
 
 @command(help={"target": "ministack (default), localstack or aws", "stage": "stage (default dev)"})
@@ -92,8 +91,10 @@ def consumer(
         return
     if not name:
         listed = consumers.list_consumers(engine, values)
-        for item in listed:
-            say(f"{item.name:<24} {item.client_id}  {' '.join(item.scopes)}")
+        ui.table(
+            ("Consumer", "Client id", "Scopes"),
+            [(item.name, item.client_id, " ".join(item.scopes)) for item in listed],
+        )
         say(f"{len(listed)} consumer(s) on {stack_name(stage)} ({target}).")
         return
     created = consumers.create_consumer(engine, values, name, parse_scopes(scopes))
@@ -124,9 +125,18 @@ def dlq(c: Context, target: str = "ministack", stage: str = "dev", redrive: bool
         say(f"Moved {moved} message(s) back to the queue.")
         return
     messages = dead_letters.peek(engine, values["DeadLetterQueueUrl"])
-    for message in messages:
-        sent = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(message.sent_at_ms / 1000))
-        say(f"{message.message_id}  received {message.receive_count}x  sent {sent}  {message.body[:200]}")
+    ui.table(
+        ("Message id", "Received", "Sent", "Body"),
+        [
+            (
+                message.message_id,
+                f"{message.receive_count}x",
+                time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(message.sent_at_ms / 1000)),
+                message.body[:200],
+            )
+            for message in messages
+        ],
+    )
     say(
         f"{len(messages)} message(s) in the DLQ."
         + (" Fix the cause, then `invoke dlq --redrive`." if messages else "")
