@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 import time
+from typing import TYPE_CHECKING
 
 from invoke.context import Context
 from invoke.exceptions import Exit
@@ -11,6 +12,9 @@ from invoke.exceptions import Exit
 from devkit import ui
 from devkit.commands import command, engine_named, say
 from devkit.project import EMULATORS, check_stage, stack_name
+
+if TYPE_CHECKING:
+    from devkit.engines.ministack import MiniStack
 
 
 @command(
@@ -153,3 +157,70 @@ def logs(
             say(line)
     except KeyboardInterrupt:
         pass
+
+
+@command(
+    positional=["action", "name"],
+    help={
+        "action": "save, load or remove (`invoke snapshots` lists them)",
+        "name": "the snapshot's name: 1-64 letters, digits, '.', '_', '-'",
+        "engine": "ministack (the only engine with local snapshots)",
+    },
+)
+def snapshot(c: Context, action: str, name: str, engine: str = "ministack") -> None:
+    """Save, load or remove a named copy of the local engine's whole state (`invoke snapshot save before-demo`)."""
+    from devkit import snapshots
+
+    target = _snapshot_engine(engine)
+    if action == "save":
+        with ui.phase(f"Saving snapshot {name}"):
+            saved = snapshots.save(target, name)
+        say(
+            f"Saved snapshot {saved.name} ({snapshots.human_size(saved.size)}): `invoke snapshot load {saved.name}`."
+        )
+    elif action == "load":
+        with ui.phase(f"Loading snapshot {name}"):
+            loaded, kept, running = snapshots.load(target, name)
+        if kept:
+            say(f"The state it replaced is kept as snapshot {kept.name}.")
+        say(
+            f"Loaded snapshot {loaded.name} into the running engine (`invoke outputs` shows its URLs)."
+            if running
+            else f"Loaded snapshot {loaded.name}; the engine is stopped: `invoke up` starts it with this state."
+        )
+    elif action == "remove":
+        removed = snapshots.remove(target, name)
+        say(f"Removed snapshot {removed.name}.")
+    else:
+        # invoke's positional arguments are all required, so listing is a task of its own.
+        hint = " (to list them: `invoke snapshots`)" if action == "list" else ""
+        raise Exit(f"Unknown snapshot action {action!r}: choose save, load or remove{hint}.", code=1)
+
+
+@command(help={"engine": "ministack (the only engine with local snapshots)"})
+def snapshots(c: Context, engine: str = "ministack") -> None:
+    """List the local engine's snapshots with their date and size."""
+    from devkit import snapshots as saved
+
+    target = _snapshot_engine(engine)
+    rows = [
+        (
+            item.name,
+            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(item.taken)),
+            saved.human_size(item.size),
+            "automatic (before a load)" if item.automatic else "",
+        )
+        for item in saved.list_snapshots(target)
+    ]
+    if rows:
+        ui.table(("Snapshot", "Taken", "Size", ""), rows)
+    say(f"{len(rows)} snapshot(s) in {saved.snapshots_folder(target)}.")
+
+
+def _snapshot_engine(engine: str) -> MiniStack:
+    from devkit.engines.ministack import MiniStack
+
+    target = engine_named(engine)
+    if not isinstance(target, MiniStack):
+        raise Exit("Snapshots are of MiniStack's local state: `--engine ministack`.", code=1)
+    return target

@@ -290,6 +290,11 @@ class MiniStack(Emulator):
         """Ask the running engine to save its state now; its answer says whether every file was written."""
         return self._control("POST", "save", timeout=SAVE_TIMEOUT)
 
+    def save_into(self, folder: Path) -> dict[str, Any]:
+        """Ask the running engine to save, and to copy the saved state folder to `folder` (which must not exist)
+        before any later save changes it; the answer says whether every file was written."""
+        return self._control("POST", "snapshot", timeout=SAVE_TIMEOUT, body={"into": str(folder)})
+
     def save_status(self) -> dict[str, Any]:
         """How the launcher's saves went so far: last good save, errors, counts and time spent."""
         return self._control("GET", "save")
@@ -302,9 +307,12 @@ class MiniStack(Emulator):
         """The profile since `start_profile`, as a pstats summary by own time."""
         return str(self._control("POST", "profile/stop").get("profile", ""))
 
-    def _control(self, method: str, route: str, *, timeout: float = 10.0) -> dict[str, Any]:
+    def _control(
+        self, method: str, route: str, *, timeout: float = 10.0, body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """A request to the launcher's /_devkit/ routes in the engine process."""
-        request = urllib.request.Request(f"{self.endpoint_url()}{CONTROL}{route}", method=method, data=b"")
+        data = json.dumps(body).encode() if body is not None else b""
+        request = urllib.request.Request(f"{self.endpoint_url()}{CONTROL}{route}", method=method, data=data)
         try:
             with urllib.request.urlopen(request, timeout=timeout) as reply:
                 result: dict[str, Any] = json.load(reply)

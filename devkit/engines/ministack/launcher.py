@@ -12,6 +12,9 @@ setting for. Each calls the engine's own functions; nothing here emulates a serv
 - Prompt reaping: MiniStack's own reaper runs every 30 s, so a burst's surplus workers (~50 MB each) lived up to
   TTL + 30 s. Here the engine's `reap_idle_workers` runs every REAP_INTERVAL seconds.
 
+`POST /_devkit/snapshot` (`invoke snapshot save`): a save, then a copy of the saved state folder into the folder
+the request names, both under the save lock, so the copy is one consistent save of every service.
+
 And, for `invoke bench`, `POST /_devkit/profile/start` and `/stop`: a cProfile of the engine's event-loop thread
 (HTTP serving and the services' handlers), returned as a pstats summary.
 
@@ -27,6 +30,7 @@ import json
 import logging
 import os
 import pstats
+import shutil
 import sys
 import threading
 import time
@@ -74,7 +78,7 @@ class Saver:
     def __init__(self, engine: Any, persistence: Any) -> None:
         self.engine = engine
         self.persistence = persistence
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self.changed_until = (
             0.0  # a request changed state: save until this time (the poller settles after it)
         )
@@ -120,6 +124,7 @@ class Saver:
     def write(self, states: dict[str, Any], errors: list[str]) -> dict[str, Any]:
         """Write the states with the engine's `save_state`; the result says whether every file was written."""
         started = time.time()
+        # Re-entrant: `copy_to` holds it across a write and the copy.
         with self.lock:
             self._collect.messages = []
             for name, state in states.items():
@@ -131,6 +136,22 @@ class Saver:
             if not errors:
                 self.last_good = started
         return self.status(seconds=time.time() - started)
+
+    def copy_to(self, states: dict[str, Any], errors: list[str], folder: str) -> dict[str, Any]:
+        """Write the states, then copy the state folder to `folder` before any other save can change it."""
+        with self.lock:
+            result = self.write(states, errors)
+            if result["ok"]:
+                try:
+                    shutil.copytree(os.environ["STATE_DIR"], folder)
+                except OSError as error:
+                    shutil.rmtree(folder, ignore_errors=True)
+                    result = {
+                        **result,
+                        "ok": False,
+                        "errors": [f"could not copy the state to {folder}: {error}"],
+                    }
+        return result
 
     def save_all(self, services: dict[str, Any]) -> None:
         """The engine's shutdown save (`save_all`), under the same lock, with its outcome logged."""
@@ -196,7 +217,7 @@ class Control:
             return
         path = scope.get("path", "")
         if scope["type"] == "http" and path.startswith(CONTROL_PREFIX):
-            await self._control(scope, send)
+            await self._control(scope, receive, send)
             return
         if not path.startswith("/_ministack/"):
             self.saver.touched()
@@ -221,10 +242,14 @@ class Control:
 
         return forward
 
-    async def _control(self, scope: Scope, send: Send) -> None:
+    async def _control(self, scope: Scope, receive: Receive, send: Send) -> None:
         route = (scope["method"], scope["path"][len(CONTROL_PREFIX) :])
+        request = await _request_body(receive)
         if route == ("POST", "save"):
             body = await self.saver.save_now()
+        elif route == ("POST", "snapshot") and isinstance(request.get("into"), str):
+            states, errors = self.saver.snapshot()
+            body = await asyncio.to_thread(self.saver.copy_to, states, errors, request["into"])
         elif route == ("GET", "save"):
             body = self.saver.status()
         elif route == ("POST", "profile/start"):
@@ -239,6 +264,22 @@ class Control:
             await _answer(send, 404, {"message": f"no devkit route {scope['method']} {scope['path']}"})
             return
         await _answer(send, 200, body)
+
+
+async def _request_body(receive: Receive) -> dict[str, Any]:
+    """The request's JSON object body (empty when there is none)."""
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    data = b"".join(chunks)
+    try:
+        document = json.loads(data) if data else {}
+    except ValueError:
+        return {}
+    return document if isinstance(document, dict) else {}
 
 
 def _summary(profiler: cProfile.Profile, lines: int = 25) -> str:
