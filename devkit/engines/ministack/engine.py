@@ -295,6 +295,15 @@ class MiniStack(Emulator):
         before any later save changes it; the answer says whether every file was written."""
         return self._control("POST", "snapshot", timeout=SAVE_TIMEOUT, body={"into": str(folder)})
 
+    def debug_function(self, function_name: str, *, port: int, wait: bool, code_dir: Path) -> None:
+        """The function's next workers start under debugpy on 127.0.0.1:`port`, running the code in `code_dir`."""
+        body = {"function": function_name, "port": port, "wait": wait, "code_dir": str(code_dir)}
+        self._control("POST", "debug", body=body)
+
+    def stop_debugging(self, function_name: str) -> None:
+        """The function's next workers start as usual again."""
+        self._control("DELETE", "debug", body={"function": function_name})
+
     def save_status(self) -> dict[str, Any]:
         """How the launcher's saves went so far: last good save, errors, counts and time spent."""
         return self._control("GET", "save")

@@ -15,6 +15,11 @@ setting for. Each calls the engine's own functions; nothing here emulates a serv
 `POST /_devkit/snapshot` (`invoke snapshot save`): a save, then a copy of the saved state folder into the folder
 the request names, both under the save lock, so the copy is one consistent save of every service.
 
+`/_devkit/debug` (`invoke debug`): the next workers of the functions named there start under debugpy, listening on
+127.0.0.1 at the port asked for, and run the project's own handler files (so a debugger's breakpoints in
+`handlers/` map 1:1), with a long timeout so that a stopped breakpoint does not time the invocation out. Turning it
+on or off drops the function's idle workers, so the very next invocation starts a fresh one.
+
 And, for `invoke bench`, `POST /_devkit/profile/start` and `/stop`: a cProfile of the engine's event-loop thread
 (HTTP serving and the services' handlers), returned as a pstats summary.
 
@@ -190,6 +195,107 @@ class Saver:
                     logger.exception("devkit: periodic save failed")
 
 
+# While a debugger holds a function at a breakpoint, its invocation must not time out.
+DEBUG_TIMEOUT_SECONDS = 900
+# Put before MiniStack's Python worker script: start debugpy, then make the worker load the handler from the
+# project's folder instead of the unzipped copy (the first line the worker reads names the code folder).
+_DEBUG_PRELUDE = """
+import json as _devkit_json, sys as _devkit_sys
+try:
+    import debugpy as _devkit_debugpy
+    _devkit_debugpy.listen(("127.0.0.1", {port}))
+    _devkit_sys.stderr.write("devkit: debugpy listens on 127.0.0.1:{port}\\n")
+    if {wait}:
+        _devkit_sys.stderr.write("devkit: waiting for a debugger to attach\\n")
+        _devkit_debugpy.wait_for_client()
+except Exception as _devkit_error:
+    _devkit_sys.stderr.write(f"devkit: no debugger for this worker: {{_devkit_error}}\\n")
+
+
+class _DevkitStdin:
+    def __init__(self, stream):
+        self._stream, self._first = stream, True
+
+    def readline(self):
+        line = self._stream.readline()
+        if self._first and line:
+            self._first = False
+            init = _devkit_json.loads(line)
+            init["code_dir"] = {code_dir!r}
+            line = _devkit_json.dumps(init) + "\\n"
+        return line
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+_devkit_sys.stdin = _DevkitStdin(_devkit_sys.stdin)
+"""
+
+
+class Debugging:
+    """The functions whose new workers start under debugpy, and the patches of the engine's worker spawning."""
+
+    def __init__(self, runtime: Any) -> None:
+        self.runtime = runtime
+        self.functions: dict[str, dict[str, Any]] = {}
+        self._spawning = threading.local()
+        original_spawn = runtime.Worker._spawn
+        original_detect = runtime._detect_runtime_binary
+        debugging = self
+
+        def spawn(worker: Any) -> None:
+            settings = debugging.functions.get(worker.func_name)
+            if settings is None:
+                original_spawn(worker)
+                return
+            worker.config = {**worker.config, "Timeout": DEBUG_TIMEOUT_SECONDS}
+            debugging._spawning.settings = settings
+            try:
+                original_spawn(worker)
+            finally:
+                debugging._spawning.settings = None
+
+        def detect(runtime_name: str) -> tuple[str, str]:
+            binary, script = original_detect(runtime_name)
+            settings = getattr(debugging._spawning, "settings", None)
+            if settings is not None and str(runtime_name).startswith("python"):
+                script = _DEBUG_PRELUDE.format(**settings) + script
+            return binary, script
+
+        runtime.Worker._spawn = spawn
+        runtime._detect_runtime_binary = detect
+
+    def answer(self, method: str, request: dict[str, Any]) -> dict[str, Any]:
+        name = request.get("function")
+        if method == "POST" and isinstance(name, str):
+            self.functions[name] = {
+                "port": int(request["port"]),
+                "wait": bool(request.get("wait")),
+                "code_dir": str(request["code_dir"]),
+            }
+            self._drop_idle_workers(name)
+        elif method == "DELETE" and isinstance(name, str) and self.functions.pop(name, None) is not None:
+            self._drop_idle_workers(name)
+        return {"debugging": self.functions}
+
+    def _drop_idle_workers(self, name: str) -> None:
+        """The function's idle workers go, so that its next invocation starts one with the new settings."""
+        runtime = self.runtime
+        idle: list[Any] = []
+        with runtime._lock:
+            for key, entries in list(runtime._workers.items()):
+                if key.split(":", 3)[2] != name:
+                    continue
+                idle.extend(worker for worker in entries if not worker.in_use)
+                busy = [worker for worker in entries if worker.in_use]
+                if busy:
+                    runtime._workers[key] = busy
+                else:
+                    runtime._workers.pop(key, None)
+        runtime.kill_workers(idle)
+
+
 def _reap_forever() -> None:
     while True:
         time.sleep(REAP_INTERVAL)
@@ -205,9 +311,10 @@ class Control:
     """The ASGI layer in front of MiniStack's app: starts periodic saving once the engine has loaded its state,
     marks state as changed on each request, and answers the /_devkit/ routes."""
 
-    def __init__(self, app: Asgi, saver: Saver) -> None:
+    def __init__(self, app: Asgi, saver: Saver, debugging: Debugging | None = None) -> None:
         self.app = app
         self.saver = saver
+        self.debugging = debugging
         self.profiler: cProfile.Profile | None = None
         self._saving: asyncio.Task[None] | None = None
 
@@ -252,6 +359,8 @@ class Control:
             body = await asyncio.to_thread(self.saver.copy_to, states, errors, request["into"])
         elif route == ("GET", "save"):
             body = self.saver.status()
+        elif route[1] == "debug" and self.debugging is not None:
+            body = self.debugging.answer(route[0], request)
         elif route == ("POST", "profile/start"):
             self.profiler = cProfile.Profile()
             self.profiler.enable()
@@ -297,13 +406,13 @@ async def _answer(send: Send, status: int, body: dict[str, Any]) -> None:
 
 def main() -> None:
     import ministack.app as engine
-    from ministack.core import persistence
+    from ministack.core import lambda_runtime, persistence
 
     saver = Saver(engine, persistence)
     saver.original_save_all = engine.save_all
     # `main()` serves the module's `app` and its lifespan calls the module's `save_all`, both looked up at call time.
     engine.save_all = saver.save_all
-    engine.app = Control(engine.app, saver)
+    engine.app = Control(engine.app, saver, Debugging(lambda_runtime))
     sys.argv[1:] = []  # the engine parses its own options (none are used); the launcher's path is not one
     engine.main()
 

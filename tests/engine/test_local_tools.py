@@ -1,0 +1,172 @@
+"""The local development tools on a private MiniStack with the stack deployed: a debugger attached to a function
+stops a real API request at a breakpoint, and a snapshot brings the saved data back with the stack working."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devkit import debugging, snapshots
+from devkit.auth import authorization_header, forget_tokens
+from devkit.engines.ministack import MiniStack, free_port
+from devkit.http import Reply, call
+from devkit.outputs import reachable_outputs
+from devkit.project import HANDLERS, stack_name
+from devkit.stacks import function_named
+from devkit.waiting import wait_for
+from seed.send import load_samples
+
+from .dap import DapClient
+
+STAGE = "dev"
+# Every wait is bounded: a request through the API, a write becoming readable, a debugger event.
+REQUEST_TIMEOUT = 60.0
+READABLE_TIMEOUT = 20.0
+DEBUGGER_TIMEOUT = 20.0
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MiniStack]:
+    from devkit.warm import deploy_and_warm
+
+    private = MiniStack(port=free_port(), state_dir=tmp_path_factory.mktemp("tools") / "ministack")
+    private.state_dir.mkdir()
+    try:
+        private.start()
+        deploy_and_warm(private, STAGE, progress=lambda message: None)
+        yield private
+    finally:
+        private.stop(purge=True)
+        forget_tokens()
+
+
+def _api(engine: MiniStack) -> tuple[str, dict[str, str]]:
+    values = reachable_outputs(engine, STAGE)
+    return values["ProductPurchaseApi"], authorization_header(engine, values)
+
+
+def _create(engine: MiniStack) -> str:
+    api, headers = _api(engine)
+    purchase = {**load_samples()[0], "CustomerName": f"Snapshot {uuid.uuid4().hex[:8]}"}
+    reply = call("POST", api.rstrip("/"), purchase, headers=headers, timeout=REQUEST_TIMEOUT)
+    assert reply.status == 202, reply.body
+    purchase_id: str = reply.json()["ProductPurchaseId"]
+    return purchase_id
+
+
+def _status(engine: MiniStack, purchase_id: str) -> int:
+    api, headers = _api(engine)
+    return call("GET", f"{api}{purchase_id}", headers=headers, timeout=REQUEST_TIMEOUT).status
+
+
+def _readable(engine: MiniStack, purchase_id: str) -> None:
+    wait_for(
+        lambda: _status(engine, purchase_id) == 200,
+        timeout=READABLE_TIMEOUT,
+        interval=0.1,
+        what=f"purchase {purchase_id} to be readable",
+    )
+
+
+def _line_of(path: Path, text: str) -> int:
+    return next(number for number, line in enumerate(path.read_text().splitlines(), 1) if text in line)
+
+
+def test_a_debugger_attached_to_the_reader_stops_a_real_request_at_its_breakpoint(engine: MiniStack) -> None:
+    # Given the reader under the debugger, on a free port
+    port = free_port()
+    reader = function_named(engine, stack_name(STAGE), "reader")
+    debugging.start(engine, "reader", reader, port=port, wait=False)
+    api, headers = _api(engine)
+    client: DapClient | None = None
+    try:
+        assert call("GET", api, headers=headers, timeout=REQUEST_TIMEOUT).status == 200  # starts its worker
+
+        # When a DAP client attaches, sets a breakpoint in the list route and a GET arrives
+        client = DapClient(port)
+        client.request(
+            "initialize", adapterID="debugpy", clientID="pytest", linesStartAt1=True, pathFormat="path"
+        )
+        attach = client.send(
+            "attach",
+            justMyCode=True,
+            pathMappings=[{"localRoot": str(HANDLERS), "remoteRoot": str(HANDLERS)}],
+        )
+        client.wait_for("event", "initialized", DEBUGGER_TIMEOUT)
+        reader_file = HANDLERS / "reader.py"
+        line = _line_of(reader_file, "limit = _page_size(")
+        breakpoints = client.request(
+            "setBreakpoints", source={"path": str(reader_file)}, breakpoints=[{"line": line}]
+        )
+        assert breakpoints["body"]["breakpoints"][0]["verified"]
+        client.request("configurationDone")
+        client.wait_for("response", "attach", DEBUGGER_TIMEOUT, attach)
+        answered: dict[str, Reply] = {}
+        request = threading.Thread(
+            target=lambda: answered.update(reply=call("GET", api, headers=headers, timeout=REQUEST_TIMEOUT))
+        )
+        request.start()
+
+        # Then the request stops there, and answers once continued
+        stopped = client.wait_for("event", "stopped", DEBUGGER_TIMEOUT)
+        assert stopped["body"]["reason"] == "breakpoint"
+        frames = client.request("stackTrace", threadId=stopped["body"]["threadId"])["body"]["stackFrames"]
+        assert (frames[0]["source"]["path"], frames[0]["line"]) == (str(reader_file), line)
+        assert "reply" not in answered
+        client.request("continue", threadId=stopped["body"]["threadId"])
+        request.join(REQUEST_TIMEOUT)
+        assert answered["reply"].status == 200
+    finally:
+        if client is not None:
+            client.close()
+        debugging.stop(engine, reader)
+
+    # And once the debugger is off, the function answers as before
+    assert call("GET", api, headers=headers, timeout=REQUEST_TIMEOUT).status == 200
+
+
+def test_a_loaded_snapshot_brings_the_saved_data_back_and_the_stack_keeps_working(engine: MiniStack) -> None:
+    # Given a purchase saved in a snapshot, and one written after it
+    saved = _create(engine)
+    _readable(engine, saved)
+    snapshots.save(engine, "before")
+    later = _create(engine)
+    _readable(engine, later)
+
+    # When the snapshot is loaded into the running engine
+    loaded, kept, running = snapshots.load(engine, "before")
+
+    # Then the saved purchase is there and the later one is not, and the replaced state was kept
+    assert running and loaded.name == "before"
+    assert _status(engine, saved) == 200
+    assert _status(engine, later) == 404
+    assert kept is not None and kept.automatic
+    assert {item.name for item in snapshots.list_snapshots(engine)} == {"before", kept.name}
+
+    # And the stack works: a new write is consumed by the writer and becomes readable
+    after = _create(engine)
+    _readable(engine, after)
+
+    # And loading the automatic snapshot brings the later purchase back (nothing was lost)
+    snapshots.load(engine, kept.name)
+    assert _status(engine, later) == 200
+
+
+def test_snapshot_mistakes_are_refused_without_touching_anything(engine: MiniStack) -> None:
+    from devkit.project import ToolingError
+
+    before: Any = sorted(item.name for item in snapshots.list_snapshots(engine))
+    with pytest.raises(ToolingError, match="Invalid snapshot name"):
+        snapshots.save(engine, "../escape")
+    with pytest.raises(ToolingError, match="No snapshot named"):
+        snapshots.load(engine, "never-saved")
+    snapshots.save(engine, "twice")
+    with pytest.raises(ToolingError, match="exists already"):
+        snapshots.save(engine, "twice")
+    snapshots.remove(engine, "twice")
+    assert sorted(item.name for item in snapshots.list_snapshots(engine)) == before
