@@ -3,6 +3,8 @@ stops a real API request at a breakpoint, and a snapshot brings the saved data b
 
 from __future__ import annotations
 
+import io
+import json
 import threading
 import uuid
 from collections.abc import Iterator
@@ -170,3 +172,22 @@ def test_snapshot_mistakes_are_refused_without_touching_anything(engine: MiniSta
         snapshots.save(engine, "twice")
     snapshots.remove(engine, "twice")
     assert sorted(item.name for item in snapshots.list_snapshots(engine)) == before
+
+
+def test_a_sample_post_event_invoked_on_the_senders_live_alias_is_accepted_and_applied(
+    engine: MiniStack,
+) -> None:
+    from devkit.events import sample_event
+    from devkit.invoking import invoke, read_event
+
+    # Given `invoke event api-post`, read back as `invoke call --event -` reads it
+    event = read_event("-", io.StringIO(json.dumps(sample_event("api-post"))))
+
+    # When it is invoked on the sender's live alias
+    result = invoke(engine, function_named(engine, stack_name(STAGE), "sender"), event)
+
+    # Then the sender accepts it, says so in its log, and the writer applies it
+    assert result.function_error is None
+    assert result.payload["statusCode"] == 202
+    assert any("Purchase write accepted" in line for line in result.log_lines)
+    _readable(engine, json.loads(result.payload["body"])["ProductPurchaseId"])
