@@ -65,6 +65,7 @@ def debug(
     c: Context, function: str, port: int = 5678, wait: bool = False, off: bool = False, stage: str = "dev"
 ) -> None:
     """Run one function's next invocations under debugpy (attach VS Code to it) until Ctrl-C or --off."""
+    import signal
     import time
 
     from devkit import debugging
@@ -78,6 +79,9 @@ def debug(
         debugging.stop(engine, name)
         say(f"{function} runs without the debugger again.")
         return
+    # Ctrl-C, a closed terminal or a kill all end the session the same way: the function is put back.
+    for ending in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(ending, _interrupt)
     session = debugging.start(engine, function, name, port=port, wait=wait)
     try:
         say(debugging.instructions(session))
@@ -91,3 +95,7 @@ def debug(
         if engine.status().running:
             debugging.stop(engine, name)
     say(f"\n{function} runs without the debugger again.")
+
+
+def _interrupt(signal_number: int, frame: object) -> None:
+    raise KeyboardInterrupt
