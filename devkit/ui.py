@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["Text", "console", "error", "errors", "mark", "phase", "say", "table", "warn"]
+__all__ = ["Text", "console", "error", "errors", "mark", "phase", "report", "say", "table", "warn"]
 
 console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False)
@@ -37,6 +37,14 @@ def error(message: str) -> None:
 def mark(met: bool) -> Text:
     """`met` or `missed`, green or red: how a measured figure compares with its target."""
     return Text("met", style="green") if met else Text("missed", style="bold red")
+
+
+def report(text: str) -> None:
+    """A measured report, its verdicts coloured: `met` green, `MISSED`/`missed` and `lost` red."""
+    coloured = Text(text)
+    coloured.highlight_regex(r"\bmet\b", "green")
+    coloured.highlight_regex(r"\b(MISSED|missed|FAILED)\b", "bold red")
+    console.print(coloured, soft_wrap=True)
 
 
 def table(columns: Sequence[str], rows: Sequence[Sequence[str | Text]], *, title: str | None = None) -> None:

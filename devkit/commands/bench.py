@@ -9,6 +9,7 @@ from pathlib import Path
 from invoke.context import Context
 from invoke.exceptions import Exit
 
+from devkit import ui
 from devkit.commands import command, engine_named, say
 from devkit.project import check_stage
 
@@ -74,7 +75,8 @@ def bench(
         )
         report = benchmark.run_benchmark(engine, stage, settings, command=command_line, progress=say)
     path = benchmark.save_json(report, Path(json_) if json_ else benchmark.default_json_path(report.kind))
-    say(f"\n{benchmark.format_report(report)}\n\nJSON: {path}")
+    ui.report(f"\n{benchmark.format_report(report)}")
+    say(f"\nJSON: {path}")
     if not report.passed:
         raise Exit("Some accepted writes were lost or applied twice (see above).", code=1)
 
@@ -106,4 +108,4 @@ def bench_list(
     report = run_list_bench(
         engine_named(target), stage, tombstones=tombstones, requests=requests, limit=limit, progress=say
     )
-    say(f"\n{report.format()}")
+    ui.report(f"\n{report.format()}")
