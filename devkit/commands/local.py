@@ -127,7 +127,7 @@ def status(c: Context, engine: str = "ministack") -> None:
     help={
         "engine": "ministack, localstack or aws",
         "follow": "keep printing new lines",
-        "function": "sender, reader or writer: that function's logs instead of the engine's",
+        "function": "sender, reader, writer, notifier, connections or authorizer: its logs, not the engine's",
         "stage": "stage whose functions to read (default dev)",
     }
 )
@@ -136,7 +136,7 @@ def logs(
 ) -> None:
     """Print the engine's log, or one function's log lines."""
     from devkit.function_logs import log_lines
-    from devkit.stacks import stack_functions
+    from devkit.stacks import function_named
 
     target = engine_named(engine)
     if not function:
@@ -144,16 +144,13 @@ def logs(
         if engine == "localstack":
             c.run(f"docker compose logs {'--follow ' if follow else ''}localstack", pty=False)
         elif log_file is None or not log_file.exists():
-            raise Exit(f"No engine log for {engine}; use --function sender|reader|writer.")
+            raise Exit(f"No engine log for {engine}; use --function NAME (sender, reader, writer, ...).")
         else:
             c.run(f"tail -n 200 {'-f ' if follow else ''}{shlex.quote(str(log_file))}", pty=False)
         return
-    functions = stack_functions(target, stack_name(check_stage(stage)))
-    logical = f"{function.capitalize()}Function"
-    if logical not in functions:
-        raise Exit(f"Unknown function {function!r}: choose sender, reader or writer.")
+    name = function_named(target, stack_name(check_stage(stage)), function)
     try:
-        for line in log_lines(target, functions[logical], follow=follow):
+        for line in log_lines(target, name, follow=follow):
             say(line)
     except KeyboardInterrupt:
         pass
