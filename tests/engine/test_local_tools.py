@@ -17,6 +17,7 @@ from devkit import debugging, snapshots
 from devkit.auth import authorization_header, forget_tokens
 from devkit.engines.ministack import MiniStack, free_port
 from devkit.http import Reply, call
+from devkit.notifications import Listener, of_purchase, socket_url
 from devkit.outputs import reachable_outputs
 from devkit.project import HANDLERS, stack_name
 from devkit.stacks import function_named
@@ -150,9 +151,16 @@ def test_a_loaded_snapshot_brings_the_saved_data_back_and_the_stack_keeps_workin
     assert kept is not None and kept.automatic
     assert {item.name for item in snapshots.list_snapshots(engine)} == {"before", kept.name}
 
-    # And the stack works: a new write is consumed by the writer and becomes readable
-    after = _create(engine)
-    _readable(engine, after)
+    # And the stack works: a new write is consumed by the writer, becomes readable, and its change is pushed
+    values = reachable_outputs(engine, STAGE)
+    with Listener(socket_url(engine, values)) as listener:
+        after = _create(engine)
+        _readable(engine, after)
+        listener.wait_for(
+            lambda got: any(message["type"] == "purchase.created" for message in of_purchase(got, after)),
+            timeout=READABLE_TIMEOUT,
+            what=f"purchase.created of {after}",
+        )
 
     # And loading the automatic snapshot brings the later purchase back (nothing was lost)
     snapshots.load(engine, kept.name)
