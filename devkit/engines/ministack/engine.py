@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -326,6 +327,16 @@ class MiniStack(Emulator):
             with urllib.request.urlopen(request, timeout=timeout) as reply:
                 result: dict[str, Any] = json.load(reply)
                 return result
+        except urllib.error.HTTPError as error:
+            if (
+                error.code == 404
+            ):  # a launcher without this route: the engine was started by an older checkout
+                raise ToolingError(
+                    f"The running MiniStack has no {CONTROL}{route}: restart it with `invoke down` and `invoke up`."
+                ) from None
+            raise ToolingError(
+                f"MiniStack answered {method} {CONTROL}{route} with {error.code}; see {self.log_file()}."
+            ) from None
         except (OSError, ValueError) as error:
             raise ToolingError(
                 f"MiniStack did not answer {method} {CONTROL}{route} ({error}); see {self.log_file()}."
