@@ -13,11 +13,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import writer
 from purchases.adapters.clients import API_CALLS, WRITER_CALLS, CallBudget
-from purchases.adapters.dynamodb import DELETED, LISTED, DynamoDbPurchaseStore
+from purchases.adapters.dynamodb import CLIENT_ID, DELETED, DIGEST, LISTED, DynamoDbPurchaseStore
 from purchases.config import ConfigurationError, WriterConfig
 from purchases.faults import FaultInjector, InjectedFault
 from purchases.messages import WriteAction, WriteMessage, encode_message
-from purchases.ports import RecordState
+from purchases.ports import RecordHead, RecordState
 from purchases.rules import parse_purchase
 
 if TYPE_CHECKING:
@@ -32,20 +32,6 @@ def purchase_id(number: int) -> str:
 
 def create(number: int, document: dict[str, Any], correlation_id: str = "request") -> WriteMessage:
     return WriteMessage(WriteAction.CREATE, purchase_id(number), parse_purchase(document), 1, correlation_id)
-
-
-@pytest.fixture
-def calls(dynamodb_table: Table) -> Iterator[list[tuple[str, dict[str, Any]]]]:
-    """Every DynamoDB API call made through the table's client: (operation, parameters)."""
-    made: list[tuple[str, dict[str, Any]]] = []
-
-    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
-        made.append((model.name, params))
-
-    events = dynamodb_table.meta.client.meta.events
-    events.register("provide-client-params.dynamodb.*", record)
-    yield made
-    events.unregister("provide-client-params.dynamodb.*", record)
 
 
 # --- bounded listing ---------------------------------------------------------------------------
@@ -101,29 +87,50 @@ def test_only_live_purchases_carry_the_index_key(
 # --- existence check ---------------------------------------------------------------------------
 
 
-def test_the_existence_check_reads_the_key_and_tombstone_flag_only(
+def test_the_existence_check_reads_the_key_tombstone_flag_owner_and_digest_only(
     dynamodb_store: DynamoDbPurchaseStore,
     calls: list[tuple[str, dict[str, Any]]],
     purchase_document: dict[str, Any],
 ) -> None:
-    # Given a live, a deleted and an absent purchase
-    dynamodb_store.apply_write(create(1, purchase_document))
-    dynamodb_store.apply_write(create(2, purchase_document))
-    dynamodb_store.apply_write(WriteMessage(WriteAction.DELETE, purchase_id(2), None, 5, "r"))
+    # Given a live, a deleted and an absent purchase of client-a
+    live = WriteMessage(
+        WriteAction.CREATE, purchase_id(1), parse_purchase(purchase_document), 1, "r", "client-a", "client-a"
+    )
+    dynamodb_store.apply_write(live)
+    dynamodb_store.apply_write(
+        WriteMessage(
+            WriteAction.CREATE,
+            purchase_id(2),
+            parse_purchase(purchase_document),
+            1,
+            "r",
+            "client-a",
+            "client-a",
+        )
+    )
+    dynamodb_store.apply_write(
+        WriteMessage(WriteAction.DELETE, purchase_id(2), None, 5, "r", "client-a", "client-a")
+    )
     calls.clear()
 
-    # When their states are read
-    states = [dynamodb_store.state(purchase_id(number)) for number in (1, 2, 3)]
+    # When their heads are read
+    heads = [dynamodb_store.head(purchase_id(number)) for number in (1, 2, 3)]
 
-    # Then each is told apart, and every read projected the key and the flag, nothing else
-    assert states == [RecordState.LIVE, RecordState.DELETED, RecordState.ABSENT]
+    # Then each is told apart with its owner (and the live one's digest), and every read projected the key, the
+    # flag, the owner and the digest, nothing of the purchase
+    assert live.purchase is not None
+    assert heads == [
+        RecordHead(RecordState.LIVE, "client-a", live.purchase.digest()),
+        RecordHead(RecordState.DELETED, "client-a"),
+        RecordHead(RecordState.ABSENT),
+    ]
     for operation, params in calls:
         assert operation == "GetItem"
         names = params["ExpressionAttributeNames"]
         projected = {
             names.get(part.strip(), part.strip()) for part in params["ProjectionExpression"].split(",")
         }
-        assert projected == {"ProductPurchaseId", DELETED}
+        assert projected == {"ProductPurchaseId", DELETED, CLIENT_ID, DIGEST}
 
 
 # --- the writer's time budget ------------------------------------------------------------------
