@@ -9,7 +9,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 
 from devkit.commands import command, engine_named, say
-from devkit.project import EMULATORS, check_stage, stack_name
+from devkit.project import EMULATORS, check_port, check_stage, stack_name
 
 
 @command(
@@ -27,13 +27,12 @@ def up(
     engine: str = "ministack",
     fresh: bool = False,
     watch: bool = False,
-    port: int = 0,
+    port: str = "",
     stage: str = "dev",
     restore: bool = False,
 ) -> None:
     """Start the local engine if needed, deploy the stack to it and print the API URL."""
-    from devkit.engines.ministack import MiniStack
-    from devkit.engines.ministack.state import describe_backup
+    from devkit.local_engine import start_local
     from devkit.warm import deploy_and_warm
     from devkit.watch import watch_handlers
 
@@ -41,20 +40,8 @@ def up(
         raise Exit(f"`invoke up` runs a local engine ({', '.join(EMULATORS)}); for AWS use `invoke deploy`.")
     started = time.monotonic()
     check_stage(stage)
-    target = engine_named(engine, port)
-    say(f"Starting {engine} ..." if not target.status().running or fresh else f"Reusing running {engine}.")
-    if restore:
-        if not isinstance(target, MiniStack):
-            raise Exit("--restore applies to MiniStack's local state only.", code=1)
-        target.start(fresh=fresh, restore=True)
-        if target.restored:
-            backup, aside = target.restored
-            say(
-                f"Restored the state backed up {describe_backup(backup)}"
-                + (f"; the replaced state is in {aside}." if aside else ".")
-            )
-    else:
-        target.start(fresh=fresh)
+    target = engine_named(engine, check_port(port) if port else 0)
+    start_local(target, fresh=fresh, restore=restore, progress=say)
     result, values, warmed = deploy_and_warm(target, stage, progress=say)
     api = values["ProductPurchaseApi"]
     say("Functions warm: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in warmed.items()) + ".")
