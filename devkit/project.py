@@ -35,6 +35,8 @@ def stack_name(stage: str) -> str:
 
 
 def check_stage(stage: str) -> str:
+    if not stage:
+        raise ToolingError(f"No stage given: pass --stage ({', '.join(STAGES)}).")
     if stage not in STAGES:
         raise ToolingError(f"Unknown stage {stage!r}: choose one of {', '.join(STAGES)}.")
     return stage
