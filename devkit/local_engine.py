@@ -35,3 +35,25 @@ def start_local(engine: Engine, *, fresh: bool, restore: bool, progress: Callabl
             f"Moved the local stack from port {engine.moved_from} to {engine.port}: the queue URLs, stack outputs "
             "and functions' settings it saved now name the new port (`invoke up` keeps using it)."
         )
+
+
+def stop_local(engine: Engine, *, purge: bool, force: bool) -> bool:
+    """Stop `engine` (`force`: MiniStack is killed if it does not stop in time); returns whether it was running."""
+    from devkit.engines.ministack import MiniStack
+
+    was_running = engine.status().running
+    if isinstance(engine, MiniStack):
+        engine.stop(purge=purge, force=force)
+    else:
+        engine.stop(purge=purge)
+    return was_running
+
+
+def engine_log_command(engine: Engine, *, follow: bool) -> list[str]:
+    """The command that prints the engine's own log (the last 200 lines, then new ones when `follow`)."""
+    if engine.name == "localstack":
+        return ["docker", "compose", "logs", *(["--follow"] if follow else []), "localstack"]
+    log_file = engine.log_file()
+    if log_file is None or not log_file.exists():
+        raise ToolingError(f"No engine log for {engine.name}; use --function sender|reader|writer.")
+    return ["tail", "-n", "200", *(["-f"] if follow else []), str(log_file)]
