@@ -60,6 +60,7 @@ class Jobs:
         self._changed = threading.Condition(self._lock)
         self._jobs: dict[str, _Job] = {}
         self._failed: list[str] = []
+        self._stopped: set[str] = set()
 
     def start(self, name: str, command: list[str], env: dict[str, str] | None = None) -> None:
         self._say(f"[{name}] started: {shlex.join(command)}")
@@ -91,6 +92,8 @@ class Jobs:
         with self._lock:
             if code == 0:
                 self._show(f"[{job.name}] passed.")
+            elif job.name in self._stopped:
+                self._show(f"[{job.name}] stopped.")
             else:
                 self._failed.append(job.name)
                 self._show(f"[{job.name}] FAILED (exit code {code}): {shlex.join(job.command)}")
@@ -119,6 +122,7 @@ class Jobs:
         """Stop the jobs still running: SIGINT (pytest tears down), then a kill after STOP_GRACE_SECONDS."""
         with self._lock:
             running = [job for job in self._jobs.values() if job.process.poll() is None]
+            self._stopped.update(job.name for job in running)
         for job in running:
             self._say(f"[{job.name}] stopping (PID {job.process.pid}).")
             with contextlib.suppress(ProcessLookupError):
