@@ -33,3 +33,16 @@ def log_lines(engine: Engine, function_name: str, *, follow: bool) -> Iterator[s
         if not follow:
             return
         time.sleep(1.0)
+
+
+def function_name(engine: Engine, stage: str, function: str) -> str:
+    """The deployed name of the stage's `function` (sender, reader, writer, ...)."""
+    from devkit.project import ToolingError, stack_name
+    from devkit.stacks import stack_functions
+
+    functions = stack_functions(engine, stack_name(stage))
+    logical = f"{function.capitalize()}Function"
+    if logical not in functions:
+        known = sorted(name.removesuffix("Function").lower() for name in functions)
+        raise ToolingError(f"Unknown function {function!r}: choose {', '.join(known)}.")
+    return functions[logical]

@@ -39,7 +39,6 @@ from purchases.observability import (
 from purchases.ownership import Caller
 from purchases.rules import InvalidPurchase, parse_purchase
 from purchases.validation import FieldError
-from purchases.warm_up import WARM_UP_REPLY, is_warm_up
 
 logger = build_logger()
 tracer = build_tracer()
@@ -186,8 +185,6 @@ def _accepted(action: str, accepted: Accepted, headers: dict[str, str] | None = 
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    if is_warm_up(event):
-        return dict(WARM_UP_REPLY)
     # A record left INPROGRESS by an invocation that died expires with the invocation's own deadline.
     idempotency.register_lambda_context(context)
     response = api.handle(app, event, context, logger)

@@ -7,6 +7,7 @@ failure the user can act on into one clear line and exit code 1, and the few loo
 from __future__ import annotations
 
 import functools
+import inspect
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -24,6 +25,8 @@ def command(**options: Any) -> Callable[[F], Any]:
     """`@task` whose ToolingError (a failure the user can act on) becomes a clean message and exit code 1."""
 
     def decorate(function: F) -> Any:
+        _require_defaults(function)
+
         @functools.wraps(function)
         def run(*args: Any, **kwargs: Any) -> Any:
             try:
@@ -34,6 +37,21 @@ def command(**options: Any) -> Callable[[F], Any]:
         return task(**options)(run)
 
     return decorate
+
+
+def _require_defaults(function: Callable[..., Any]) -> None:
+    """invoke makes a parameter without a default positional, and a positional takes the next word even when it
+    is `--help` (`invoke deploy --help` ran the task with stage '--help'): every option has a default, and the task
+    says when a required one is missing."""
+    positional = [
+        name
+        for name, parameter in list(inspect.signature(function).parameters.items())[1:]
+        if parameter.default is inspect.Parameter.empty
+    ]
+    if positional:
+        raise TypeError(
+            f"Task {function.__name__}: give {', '.join(positional)} a default (see _require_defaults)."
+        )
 
 
 def say(message: str) -> None:

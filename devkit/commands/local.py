@@ -9,7 +9,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 
 from devkit.commands import command, engine_named, say
-from devkit.project import EMULATORS, check_stage, stack_name
+from devkit.project import EMULATORS, check_port, check_stage
 
 
 @command(
@@ -17,7 +17,7 @@ from devkit.project import EMULATORS, check_stage, stack_name
         "engine": "ministack (default, no Docker) or localstack (Docker)",
         "fresh": "start from empty state (drops local data)",
         "watch": "stay in the foreground and push handler edits live",
-        "port": "port for the engine (default 4566, or the one it last ran on)",
+        "port": "port for the engine (default 4566, or the one it last ran on; saved local data moves with it)",
         "stage": "stage to deploy (default dev)",
         "restore": "MiniStack: put back the last good backup of the local state (the current one is moved aside)",
     }
@@ -27,13 +27,12 @@ def up(
     engine: str = "ministack",
     fresh: bool = False,
     watch: bool = False,
-    port: int = 0,
+    port: str = "",
     stage: str = "dev",
     restore: bool = False,
 ) -> None:
     """Start the local engine if needed, deploy the stack to it and print the API URL."""
-    from devkit.engines.ministack import MiniStack
-    from devkit.engines.ministack.state import describe_backup
+    from devkit.local_engine import start_local
     from devkit.warm import deploy_and_warm
     from devkit.watch import watch_handlers
 
@@ -41,20 +40,8 @@ def up(
         raise Exit(f"`invoke up` runs a local engine ({', '.join(EMULATORS)}); for AWS use `invoke deploy`.")
     started = time.monotonic()
     check_stage(stage)
-    target = engine_named(engine, port)
-    say(f"Starting {engine} ..." if not target.status().running or fresh else f"Reusing running {engine}.")
-    if restore:
-        if not isinstance(target, MiniStack):
-            raise Exit("--restore applies to MiniStack's local state only.", code=1)
-        target.start(fresh=fresh, restore=True)
-        if target.restored:
-            backup, aside = target.restored
-            say(
-                f"Restored the state backed up {describe_backup(backup)}"
-                + (f"; the replaced state is in {aside}." if aside else ".")
-            )
-    else:
-        target.start(fresh=fresh)
+    target = engine_named(engine, check_port(port) if port else 0)
+    start_local(target, fresh=fresh, restore=restore, progress=say)
     result, values, warmed = deploy_and_warm(target, stage, progress=say)
     api = values["ProductPurchaseApi"]
     say("Functions warm: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in warmed.items()) + ".")
@@ -87,14 +74,9 @@ def up(
 )
 def down(c: Context, engine: str = "ministack", purge: bool = False, force: bool = False) -> None:
     """Stop the local engine (state is kept unless --purge)."""
-    from devkit.engines.ministack import MiniStack
+    from devkit.local_engine import stop_local
 
-    target = engine_named(engine)
-    was_running = target.status().running
-    if isinstance(target, MiniStack):
-        target.stop(purge=purge, force=force)
-    else:
-        target.stop(purge=purge)
+    was_running = stop_local(engine_named(engine), purge=purge, force=force)
     state = "stopped" if was_running else "was not running"
     say(f"{engine} {state}{'; its state is deleted' if purge else ''}.")
 
@@ -123,25 +105,15 @@ def logs(
     c: Context, engine: str = "ministack", follow: bool = False, function: str = "", stage: str = "dev"
 ) -> None:
     """Print the engine's log, or one function's log lines."""
-    from devkit.function_logs import log_lines
-    from devkit.stacks import stack_functions
+    from devkit.function_logs import function_name, log_lines
+    from devkit.local_engine import engine_log_command
 
     target = engine_named(engine)
     if not function:
-        log_file = target.log_file()
-        if engine == "localstack":
-            c.run(f"docker compose logs {'--follow ' if follow else ''}localstack", pty=False)
-        elif log_file is None or not log_file.exists():
-            raise Exit(f"No engine log for {engine}; use --function sender|reader|writer.")
-        else:
-            c.run(f"tail -n 200 {'-f ' if follow else ''}{shlex.quote(str(log_file))}", pty=False)
+        c.run(shlex.join(engine_log_command(target, follow=follow)), pty=False)
         return
-    functions = stack_functions(target, stack_name(check_stage(stage)))
-    logical = f"{function.capitalize()}Function"
-    if logical not in functions:
-        raise Exit(f"Unknown function {function!r}: choose sender, reader or writer.")
     try:
-        for line in log_lines(target, functions[logical], follow=follow):
+        for line in log_lines(target, function_name(target, check_stage(stage), function), follow=follow):
             say(line)
     except KeyboardInterrupt:
         pass

@@ -12,6 +12,7 @@ import pytest
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import writer
+import writer_with_hooks
 from purchases.adapters.clients import API_CALLS, WRITER_CALLS, CallBudget
 from purchases.adapters.dynamodb import CLIENT_ID, DELETED, DIGEST, LISTED, DynamoDbPurchaseStore
 from purchases.config import ConfigurationError, WriterConfig
@@ -139,14 +140,16 @@ def test_the_existence_check_reads_the_key_tombstone_flag_owner_and_digest_only(
 @pytest.fixture
 def wired_writer(dynamodb_store: DynamoDbPurchaseStore, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     writer.store.override(dynamodb_store)
-    monkeypatch.setattr(writer, "faults", FaultInjector(0.0, 0.0))
+    monkeypatch.setattr(writer_with_hooks, "faults", FaultInjector(0.0, 0.0))
     yield
     writer.store.override(None)
 
 
-def deliver(sqs_event: SqsEvent, context: LambdaContext, *messages: WriteMessage) -> list[str]:
+def deliver(
+    sqs_event: SqsEvent, context: LambdaContext, *messages: WriteMessage, handler: Any = writer.lambda_handler
+) -> list[str]:
     records = [(f"sqs-{number}", encode_message(message)) for number, message in enumerate(messages, 1)]
-    result = writer.lambda_handler(sqs_event(*records), context)
+    result = handler(sqs_event(*records), context)
     return [failure["itemIdentifier"] for failure in result["batchItemFailures"]]
 
 
@@ -196,7 +199,7 @@ def test_a_slow_record_fails_alone_on_its_first_delivery_and_is_applied_on_the_n
     # Given the test-only slow marker, and a batch with the slow record in the middle
     stalls: list[float] = []
     injector = FaultInjector(0.0, 0.0, slow_marker="slow-one", stall_seconds=1.0, sleep=stalls.append)
-    monkeypatch.setattr(writer, "faults", injector)
+    monkeypatch.setattr(writer_with_hooks, "faults", injector)
     messages = [
         create(1, purchase_document),
         create(2, purchase_document, "slow-one"),
@@ -204,14 +207,16 @@ def test_a_slow_record_fails_alone_on_its_first_delivery_and_is_applied_on_the_n
     ]
 
     # When it is delivered, then only the slow record failed, after stalling for the writer's call budget
-    assert deliver(sqs_event, lambda_context, *messages) == ["sqs-2"]
+    assert deliver(sqs_event, lambda_context, *messages, handler=writer_with_hooks.lambda_handler) == [
+        "sqs-2"
+    ]
     assert stalls == [1.0]
     assert [stored(dynamodb_table, number) for number in (1, 2, 3)] == [True, False, True]
 
     # And on its redelivery it is applied
     event = sqs_event(("sqs-2", encode_message(messages[1])))
     event["Records"][0]["attributes"]["ApproximateReceiveCount"] = "2"
-    assert writer.lambda_handler(event, lambda_context)["batchItemFailures"] == []
+    assert writer_with_hooks.lambda_handler(event, lambda_context)["batchItemFailures"] == []
     assert stored(dynamodb_table, 2)
 
 
