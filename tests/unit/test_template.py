@@ -56,6 +56,7 @@ CONTRACT_DEFAULTS = {
     "AlarmEmail": "",
     "WriterSlowMarker": "",
     "LogRetentionInDays": "0",
+    "MaxConnectionsPerClient": "5",
 }
 FUNCTIONS = ("SenderFunction", "ReaderFunction", "WriterFunction")
 # Without LogRetentionInDays, every log group keeps the stage's retention.
@@ -953,6 +954,8 @@ CONTRACT_OUTPUTS = {
     "NotifierRoleArn",
     "ConnectionsRoleArn",
     "AuthorizerRoleArn",
+    "NotificationFailureQueueUrl",
+    "MaxConnectionsPerClient",
 }
 
 
