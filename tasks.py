@@ -386,9 +386,18 @@ def rollback(c: Context, stage: str, target: str = "aws") -> None:
         "stage": "dev, qa, staging or prod: the stage whose deploy role and bucket to create",
         "repository": "the GitHub repository (OWNER/REPO) whose workflows may deploy the stage",
         "target": "aws (default), or an emulator to rehearse on: ministack / localstack",
+        "domain_name": "the stage's custom domain (its certificate and DNS record), if it has one",
+        "hosted_zone_id": "the Route 53 hosted zone of --domain-name",
     }
 )
-def bootstrap(c: Context, stage: str, repository: str, target: str = "aws") -> None:
+def bootstrap(
+    c: Context,
+    stage: str,
+    repository: str,
+    target: str = "aws",
+    domain_name: str = "",
+    hosted_zone_id: str = "",
+) -> None:
     """Once per stage and account: GitHub OIDC deploy role, artifacts bucket and CloudFormation execution role."""
     from devkit import delivery
     from devkit.deploy import apply_template
@@ -411,7 +420,9 @@ def bootstrap(c: Context, stage: str, repository: str, target: str = "aws") -> N
         engine,
         name,
         delivery.bootstrap_template_body(),
-        delivery.bootstrap_parameters(stage, repository, provider),
+        delivery.bootstrap_parameters(
+            stage, repository, provider, domain_name=domain_name, hosted_zone_id=hosted_zone_id
+        ),
         progress=_say,
     )
     resources = delivery.pipeline_resources(engine.client("cloudformation"), stage)
@@ -422,6 +433,8 @@ def bootstrap(c: Context, stage: str, repository: str, target: str = "aws") -> N
         f"  execution role    {resources.execution_role_arn}\n"
         f"In GitHub, give environment {stage!r} the variable AWS_DEPLOY_ROLE_ARN={resources.deploy_role_arn}"
         + (" and required reviewers." if stage == "prod" else ".")
+        + "\n"
+        + delivery.github_subject_step(repository)
     )
 
 

@@ -114,7 +114,11 @@ class DynamoDbConnectionStore:
             IndexName=CLIENT_INDEX,
             KeyConditionExpression="#client = :client",
             FilterExpression="#token > :now AND #expires > :now",
-            ExpressionAttributeNames={"#client": CLIENT_ID, "#token": TOKEN_EXPIRES_AT, "#expires": EXPIRES_AT},
+            ExpressionAttributeNames={
+                "#client": CLIENT_ID,
+                "#token": TOKEN_EXPIRES_AT,
+                "#expires": EXPIRES_AT,
+            },
             # The resource's client takes plain Python values, as it hands them back.
             ExpressionAttributeValues={":client": client_id, ":now": moment},
             Select="COUNT",
