@@ -63,10 +63,21 @@ class Bootstrapped:
     resources: delivery.PipelineResources
 
 
-def bootstrap_stage(engine: Engine, stage: str, repository: str, *, progress: Progress) -> Bootstrapped:
+def bootstrap_stage(
+    engine: Engine,
+    stage: str,
+    repository: str,
+    *,
+    domain_name: str = "",
+    hosted_zone_id: str = "",
+    progress: Progress,
+) -> Bootstrapped:
     """The stage's deploy role, artifacts bucket and execution role, trusting `repository`'s GitHub workflows."""
     check_stage(stage)
-    delivery.bootstrap_parameters(stage, repository, None)  # refuse a bad repository before changing anything
+    domain = {"domain_name": domain_name, "hosted_zone_id": hosted_zone_id}
+    delivery.bootstrap_parameters(
+        stage, repository, None, **domain
+    )  # refuse a bad repository before changing anything
     engine.start()
     iam = engine.client("iam")
     provider = delivery.github_oidc_provider(iam)
@@ -85,7 +96,7 @@ def bootstrap_stage(engine: Engine, stage: str, repository: str, *, progress: Pr
         engine,
         name,
         delivery.bootstrap_template_body(),
-        delivery.bootstrap_parameters(stage, repository, provider),
+        delivery.bootstrap_parameters(stage, repository, provider, **domain),
         progress=progress,
     )
     return Bootstrapped(name, action, delivery.pipeline_resources(engine.client("cloudformation"), stage))

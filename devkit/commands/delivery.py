@@ -52,13 +52,30 @@ def rollback(c: Context, stage: str = "", target: str = "aws") -> None:
         "stage": "dev, qa, staging or prod: the stage whose deploy role and bucket to create",
         "repository": "the GitHub repository (OWNER/REPO) whose workflows may deploy the stage",
         "target": "aws (default), or an emulator to rehearse on: ministack / localstack",
+        "domain_name": "the stage's custom domain (its certificate and DNS record), if it has one",
+        "hosted_zone_id": "the Route 53 hosted zone of --domain-name",
     }
 )
-def bootstrap(c: Context, stage: str = "", repository: str = "", target: str = "aws") -> None:
+def bootstrap(
+    c: Context,
+    stage: str = "",
+    repository: str = "",
+    target: str = "aws",
+    domain_name: str = "",
+    hosted_zone_id: str = "",
+) -> None:
     """Once per stage and account: GitHub OIDC deploy role, artifacts bucket and CloudFormation execution role."""
+    from devkit.delivery import github_subject_step
     from devkit.release import bootstrap_stage
 
-    done = bootstrap_stage(engine_named(target), check_stage(stage), repository, progress=say)
+    done = bootstrap_stage(
+        engine_named(target),
+        check_stage(stage),
+        repository,
+        domain_name=domain_name,
+        hosted_zone_id=hosted_zone_id,
+        progress=say,
+    )
     say(
         f"Bootstrap {done.stack_name} {done.action} on {target}.\n"
         f"  deploy role       {done.resources.deploy_role_arn}\n"
@@ -66,6 +83,8 @@ def bootstrap(c: Context, stage: str = "", repository: str = "", target: str = "
         f"  execution role    {done.resources.execution_role_arn}\n"
         f"In GitHub, give environment {stage!r} the variable AWS_DEPLOY_ROLE_ARN={done.resources.deploy_role_arn}"
         + (" and required reviewers." if stage == "prod" else ".")
+        + "\n"
+        + github_subject_step(repository)
     )
 
 

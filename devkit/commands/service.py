@@ -210,14 +210,14 @@ def notifications(c: Context, target: str = "ministack", stage: str = "dev", ben
 
 @command(
     help={
-        "port": "port on 127.0.0.1 (default 8765; 0 picks a free one)",
+        "port": "port on 127.0.0.1 (default 0: a free one)",
         "target": "ministack (default), localstack or aws",
         "stage": "stage (default dev)",
         "open": "also open the console in your browser",
     }
 )
 def console(
-    c: Context, port: int = 8765, target: str = "ministack", stage: str = "dev", open: bool = False
+    c: Context, port: int = 0, target: str = "ministack", stage: str = "dev", open: bool = False
 ) -> None:
     """Serve the web console (purchases, live changes, queue, dead letters) on 127.0.0.1 until Ctrl-C."""
     import webbrowser

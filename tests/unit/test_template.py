@@ -65,6 +65,8 @@ CONTRACT_DEFAULTS = {
     "AlarmEmail": "",
     "WriterSlowMarker": "",
     "LogRetentionInDays": "0",
+    "MaxConnectionsPerClient": "5",
+    "PermissionsBoundary": "",
 }
 FUNCTIONS = ("SenderFunction", "ReaderFunction", "WriterFunction")
 # Without LogRetentionInDays, every log group keeps the stage's retention.
@@ -127,15 +129,22 @@ def evaluate(expression: Any, template: Template, parameters: Mapping[str, str])
     raise AssertionError(f"unexpected function in a condition: {function}")
 
 
+_NO_VALUE = {"Ref": "AWS::NoValue"}
+
+
 def resolve_conditions(node: Any, conditions: Mapping[str, bool]) -> Any:
+    """`node` with each Fn::If replaced by its branch; a branch of AWS::NoValue removes the list item or property,
+    as CloudFormation does."""
     if isinstance(node, list):
-        return [resolve_conditions(item, conditions) for item in node]
+        items = [resolve_conditions(item, conditions) for item in node]
+        return [item for item in items if item != _NO_VALUE]
     if not isinstance(node, dict):
         return node
     if set(node) == {"Fn::If"}:
         name, when_true, when_false = node["Fn::If"]
         return resolve_conditions(when_true if conditions[name] else when_false, conditions)
-    return {key: resolve_conditions(value, conditions) for key, value in node.items()}
+    values = {key: resolve_conditions(value, conditions) for key, value in node.items()}
+    return {key: value for key, value in values.items() if value != _NO_VALUE}
 
 
 class Stack:
@@ -968,6 +977,8 @@ CONTRACT_OUTPUTS = {
     "NotifierRoleArn",
     "ConnectionsRoleArn",
     "AuthorizerRoleArn",
+    "NotificationFailureQueueUrl",
+    "MaxConnectionsPerClient",
 }
 
 
