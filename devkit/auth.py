@@ -25,7 +25,12 @@ from devkit.project import ToolingError
 
 READ_SCOPE: Final = "purchases/read"
 WRITE_SCOPE: Final = "purchases/write"
+# Every caller's purchases instead of only its own; it widens read and write, and no token carries it unless asked.
+ADMIN_SCOPE: Final = "purchases/admin"
+# The scopes a development token carries unless others are asked for (never the admin scope).
 ALL_SCOPES: Final = (READ_SCOPE, WRITE_SCOPE)
+# Every scope of the stage's resource server.
+KNOWN_SCOPES: Final = (READ_SCOPE, WRITE_SCOPE, ADMIN_SCOPE)
 # A cached token is renewed this long before it expires, so a request never leaves with one about to lapse.
 RENEW_BEFORE_SECONDS: Final = 60.0
 _TOKEN_TIMEOUT: Final = 10.0
@@ -41,10 +46,18 @@ _cache: dict[tuple[str, str, tuple[str, ...]], _Cached] = {}
 _lock = threading.Lock()
 
 
-def parse_scopes(text: str) -> tuple[str, ...]:
-    """`purchases/read,purchases/write` (commas or spaces) as a tuple; empty text means every scope."""
-    scopes = tuple(part for part in text.replace(",", " ").split() if part)
-    return scopes or ALL_SCOPES
+def parse_scopes(text: str, default: Sequence[str] = ALL_SCOPES) -> tuple[str, ...]:
+    """`purchases/read,purchases/write` (commas or spaces) as a tuple; empty text means `default`.
+
+    Raises ToolingError for a scope the resource server does not define, or the admin scope alone (it only widens
+    read and write, so a token with nothing else could call nothing)."""
+    scopes = tuple(part for part in text.replace(",", " ").split() if part) or tuple(default)
+    unknown = sorted(set(scopes) - set(KNOWN_SCOPES))
+    if unknown:
+        raise ToolingError(f"Unknown scope(s) {', '.join(unknown)}: choose from {', '.join(KNOWN_SCOPES)}.")
+    if set(scopes) == {ADMIN_SCOPE}:
+        raise ToolingError(f"{ADMIN_SCOPE} widens {READ_SCOPE} and {WRITE_SCOPE}: add one or both of them.")
+    return scopes
 
 
 def development_client_id(outputs: Mapping[str, Any]) -> str:

@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from devkit.auth import ALL_SCOPES
+from devkit.auth import READ_SCOPE, parse_scopes
 from devkit.engines import Engine
 from devkit.project import ToolingError
 
@@ -46,16 +46,15 @@ def create_consumer(
     engine: Engine,
     outputs: Mapping[str, Any],
     name: str,
-    scopes: Sequence[str] = ALL_SCOPES,
+    scopes: Sequence[str] = (READ_SCOPE,),
     *,
     token_minutes: int | None = None,
 ) -> Consumer:
-    """A new app client `consumer-<name>` with a secret, the client-credentials grant and `scopes`."""
+    """A new app client `consumer-<name>` with a secret, the client-credentials grant and `scopes` (least privilege:
+    read only unless asked for more)."""
     if not _NAME.fullmatch(name):
         raise ToolingError(f"Consumer name {name!r}: use 1-63 lower-case letters, digits and hyphens.")
-    unknown = sorted(set(scopes) - set(ALL_SCOPES))
-    if unknown:
-        raise ToolingError(f"Unknown scope(s) {', '.join(unknown)}: choose from {', '.join(ALL_SCOPES)}.")
+    scopes = parse_scopes(" ".join(scopes), default=(READ_SCOPE,))
     if any(consumer.name == name for consumer in list_consumers(engine, outputs)):
         raise ToolingError(f"Consumer {name} exists already; remove it first to issue new credentials.")
     minutes = token_minutes or int(outputs.get("AccessTokenMinutes", 60))

@@ -1,4 +1,5 @@
-"""Safe delivery to AWS: the per-stage bootstrap (OIDC deploy role, artifacts bucket, execution role), executing a
+"""Safe delivery to AWS: the per-stage bootstrap (OIDC deploy role, artifacts bucket, execution role, the permissions
+boundary of the stack's roles), executing a
 reviewed change set, following CodeDeploy's traffic shift until it completes or rolls back, and stopping it.
 
 The clients are passed in (boto3 ones, or in-memory fakes in the unit tests: no CodeDeploy runs on this machine).
@@ -7,6 +8,8 @@ The clients are passed in (boto3 ones, or in-memory fakes in the unit tests: no 
 from __future__ import annotations
 
 import datetime
+import shlex
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -32,14 +35,27 @@ def bootstrap_stack_name(stage: str) -> str:
     return f"product-purchase-pipeline-{stage}"
 
 
+def samconfig_overrides(stage: str) -> list[str]:
+    """The stage's `parameter_overrides` in samconfig.toml, as `Key=Value` items."""
+    from devkit.sam import CONFIG
+
+    with CONFIG.open("rb") as config:
+        environment = tomllib.load(config).get(stage, {})
+    overrides = environment.get("deploy", {}).get("parameters", {}).get("parameter_overrides", "")
+    return shlex.split(overrides) if isinstance(overrides, str) else [str(item) for item in overrides]
+
+
 @dataclass(frozen=True)
 class PipelineResources:
     deploy_role_arn: str
     artifacts_bucket: str
     execution_role_arn: str
+    # The managed policy every role of the stack must carry: the execution role creates no role without it.
+    permissions_boundary_arn: str
 
     def sam_deploy_arguments(self, stage: str) -> list[str]:
-        """What `sam deploy` needs to upload to the bootstrap's bucket and deploy as its execution role."""
+        """What `sam deploy` needs to upload to the bootstrap's bucket, deploy as its execution role and put the
+        boundary on every role (its overrides replace samconfig's as a whole, so the stage's come first)."""
         return [
             "--no-resolve-s3",
             "--s3-bucket",
@@ -48,6 +64,9 @@ class PipelineResources:
             stack_name(stage),
             "--role-arn",
             self.execution_role_arn,
+            "--parameter-overrides",
+            *samconfig_overrides(stage),
+            f"PermissionsBoundary={self.permissions_boundary_arn}",
         ]
 
 
@@ -66,8 +85,16 @@ def pipeline_resources(cloudformation: Any, stage: str) -> PipelineResources:
             f"owner runs `invoke bootstrap --stage {stage} --repository OWNER/REPO` once, then deploys work."
         )
     outputs = {item["OutputKey"]: item["OutputValue"] for item in stack.get("Outputs", [])}
+    if "PermissionsBoundaryArn" not in outputs:
+        raise ToolingError(
+            f"The delivery bootstrap of stage {stage} (stack {name}) predates the permissions boundary: an account "
+            f"owner runs `invoke bootstrap --stage {stage} --repository OWNER/REPO` again, then deploys work."
+        )
     return PipelineResources(
-        outputs["DeployRoleArn"], outputs["ArtifactsBucket"], outputs["CloudFormationExecutionRoleArn"]
+        outputs["DeployRoleArn"],
+        outputs["ArtifactsBucket"],
+        outputs["CloudFormationExecutionRoleArn"],
+        outputs["PermissionsBoundaryArn"],
     )
 
 
@@ -83,10 +110,38 @@ def github_oidc_provider(iam: Any) -> str | None:
     return None
 
 
-def bootstrap_parameters(stage: str, repository: str, oidc_provider_arn: str | None) -> dict[str, str]:
+def bootstrap_parameters(
+    stage: str,
+    repository: str,
+    oidc_provider_arn: str | None,
+    *,
+    domain_name: str = "",
+    hosted_zone_id: str = "",
+) -> dict[str, str]:
     if repository.count("/") != 1 or not all(repository.split("/")):
         raise ToolingError(f"--repository must be OWNER/REPO (the GitHub repository), not {repository!r}.")
-    return {"StageName": stage, "GitHubRepository": repository, "OidcProviderArn": oidc_provider_arn or ""}
+    if bool(domain_name) != bool(hosted_zone_id):
+        raise ToolingError(
+            "--domain-name and --hosted-zone-id go together: give both (the stage's custom domain) or neither."
+        )
+    return {
+        "StageName": stage,
+        "GitHubRepository": repository,
+        "OidcProviderArn": oidc_provider_arn or "",
+        "DomainName": domain_name,
+        "HostedZoneId": hosted_zone_id,
+    }
+
+
+def github_subject_step(repository: str) -> str:
+    """The one-time GitHub setting the deploy roles' trust relies on: the repository's OIDC subject names the ref
+    (`repo:O/R:environment:E:ref:refs/heads/main`), so a role can require both the environment and `main`."""
+    return (
+        f"Once per repository, make its OIDC subject name the branch (the deploy roles trust only main):\n"
+        f"  gh api -X PUT repos/{repository}/actions/oidc/customization/sub "
+        f"-F use_default=false -f 'include_claim_keys[]=repo' -f 'include_claim_keys[]=context' "
+        f"-f 'include_claim_keys[]=ref'"
+    )
 
 
 def bootstrap_template_body() -> str:

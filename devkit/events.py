@@ -92,6 +92,7 @@ def write_message_body() -> str:
         stamp=time.time_ns(),
         correlation_id=str(uuid.uuid4()),
         client_id=CLAIMS["client_id"],
+        owner=CLAIMS["client_id"],
     )
     return encode_checked(message)
 

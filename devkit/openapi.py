@@ -21,7 +21,7 @@ from seed.send import load_samples
 if str(HANDLERS) not in sys.path:
     sys.path.append(str(HANDLERS))
 
-from devkit.auth import READ_SCOPE, WRITE_SCOPE
+from devkit.auth import ADMIN_SCOPE, READ_SCOPE, WRITE_SCOPE
 from purchases.api import DEFAULT_PAGE_SIZE, MAX_BODY_BYTES, MAX_PAGE_SIZE
 from purchases.idempotency import KEY_LIFETIME_SECONDS
 from purchases.identifiers import MAX_IDEMPOTENCY_KEY_LENGTH
@@ -216,7 +216,10 @@ def openapi_document(
     bad_request = _error(
         "The request is malformed: invalid JSON, a body that breaks the schema, a bad id or query."
     )
-    not_found = _error("No purchase has this id.")
+    not_found = _error(
+        "No purchase with this id that the caller may see: never created, deleted, or another client's (one "
+        f"answer for all three). `{ADMIN_SCOPE}` sees every client's purchases."
+    )
     too_large = _error(f"The body is larger than {MAX_BODY_BYTES // 1024} KiB.")
     id_parameter = {"$ref": "#/components/parameters/PurchaseId"}
     document: dict[str, Any] = {
@@ -247,7 +250,8 @@ def openapi_document(
                             ),
                             "413": too_large,
                             "422": _error(
-                                "This client already used the Idempotency-Key for a different purchase."
+                                "This client already used the Idempotency-Key for a different purchase (also "
+                                "once the key's record has expired: the purchase the key created is compared)."
                             ),
                         },
                     },
@@ -256,7 +260,7 @@ def openapi_document(
                 "get": _secured(
                     {
                         "operationId": "listPurchases",
-                        "summary": "One page of purchases.",
+                        "summary": f"One page of the caller's own purchases (every client's with `{ADMIN_SCOPE}`).",
                         "parameters": [
                             {"$ref": "#/components/parameters/Limit"},
                             {"$ref": "#/components/parameters/Cursor"},
@@ -331,6 +335,10 @@ def openapi_document(
                             "scopes": {
                                 READ_SCOPE: "List and read purchases.",
                                 WRITE_SCOPE: "Create, replace and delete purchases.",
+                                ADMIN_SCOPE: (
+                                    "With the scopes above: every client's purchases, not only the caller's own. "
+                                    "Never granted by default."
+                                ),
                             },
                         }
                     },

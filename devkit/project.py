@@ -14,6 +14,9 @@ SEED: Final = ROOT / "seed"
 # PURCHASE_LOCAL_DIR moves it (e.g. to run a second, independent engine from the same checkout).
 LOCAL: Final = Path(os.environ.get("PURCHASE_LOCAL_DIR") or ROOT / ".local").resolve()
 
+# Below 1024 a port needs root on most systems; an engine never does.
+PORTS: Final = range(1024, 65536)
+
 STAGES: Final = ("dev", "qa", "staging", "prod")
 EMULATORS: Final = ("ministack", "localstack")
 ENGINES: Final = (*EMULATORS, "aws")
@@ -32,6 +35,21 @@ def stack_name(stage: str) -> str:
 
 
 def check_stage(stage: str) -> str:
+    if not stage:
+        raise ToolingError(f"No stage given: pass --stage ({', '.join(STAGES)}).")
     if stage not in STAGES:
         raise ToolingError(f"Unknown stage {stage!r}: choose one of {', '.join(STAGES)}.")
     return stage
+
+
+def check_port(text: str) -> int:
+    """A loopback port given on the command line."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise ToolingError(
+            f"Port {text!r} is not a number: pass one from {PORTS.start} to {PORTS.stop - 1}."
+        ) from None
+    if port not in PORTS:
+        raise ToolingError(f"Port {port} is out of range: pass one from {PORTS.start} to {PORTS.stop - 1}.")
+    return port

@@ -76,7 +76,9 @@ def find(engine: MiniStack, name: str) -> Snapshot:
     snapshot = _read(snapshots_folder(engine) / check_name(name))
     if snapshot is None:
         known = ", ".join(item.name for item in list_snapshots(engine)) or "none yet"
-        raise ToolingError(f"No snapshot named {name!r} (snapshots: {known}); `invoke snapshots` lists them.")
+        raise ToolingError(
+            f"No snapshot named {name!r} (snapshots: {known}); `invoke snapshot list` shows them."
+        )
     return snapshot
 
 

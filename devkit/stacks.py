@@ -67,16 +67,12 @@ def stack_functions(engine: Engine, name: str) -> dict[str, str]:
 
 
 # The stack's functions by the short names the tasks take (`invoke call reader`); each is `<Name>Function`.
-FUNCTIONS = ("sender", "reader", "writer", "notifier", "connections", "authorizer")
-
-
 def function_named(engine: Engine, stack: str, function: str) -> str:
-    """The physical name of the stack's function `function` (a short name of FUNCTIONS); a ToolingError for a
-    name the stack does not have."""
-    if function not in FUNCTIONS:
-        raise ToolingError(f"Unknown function {function!r}: choose one of {', '.join(FUNCTIONS)}.")
+    """The physical name of the stack's function `function` (sender, reader, writer, ...: its logical id without
+    `Function`, lower case); a ToolingError naming the stack's functions for any other name."""
     functions = stack_functions(engine, stack)
     logical = f"{function.capitalize()}Function"
     if logical not in functions:
-        raise ToolingError(f"Stack {stack} has no {logical}: deploy the current template (`invoke up`).")
+        known = sorted(name.removesuffix("Function").lower() for name in functions)
+        raise ToolingError(f"Unknown function {function!r}: choose one of {', '.join(known)}.")
     return functions[logical]

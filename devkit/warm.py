@@ -3,8 +3,9 @@ one that has already imported its code and built its clients (on MiniStack a col
 ~0.2 s of imports, and the first write would wait for two of them: the sender's and the writer's).
 
 The reader is warmed through the API with a read (it lists one purchase); the sender by a direct invoke, through
-its live alias, with the warm-up event of `purchases.warm_up`; the writer by one queued message with that event as
-its body, which it acknowledges without doing anything (see `purchases.warm_up`).
+its live alias, of a CORS preflight its router answers itself (no AWS call, and not a purchase accepted or
+rejected); the writer by one queued warm-up message, which the test stages' writer entry point drops before
+processing the batch (see `purchases.warm_up`). A writer without that entry point (a local prod stage) is not warmed.
 """
 
 from __future__ import annotations
@@ -29,14 +30,42 @@ from devkit.template import load_template
 from devkit.waiting import wait_for
 
 
-def _warm_up_event() -> dict[str, Any]:
-    """The event the handlers recognize, read from their own module (the tooling does not import handler code)."""
+def _warm_up_body() -> str:
+    """The writer's warm-up message, read from the handlers' own module (the tooling does not import handler code)."""
     spec = importlib.util.spec_from_file_location("warm_up", HANDLERS / "purchases" / "warm_up.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    event: dict[str, Any] = dict(module.WARM_UP_EVENT)
-    return event
+    return str(module.WARM_UP_BODY)
+
+
+# The entry point that acknowledges the warm-up message (the template chooses it for test stages).
+WRITER_WITH_HOOKS = "writer_with_hooks.lambda_handler"
+
+
+def preflight_event(path: str = "/product-purchase") -> dict[str, Any]:
+    """A REST API proxy event for a browser's CORS preflight of a POST: the sender's router answers it itself."""
+    headers = {"origin": "http://localhost", "access-control-request-method": "POST"}
+    return {
+        "resource": path,
+        "path": path,
+        "httpMethod": "OPTIONS",
+        "headers": headers,
+        "multiValueHeaders": {name: [value] for name, value in headers.items()},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": path,
+            "httpMethod": "OPTIONS",
+            "path": path,
+            "stage": "warm-up",
+            "requestId": "devkit-warm-up",
+        },
+        "body": None,
+        "isBase64Encoded": False,
+    }
 
 
 def _timed(what: str, attempt: Any) -> tuple[str, float]:
@@ -51,7 +80,6 @@ def warm_up(
     """Warm the three functions at once; returns the seconds each took (its cold start, seen from outside).
     `headers` go with the API requests (e.g. an Authorization header)."""
     api = outputs["ProductPurchaseApi"]
-    event = _warm_up_event()
     alias = load_template().get("Globals", {}).get("Function", {}).get("AutoPublishAlias")
 
     def reader() -> None:
@@ -59,36 +87,36 @@ def warm_up(
         if reply.status != 200:
             raise ToolingError(f"Warming the reader: GET answered {reply.status} {reply.body[:200]!r}")
 
-    def invoke(function: str) -> None:
-        name = outputs[function]
+    def sender() -> None:
+        name = outputs["SenderFunctionName"]
         # The API and the queue call the function through its alias (AutoPublishAlias), and the engine keeps warm
         # workers per qualifier: warm the one real requests will use.
         qualifier = {"Qualifier": alias} if alias and _has_alias(engine, name, alias) else {}
         answer = engine.client("lambda").invoke(
-            FunctionName=name, Payload=json.dumps(event).encode(), **qualifier
+            FunctionName=name, Payload=json.dumps(preflight_event()).encode(), **qualifier
         )
         payload = answer["Payload"].read()
-        if answer.get("FunctionError"):
+        if answer.get("FunctionError") or json.loads(payload or b"{}").get("statusCode") != 204:
             raise ToolingError(
-                f"Warming {outputs[function]}: it failed on the warm-up event: {payload[:300]!r}"
+                f"Warming {name}: it did not answer a CORS preflight with 204: {payload[:300]!r}"
             )
-
-    def sender() -> None:
-        invoke("SenderFunctionName")
 
     def writer() -> None:
         # Through the queue: the engine keeps workers per qualifier, and after a restart its event source mapping
         # uses a different one than an alias invoke (measured: a second, cold worker for the first real write).
         sqs = engine.client("sqs")
-        sqs.send_message(QueueUrl=outputs["QueueUrl"], MessageBody=json.dumps(event))
+        sqs.send_message(QueueUrl=outputs["QueueUrl"], MessageBody=_warm_up_body())
         if not queues.wait_until_empty(sqs, outputs["QueueUrl"], timeout=30, interval=0.05):
             raise ToolingError("Warming the writer: its warm-up message was not consumed within 30 s.")
 
+    configuration = engine.client("lambda").get_function_configuration(
+        FunctionName=outputs["WriterFunctionName"]
+    )
+    jobs = [("reader", reader), ("sender", sender)]
+    if configuration.get("Handler") == WRITER_WITH_HOOKS:
+        jobs.append(("writer", writer))
     with ThreadPoolExecutor(max_workers=3) as pool:
-        futures = [
-            pool.submit(_timed, name, job)
-            for name, job in (("reader", reader), ("sender", sender), ("writer", writer))
-        ]
+        futures = [pool.submit(_timed, name, job) for name, job in jobs]
         return dict(future.result() for future in futures)
 
 

@@ -1,5 +1,7 @@
 """REQUEST authorizer of the notification API's $connect: admits a WebSocket only with a valid Cognito access
-token (query string `token`) that carries purchases/read, verified against the user pool's published keys.
+token (query string `token`) that carries purchases/read, verified against the user pool's published keys. Its
+context tells the $connect route whose connection it is: the client id, whether the token has the admin scope,
+and when the token expires (the notifier closes the connection then).
 
 It never raises: API Gateway answers an authorizer error with 500, and a refused client must get 401/403.
 """
@@ -12,7 +14,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from purchases.config import AuthorizerConfig
 from purchases.lazy import Lazy
+from purchases.notifications import authorizer_context
 from purchases.observability import build_logger, build_tracer
+from purchases.ownership import ADMIN_SCOPE
 from purchases.tokens import AccessTokenVerifier, InvalidToken
 
 logger = build_logger()
@@ -55,4 +59,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         logger.exception("Token check failed")
         return policy("anonymous", "Deny", resource)
     logger.info("Connection admitted", extra={"client_id": caller.client_id})
-    return policy(caller.client_id, "Allow", resource, {"clientId": caller.client_id})
+    return policy(caller.client_id, "Allow", resource, authorizer_context(caller, ADMIN_SCOPE))

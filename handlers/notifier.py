@@ -1,13 +1,15 @@
-"""DynamoDB stream consumer: turns each applied purchase change into one message and pushes the batch to every
-connected WebSocket client (`purchases.notifications.fan_out`).
+"""DynamoDB stream consumer: turns each applied purchase change into one message and pushes each to the
+connections allowed to see it (`purchases.notifications.fan_out`): the purchase owner's and the admins'.
 
-No partial batch response: every client's failure is handled here (gone -> forgotten, failing -> skipped), so a
-batch fails only as a whole, when the connections cannot be read, and the event source retries it. (MiniStack
-ignores partial batch responses on stream sources, so relying on one would lose changes there.)
+No partial batch response (MiniStack ignores one on stream sources): every client's failure is handled here
+(gone -> forgotten, expired token or removed client -> closed, failing -> skipped). The batch fails as a whole
+when the connections cannot be read or the invocation ran out of time before every push was made; the event
+source then retries it, halved (BisectBatchOnFunctionError), and sends what it gives up on to the failure queue.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent
@@ -15,18 +17,21 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from purchases.adapters.connections import (
     ApiGatewayPusher,
+    CognitoClientDirectory,
     DynamoDbConnectionStore,
+    lazy_cognito_client,
     lazy_connection_table,
     lazy_management_client,
 )
-from purchases.changes import encode_notification, notification
-from purchases.config import NotifierConfig
+from purchases.changes import encode_notification, notification, owner
+from purchases.config import NOTIFIER_RESERVE_SECONDS, NotifierConfig
 from purchases.lazy import Lazy, build_during_init
-from purchases.notifications import ConnectionStore, Pusher, fan_out
+from purchases.notifications import Change, ClientDirectory, ConnectionStore, Pusher, fan_out
 from purchases.observability import build_logger, build_metrics, build_tracer, count
 
 NOTIFICATION_PUSHED = "NotificationPushed"
 NOTIFICATION_PUSH_FAILED = "NotificationPushFailed"
+CONNECTION_CLOSED = "NotificationConnectionClosed"
 
 logger = build_logger()
 tracer = build_tracer()
@@ -35,42 +40,64 @@ config = NotifierConfig.from_environ()
 
 connection_table = lazy_connection_table(config.connection_table)
 management_client = lazy_management_client(config.management_endpoint)
+cognito_client = lazy_cognito_client()
 store: Lazy[ConnectionStore] = Lazy(lambda: DynamoDbConnectionStore(connection_table))
 pusher: Lazy[Pusher] = Lazy(lambda: ApiGatewayPusher(management_client))
+directory: Lazy[ClientDirectory] = Lazy(lambda: CognitoClientDirectory(cognito_client, config.user_pool_id))
 
 
-def messages_of(event: dict[str, Any]) -> list[bytes]:
-    messages = []
+class UnfinishedBatch(RuntimeError):
+    """The invocation ran out of time before every connection had its messages: the batch is retried."""
+
+
+def changes_of(event: dict[str, Any]) -> list[Change]:
+    changes = []
     for record in DynamoDBStreamEvent(event).records:
         change = record.dynamodb
         if change is None:
             continue
-        message = notification(change.old_image or None, change.new_image or None)
+        old, new = change.old_image or None, change.new_image or None
+        message = notification(old, new)
         if message is not None:
-            messages.append(encode_notification(message))
-    return messages
+            changes.append(Change(owner(old, new), encode_notification(message)))
+    return changes
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> None:
-    messages = messages_of(event)
-    report = fan_out(messages, store(), pusher())
+    changes = changes_of(event)
+    report = fan_out(
+        changes,
+        store(),
+        pusher(),
+        directory(),
+        now=time.time(),
+        time_left=lambda: context.get_remaining_time_in_millis() / 1000,
+        reserve_seconds=NOTIFIER_RESERVE_SECONDS,
+    )
     for _ in range(report.delivered):
         count(metrics, NOTIFICATION_PUSHED)
     for _ in report.failed:
         count(metrics, NOTIFICATION_PUSH_FAILED)
-    logger.info(
-        "Changes pushed",
-        extra={
-            "records": len(event.get("Records") or []),
-            "messages": len(messages),
-            "connections": report.connections,
-            "gone": len(report.gone),
-            "failed": len(report.failed),
-        },
-    )
+    for _ in [*report.expired, *report.removed]:
+        count(metrics, CONNECTION_CLOSED)
+    summary = {
+        "records": len(event.get("Records") or []),
+        "messages": len(changes),
+        "connections": report.connections,
+        "recipients": report.recipients,
+        "gone": len(report.gone),
+        "failed": len(report.failed),
+        "expired": len(report.expired),
+        "removed": len(report.removed),
+        "unfinished": len(report.unfinished),
+    }
+    if report.unfinished:
+        logger.warning("Out of time before every push", extra=summary)
+        raise UnfinishedBatch(f"{len(report.unfinished)} connections not served before the time ran out")
+    logger.info("Changes pushed", extra=summary)
 
 
-build_during_init(connection_table, management_client)
+build_during_init(connection_table, management_client, cognito_client)

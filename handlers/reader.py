@@ -1,4 +1,5 @@
-"""GET /product-purchase (paged) and GET /product-purchase/{id}."""
+"""GET /product-purchase (paged) and GET /product-purchase/{id}: the caller's own purchases, or every caller's
+with the admin scope (`purchases.ownership`)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from purchases.config import ReaderConfig
 from purchases.identifiers import parse_purchase_id
 from purchases.lazy import Lazy, build_during_init
 from purchases.observability import build_logger, build_tracer
+from purchases.ownership import may_access
 from purchases.ports import InvalidCursor, PurchaseStore
 
 DEFAULT_PAGE_SIZE: Final = api.DEFAULT_PAGE_SIZE
@@ -41,8 +43,13 @@ app = api.create_resolver(
 def list_purchases() -> Response[str]:
     parameters = app.current_event.query_string_parameters
     limit = _page_size(parameters.get("limit"))
+    caller = api.require_caller(app.current_event, logger)
+    cursor = parameters.get("cursor")
     try:
-        page = store().page(limit, parameters.get("cursor"))
+        if caller.admin:
+            page = store().page(limit, cursor)
+        else:
+            page = store().owned_page(caller.client_id, limit, cursor)
     except InvalidCursor:
         raise api.ApiError(HTTPStatus.BAD_REQUEST, "cursor is not valid; start again without it") from None
     headers = {}
@@ -59,8 +66,10 @@ def get_purchase(purchase_id: str) -> Response[str]:
     canonical_id = parse_purchase_id(purchase_id)
     if canonical_id is None:
         raise api.ApiError(HTTPStatus.BAD_REQUEST, "ProductPurchaseId must be a UUID")
+    caller = api.require_caller(app.current_event, logger)
     stored = store().get(canonical_id)
-    if stored is None or stored.deleted:
+    # Another caller's purchase gets the very answer of a missing one: its existence is not the caller's to know.
+    if stored is None or stored.deleted or not may_access(caller, stored.owner):
         raise api.ApiError(HTTPStatus.NOT_FOUND, "Purchase not found")
     # One line per request also serves MiniStack: it waits 50 ms for output from a function that wrote none.
     logger.info("Purchase read", extra={"purchase_id": canonical_id})

@@ -21,7 +21,7 @@ from purchases import api
 from purchases.adapters.clients import API_CALLS
 from purchases.adapters.dynamodb import DynamoDbPurchaseStore, idempotency_store, lazy_table
 from purchases.adapters.sqs import SqsWriteQueue, lazy_sqs_client
-from purchases.commands import Accepted, PurchaseCommands, PurchaseNotFound
+from purchases.commands import Accepted, IdempotencyKeyReused, PurchaseCommands, PurchaseNotFound
 from purchases.config import SenderConfig
 from purchases.idempotency import KEY_PREFIX, idempotency_config, idempotent_request
 from purchases.identifiers import InvalidIdempotencyKey, parse_purchase_id
@@ -36,9 +36,9 @@ from purchases.observability import (
     build_tracer,
     count,
 )
+from purchases.ownership import Caller
 from purchases.rules import InvalidPurchase, parse_purchase
 from purchases.validation import FieldError
-from purchases.warm_up import WARM_UP_REPLY, is_warm_up
 
 logger = build_logger()
 tracer = build_tracer()
@@ -46,7 +46,8 @@ metrics = build_metrics()
 config = SenderConfig.from_environ()
 
 # A write request makes at most this many AWS calls, each within API_CALLS: a POST with an Idempotency-Key
-# claims the key, checks whether its purchase exists already, sends, and saves the answer. The template gives
+# claims the key, checks whether its purchase exists already, sends, and saves the answer (a PUT or DELETE:
+# checks the purchase and its owner, then sends). The template gives
 # the function time for all of them.
 AWS_CALLS_PER_REQUEST = 4
 table = lazy_table(config.table_name, API_CALLS)
@@ -61,6 +62,8 @@ idempotency = idempotency_config()
 idempotency_records: Lazy[BasePersistenceLayer] = Lazy(
     lambda: idempotency_store(config.idempotency_table_name, API_CALLS)
 )
+
+KEY_REUSED_MESSAGE = "This Idempotency-Key was already used with a different purchase"
 
 app = api.create_resolver(
     logger, {api.COLLECTION_PATH: frozenset({"POST"}), api.ITEM_PATH: frozenset({"PUT", "DELETE"})}
@@ -87,15 +90,15 @@ def create_purchase() -> Response[str]:
     key = api.header(event, "Idempotency-Key")
     try:
         if key is None:
-            accepted = commands().create(purchase, api.request_id(event), client_id=caller)
+            accepted = commands().create(purchase, api.request_id(event), caller)
         else:
             accepted = _create_once(caller, key, purchase, api.request_id(event))
     except InvalidIdempotencyKey as invalid:
         raise api.ApiError(HTTPStatus.BAD_REQUEST, str(invalid)) from None
-    except IdempotencyValidationError:
-        raise api.ApiError(
-            HTTPStatus.UNPROCESSABLE_ENTITY, "This Idempotency-Key was already used with a different purchase"
-        ) from None
+    except (IdempotencyValidationError, IdempotencyKeyReused):
+        # The same answer whether the key's record still holds the first purchase or has expired and the
+        # purchase itself was compared: either way nothing is queued.
+        raise api.ApiError(HTTPStatus.UNPROCESSABLE_ENTITY, KEY_REUSED_MESSAGE) from None
     except IdempotencyAlreadyInProgressError:
         raise api.ApiError(
             HTTPStatus.CONFLICT, "A request with this Idempotency-Key is still being processed; retry shortly"
@@ -103,11 +106,14 @@ def create_purchase() -> Response[str]:
     return _accepted("create", accepted, {"Location": f"product-purchase/{accepted.purchase_id}"})
 
 
-def _create_once(caller: str, key: str, purchase: Purchase, correlation_id: str) -> Accepted:
-    """The create, run at most once per (client, key): a retry gets the first answer back from the record."""
+def _create_once(caller: Caller, key: str, purchase: Purchase, correlation_id: str) -> Accepted:
+    """The create, run at most once per (client, key): a retry gets the first answer back from the record.
+
+    A create that raises leaves no record (Powertools deletes it), so a refused reuse can be retried with the
+    right purchase."""
 
     def create(request: dict[str, Any]) -> dict[str, str | None]:
-        accepted = commands().create(purchase, correlation_id, key, client_id=caller)
+        accepted = commands().create(purchase, correlation_id, caller, key)
         return {"purchase_id": accepted.purchase_id, "message_id": accepted.message_id}
 
     once = idempotent_function(
@@ -117,7 +123,7 @@ def _create_once(caller: str, key: str, purchase: Purchase, correlation_id: str)
         config=idempotency,
         key_prefix=KEY_PREFIX,
     )
-    answer = once(request=idempotent_request(caller, key, purchase))
+    answer = once(request=idempotent_request(caller.client_id, key, purchase))
     return Accepted(purchase_id=answer["purchase_id"], message_id=answer["message_id"])
 
 
@@ -126,9 +132,7 @@ def replace_purchase(purchase_id: str) -> Response[str]:
     canonical_id = _purchase_id(purchase_id)
     purchase = _purchase_from_body()
     try:
-        accepted = commands().replace(
-            canonical_id, purchase, api.request_id(app.current_event), client_id=_caller()
-        )
+        accepted = commands().replace(canonical_id, purchase, api.request_id(app.current_event), _caller())
     except PurchaseNotFound:
         raise api.ApiError(HTTPStatus.NOT_FOUND, "Purchase not found") from None
     return _accepted("update", accepted)
@@ -138,7 +142,7 @@ def replace_purchase(purchase_id: str) -> Response[str]:
 def delete_purchase(purchase_id: str) -> Response[str]:
     canonical_id = _purchase_id(purchase_id)
     try:
-        accepted = commands().delete(canonical_id, api.request_id(app.current_event), client_id=_caller())
+        accepted = commands().delete(canonical_id, api.request_id(app.current_event), _caller())
     except PurchaseNotFound:
         raise api.ApiError(HTTPStatus.NOT_FOUND, "Purchase not found") from None
     return _accepted("delete", accepted)
@@ -151,14 +155,9 @@ def _purchase_id(raw: str) -> str:
     return purchase_id
 
 
-def _caller() -> str:
-    """The calling client's id; the API's authorizer guarantees one, so its absence is refused, never guessed."""
-    caller = api.client_id(app.current_event)
-    if caller is None:
-        logger.warning("Write without the authorizer's client_id claim: is the Cognito authorizer attached?")
-        raise api.ApiError(HTTPStatus.UNAUTHORIZED, "Unauthorized")
-    logger.append_keys(client_id=caller)
-    return caller
+def _caller() -> Caller:
+    """The calling client; the API's authorizer guarantees one, so its absence is refused, never guessed."""
+    return api.require_caller(app.current_event, logger)
 
 
 def _purchase_from_body() -> Purchase:
@@ -186,8 +185,6 @@ def _accepted(action: str, accepted: Accepted, headers: dict[str, str] | None = 
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    if is_warm_up(event):
-        return dict(WARM_UP_REPLY)
     # A record left INPROGRESS by an invocation that died expires with the invocation's own deadline.
     idempotency.register_lambda_context(context)
     response = api.handle(app, event, context, logger)

@@ -23,7 +23,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from purchases.adapters.clients import WRITER_CALLS
 from purchases.adapters.dynamodb import DynamoDbPurchaseStore, lazy_table
 from purchases.config import WriterConfig
-from purchases.faults import FaultInjector, InjectedFault
 from purchases.lazy import Lazy, build_during_init
 from purchases.messages import MalformedMessage, decode_message
 from purchases.observability import (
@@ -36,7 +35,6 @@ from purchases.observability import (
     count,
 )
 from purchases.ports import PurchaseStore, WriteOutcome
-from purchases.warm_up import is_warm_up_body
 
 logger = build_logger()
 tracer = build_tracer()
@@ -49,12 +47,6 @@ RECORD_RESERVE_MS = int((WRITER_CALLS.worst_case_seconds + REPORT_SECONDS) * 100
 
 table = lazy_table(config.table_name, WRITER_CALLS)
 store: Lazy[PurchaseStore] = Lazy(lambda: DynamoDbPurchaseStore(table))
-faults = FaultInjector(
-    fault_rate=config.fault_rate,
-    crash_rate=config.crash_rate,
-    slow_marker=config.slow_marker,
-    stall_seconds=WRITER_CALLS.worst_case_seconds,
-)
 # Reporting every record of an all-failed batch (instead of raising) keeps one poison message
 # in a batch of one from looking like a function error.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -64,32 +56,36 @@ class OutOfTime(RuntimeError):
     """The record was not started: too little of the invocation was left to finish it."""
 
 
-def apply_record(record: SQSRecord, lambda_context: LambdaContext) -> None:
-    if is_warm_up_body(record.body):
-        return  # acknowledged: it only brought this worker up
+def start_record(record: SQSRecord, lambda_context: LambdaContext) -> None:
+    """Begin a record's log context; OutOfTime when the invocation has too little time left to finish it."""
     logger.set_correlation_id(None)
     logger.append_keys(sqs_message_id=record.message_id, client_id=None)
     if lambda_context.get_remaining_time_in_millis() < RECORD_RESERVE_MS:
         # Not counted as a failed write: nothing was tried, and the queue hands it to the next invocation.
         logger.warning("Record left for redelivery: too little time left in this invocation")
         raise OutOfTime(f"less than {RECORD_RESERVE_MS} ms left")
+
+
+def refused(reason: Exception) -> None:
+    """Count and log a write message that is not applied (the record then fails)."""
+    count(metrics, PURCHASE_WRITE_FAILED)
+    logger.warning("Write message not applied", extra={"reason": str(reason)})
+
+
+def apply_record(record: SQSRecord, lambda_context: LambdaContext) -> None:
+    start_record(record, lambda_context)
     try:
-        faults.before_record()
         message = decode_message(record.body)
         logger.set_correlation_id(message.correlation_id)
         logger.append_keys(client_id=message.client_id)
-        faults.stall_if_slow(message.correlation_id, int(record.attributes.approximate_receive_count))
         outcome = store().apply_write(message)
-    except (MalformedMessage, InjectedFault) as refused:
-        count(metrics, PURCHASE_WRITE_FAILED)
-        logger.warning("Write message not applied", extra={"reason": str(refused)})
+    except MalformedMessage as malformed:
+        refused(malformed)
         raise
     except Exception:
         count(metrics, PURCHASE_WRITE_FAILED)
         logger.exception("Write message failed")
         raise
-    finally:
-        faults.after_record()
 
     written = outcome is WriteOutcome.APPLIED
     count(metrics, PURCHASE_WRITTEN if written else PURCHASE_WRITE_SUPERSEDED)
@@ -103,7 +99,6 @@ def apply_record(record: SQSRecord, lambda_context: LambdaContext) -> None:
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    faults.begin_batch(len(event.get("Records") or []))
     return process_partial_response(
         event=event, record_handler=apply_record, processor=processor, context=context
     )

@@ -28,10 +28,14 @@ def baseline_stack(stage: str) -> str:
     return f"{stack_name(stage)}-bare"
 
 
-def _bare_template() -> dict[str, Any]:
+def bare_template() -> dict[str, Any]:
     """Our template, with the one name that is unique per stage and account (the user pool's domain) made its own,
-    so both stacks can run in one engine."""
+    so both stacks can run in one engine, and the writer's plain entry point (the bare handlers have no test
+    hooks)."""
     template = load_template(inline_includes=True)
+    writer = template.get("Resources", {}).get("WriterFunction", {}).get("Properties")
+    if writer is not None:
+        writer["Handler"] = "writer.lambda_handler"
     domain = template.get("Resources", {}).get("UserPoolDomain", {}).get("Properties")
     if domain is not None:
         domain["Domain"] = {"Fn::Sub": "purchases-bare-${StageName}-${AWS::AccountId}"}
@@ -44,7 +48,7 @@ def bare_pipeline(engine: Engine, stage: str, progress: Callable[[str], None]) -
     name = baseline_stack(stage)
     progress(f"Deploying the bare baseline as {name} ...")
     bundle = build_bundle(with_dependencies=engine.bundles_dependencies, source=BARE_HANDLERS)
-    deploy_to_emulator(engine, stage, progress=progress, name=name, bundle=bundle, template=_bare_template())
+    deploy_to_emulator(engine, stage, progress=progress, name=name, bundle=bundle, template=bare_template())
     outputs = reachable_outputs(engine, stage, stack=name)
     try:
         warm_up(engine, outputs, headers=authorization_header(engine, outputs))

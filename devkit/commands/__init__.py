@@ -8,8 +8,9 @@ code 1 instead of a traceback, and the few lookups every area needs. Output goes
 from __future__ import annotations
 
 import functools
+import inspect
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
@@ -45,6 +46,8 @@ def command(**options: Any) -> Callable[[F], Any]:
     """`@task` whose expected failures (see `failure_message`) become one red line on stderr and exit code 1."""
 
     def decorate(function: F) -> Any:
+        _require_declared_positionals(function, options.get("positional", ()))
+
         @functools.wraps(function)
         def run(*args: Any, **kwargs: Any) -> Any:
             try:
@@ -56,6 +59,59 @@ def command(**options: Any) -> Callable[[F], Any]:
         return task(**options)(run)
 
     return decorate
+
+
+def _require_declared_positionals(function: Callable[..., Any], positional: Collection[str]) -> None:
+    """invoke fills a parameter without a default from the words after the task name; only the parameters a task
+    declares `positional` may lack one, so that an option can never take the next word as its value by accident
+    (a required `stage` once ran `invoke deploy --help` with the stage '--help')."""
+    undeclared = [
+        name
+        for name, parameter in list(inspect.signature(function).parameters.items())[1:]
+        if parameter.default is inspect.Parameter.empty and name not in positional
+    ]
+    if undeclared:
+        raise TypeError(
+            f"Task {function.__name__}: give {', '.join(undeclared)} a default, or declare it positional."
+        )
+
+
+HELP_FLAGS = ("--help", "-h")
+
+
+def teach_invoke_positionals() -> None:
+    """Two things invoke's parser does not do for positional arguments, taught once (tasks.py calls this before
+    invoke parses the task's words):
+
+    - `--help` / `-h` after a task asks for its help even while the task still waits for a positional argument
+      (invoke would take the flag as the argument's value and run the task: `invoke debug --help`);
+    - a positional argument the task also declares `optional` may be left out (`invoke snapshot list`); the task
+      then gets "".
+    """
+    from invoke.parser.parser import ParseMachine
+
+    if getattr(ParseMachine, "_devkit_positionals", False):
+        return
+    handle, complete_context = ParseMachine.handle, ParseMachine.complete_context
+
+    def handle_help_first(machine: ParseMachine, token: str) -> None:
+        context = machine.context
+        if token in HELP_FLAGS and context is not None and not machine.waiting_for_flag_value:
+            # Placeholders, so the task's words parse; with --help the task never runs, its help is printed.
+            for argument in context.missing_positional_args:
+                argument.set_value("", cast=False)
+        handle(machine, token)
+
+    def complete_without_optional(machine: ParseMachine) -> None:
+        if machine.context is not None:
+            for argument in machine.context.missing_positional_args:
+                if argument.optional:
+                    argument.set_value("", cast=False)
+        complete_context(machine)
+
+    ParseMachine.handle = handle_help_first  # type: ignore[method-assign, assignment]
+    ParseMachine.complete_context = complete_without_optional  # type: ignore[method-assign, assignment]
+    ParseMachine._devkit_positionals = True
 
 
 say = ui.say

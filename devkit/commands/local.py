@@ -11,7 +11,7 @@ from invoke.exceptions import Exit
 
 from devkit import ui
 from devkit.commands import command, engine_named, say
-from devkit.project import EMULATORS, check_stage, stack_name
+from devkit.project import EMULATORS, check_port, check_stage, stack_name
 
 if TYPE_CHECKING:
     from devkit.engines.ministack import MiniStack
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
         "engine": "ministack (default, no Docker) or localstack (Docker)",
         "fresh": "start from empty state (drops local data)",
         "watch": "stay in the foreground and push handler edits live",
-        "port": "port for the engine (default 4566, or the one it last ran on)",
+        "port": "port for the engine (default 4566, or the one it last ran on; saved local data moves with it)",
         "stage": "stage to deploy (default dev)",
         "restore": "MiniStack: put back the last good backup of the local state (the current one is moved aside)",
     }
@@ -32,13 +32,12 @@ def up(
     engine: str = "ministack",
     fresh: bool = False,
     watch: bool = False,
-    port: int = 0,
+    port: str = "",
     stage: str = "dev",
     restore: bool = False,
 ) -> None:
     """Start the local engine if needed, deploy the stack to it and print the API URL."""
-    from devkit.engines.ministack import MiniStack
-    from devkit.engines.ministack.state import describe_backup
+    from devkit.local_engine import start_local
     from devkit.warm import deploy_and_warm
     from devkit.watch import watch_handlers
 
@@ -46,26 +45,8 @@ def up(
         raise Exit(f"`invoke up` runs a local engine ({', '.join(EMULATORS)}); for AWS use `invoke deploy`.")
     started = time.monotonic()
     check_stage(stage)
-    target = engine_named(engine, port)
-    starting = not target.status().running or fresh or restore
-    if not starting:
-        say(f"Reusing running {engine}.")
-    if restore:
-        if not isinstance(target, MiniStack):
-            raise Exit("--restore applies to MiniStack's local state only.", code=1)
-        with ui.phase(f"Starting {engine}"):
-            target.start(fresh=fresh, restore=True)
-        if target.restored:
-            backup, aside = target.restored
-            say(
-                f"Restored the state backed up {describe_backup(backup)}"
-                + (f"; the replaced state is in {aside}." if aside else ".")
-            )
-    elif starting:
-        with ui.phase(f"Starting {engine}"):
-            target.start(fresh=fresh)
-    else:
-        target.start(fresh=fresh)
+    target = engine_named(engine, check_port(port) if port else 0)
+    start_local(target, fresh=fresh, restore=restore, progress=say)
     with ui.phase(f"Deploying stage {stage} and warming its functions"):
         result, values, warmed = deploy_and_warm(target, stage, progress=say)
     api = values["ProductPurchaseApi"]
@@ -99,14 +80,9 @@ def up(
 )
 def down(c: Context, engine: str = "ministack", purge: bool = False, force: bool = False) -> None:
     """Stop the local engine (state is kept unless --purge)."""
-    from devkit.engines.ministack import MiniStack
+    from devkit.local_engine import stop_local
 
-    target = engine_named(engine)
-    was_running = target.status().running
-    if isinstance(target, MiniStack):
-        target.stop(purge=purge, force=force)
-    else:
-        target.stop(purge=purge)
+    was_running = stop_local(engine_named(engine), purge=purge, force=force)
     state = "stopped" if was_running else "was not running"
     say(f"{engine} {state}{'; its state is deleted' if purge else ''}.")
 
@@ -136,21 +112,17 @@ def logs(
 ) -> None:
     """Print the engine's log, or one function's log lines."""
     from devkit.function_logs import log_lines
+    from devkit.local_engine import engine_log_command
     from devkit.stacks import function_named
 
     target = engine_named(engine)
     if not function:
-        log_file = target.log_file()
-        if engine == "localstack":
-            c.run(f"docker compose logs {'--follow ' if follow else ''}localstack", pty=False)
-        elif log_file is None or not log_file.exists():
-            raise Exit(f"No engine log for {engine}; use --function NAME (sender, reader, writer, ...).")
-        else:
-            c.run(f"tail -n 200 {'-f ' if follow else ''}{shlex.quote(str(log_file))}", pty=False)
+        c.run(shlex.join(engine_log_command(target, follow=follow)), pty=False)
         return
-    name = function_named(target, stack_name(check_stage(stage)), function)
     try:
-        for line in log_lines(target, name, follow=follow):
+        for line in log_lines(
+            target, function_named(target, stack_name(check_stage(stage)), function), follow=follow
+        ):
             say(line)
     except KeyboardInterrupt:
         pass
@@ -158,17 +130,25 @@ def logs(
 
 @command(
     positional=["action", "name"],
+    optional=["name"],
     help={
-        "action": "save, load or remove (`invoke snapshots` lists them)",
+        "action": "save, load, remove or list",
         "name": "the snapshot's name: 1-64 letters, digits, '.', '_', '-'",
         "engine": "ministack (the only engine with local snapshots)",
     },
 )
-def snapshot(c: Context, action: str, name: str, engine: str = "ministack") -> None:
-    """Save, load or remove a named copy of the local engine's whole state (`invoke snapshot save before-demo`)."""
+def snapshot(c: Context, action: str, name: str | None = None, engine: str = "ministack") -> None:
+    """Save, load, remove or list named copies of the local engine's whole state (`invoke snapshot save demo`)."""
     from devkit import snapshots
 
     target = _snapshot_engine(engine)
+    if action == "list":
+        _list_snapshots(target)
+        return
+    if action not in ("save", "load", "remove"):
+        raise Exit(f"Unknown snapshot action {action!r}: choose save, load, remove or list.", code=1)
+    if not name:
+        raise Exit(f"`invoke snapshot {action}` needs a NAME: `invoke snapshot {action} NAME`.", code=1)
     if action == "save":
         with ui.phase(f"Saving snapshot {name}"):
             saved = snapshots.save(target, name)
@@ -185,21 +165,14 @@ def snapshot(c: Context, action: str, name: str, engine: str = "ministack") -> N
             if running
             else f"Loaded snapshot {loaded.name}; the engine is stopped: `invoke up` starts it with this state."
         )
-    elif action == "remove":
+    else:
         removed = snapshots.remove(target, name)
         say(f"Removed snapshot {removed.name}.")
-    else:
-        # invoke's positional arguments are all required, so listing is a task of its own.
-        hint = " (to list them: `invoke snapshots`)" if action == "list" else ""
-        raise Exit(f"Unknown snapshot action {action!r}: choose save, load or remove{hint}.", code=1)
 
 
-@command(help={"engine": "ministack (the only engine with local snapshots)"})
-def snapshots(c: Context, engine: str = "ministack") -> None:
-    """List the local engine's snapshots with their date and size."""
+def _list_snapshots(target: MiniStack) -> None:
     from devkit import snapshots as saved
 
-    target = _snapshot_engine(engine)
     rows = [
         (
             item.name,

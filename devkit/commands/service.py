@@ -46,7 +46,8 @@ def seed(c: Context, target: str = "ministack", stage: str = "dev") -> None:
 
 @command(
     help={
-        "scopes": "comma-separated scopes (default: purchases/read,purchases/write)",
+        "scopes": "comma-separated scopes (default: purchases/read,purchases/write; add purchases/admin to see "
+        "every client's purchases)",
         "target": "ministack (default), localstack or aws",
         "stage": "stage (default dev; prod has no development client)",
     }
@@ -62,7 +63,8 @@ def token(c: Context, scopes: str = "", target: str = "ministack", stage: str = 
 @command(
     help={
         "name": "the calling service, e.g. order-service (creates app client consumer-<name>)",
-        "scopes": "comma-separated scopes for a new consumer (default: both)",
+        "scopes": "comma-separated scopes for a new consumer (default: purchases/read; also purchases/write, "
+        "purchases/admin)",
         "remove": "client id of a consumer to remove (its secret stops working at once)",
         "show_secret": "print the new client's secret (otherwise: read it with DescribeUserPoolClient)",
         "target": "aws (default), ministack or localstack",
@@ -80,7 +82,7 @@ def consumer(
 ) -> None:
     """Give a calling service its own OAuth client (--name), remove one (--remove), or list them (neither)."""
     from devkit import consumers
-    from devkit.auth import client_secret, parse_scopes
+    from devkit.auth import READ_SCOPE, client_secret, parse_scopes
 
     engine, values = deployed(target, stage)
     if name and remove:
@@ -97,7 +99,7 @@ def consumer(
         )
         say(f"{len(listed)} consumer(s) on {stack_name(stage)} ({target}).")
         return
-    created = consumers.create_consumer(engine, values, name, parse_scopes(scopes))
+    created = consumers.create_consumer(engine, values, name, parse_scopes(scopes, default=(READ_SCOPE,)))
     say(f"Consumer {created.name}: client id {created.client_id}, scopes {' '.join(created.scopes)}")
     say(f"Token endpoint: {values['TokenUrl']} (grant_type=client_credentials, HTTP Basic client auth)")
     if show_secret:
@@ -106,6 +108,30 @@ def consumer(
         say(
             "Secret not shown: hand it over with --show-secret, or read it with cognito-idp describe-user-pool-client."
         )
+
+
+@command(
+    help={
+        "owner": "app client id that becomes the owner of every purchase without one (required)",
+        "target": "aws (default), ministack or localstack",
+        "stage": "stage (default dev)",
+    }
+)
+def backfill_owners(c: Context, owner: str = "", target: str = "aws", stage: str = "dev") -> None:
+    """Give purchases stored before owners were kept an owner (--owner) and a place in their owner's list."""
+    from devkit.owners import backfill_owners as backfill
+
+    if not owner:
+        raise Exit(
+            "Pass --owner CLIENT_ID: the app client that becomes the owner of purchases without one.", code=1
+        )
+    engine, values = deployed(target, stage)
+    report = backfill(engine, values, owner)
+    say(
+        f"Scanned {report.scanned} item(s): {report.owned} given owner {owner}, {report.listed} listed for the "
+        f"owner they had, {report.unchanged} unchanged, {report.changed_meanwhile} changed meanwhile (left as "
+        "they are; run again to revisit them)."
+    )
 
 
 @command(
@@ -194,14 +220,14 @@ def notifications(c: Context, target: str = "ministack", stage: str = "dev", ben
 
 @command(
     help={
-        "port": "port on 127.0.0.1 (default 8765; 0 picks a free one)",
+        "port": "port on 127.0.0.1 (default 0: a free one)",
         "target": "ministack (default), localstack or aws",
         "stage": "stage (default dev)",
         "open": "also open the console in your browser",
     }
 )
 def console(
-    c: Context, port: int = 8765, target: str = "ministack", stage: str = "dev", open: bool = False
+    c: Context, port: int = 0, target: str = "ministack", stage: str = "dev", open: bool = False
 ) -> None:
     """Serve the web console (purchases, live changes, queue, dead letters) on 127.0.0.1 until Ctrl-C."""
     import webbrowser

@@ -1,17 +1,26 @@
 """The console's small local server: static files from `static/` plus a JSON API that proxies exactly what the
-page needs (the purchase API, queue and DLQ depth, DLQ messages and redrive, a WebSocket URL).
+page needs (the purchase API, queue and DLQ depth, DLQ inspection and redrive, a WebSocket URL).
 
 The browser never sees a client secret: this process obtains short-lived tokens (devkit.auth) and adds them to
 the calls it proxies; the page only gets a read token inside the WebSocket URL it connects to. It listens on
-127.0.0.1 only, answers only requests addressed to that host (no DNS rebinding), and changes nothing unless the
-request carries the console's own header (a cross-site form cannot set one).
+127.0.0.1 only and answers only requests addressed to that host (no DNS rebinding). Any local process can reach
+a loopback port, so every `/api/*` call must carry the per-run key printed in the console's URL (the page reads it
+from there and sends it as a header): without it nothing is proxied. Nothing changes unless the request carries
+the console's own header too (a cross-site form cannot set one).
+
+Reading dead letters is not free: SQS has no read that leaves a message untouched (a receive counts towards its
+ApproximateReceiveCount and hides it for the visibility timeout). So the depth (`GET /api/queues`, queue
+attributes only) is what the page polls, and messages are inspected only when the user asks, with an explicit
+`POST /api/dead-letters/inspect`.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import mimetypes
 import re
+import secrets
 import threading
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -32,6 +41,8 @@ STATIC: Final = Path(__file__).with_name("static")
 # State-changing calls must carry this header: browsers send it cross-origin only after a CORS preflight, which
 # this server never grants.
 CSRF_HEADER: Final = "X-Purchase-Console"
+# Every /api/* call carries the run's key in this header (the page reads it from its URL's `key`).
+KEY_HEADER: Final = "X-Console-Key"
 _ITEM: Final = re.compile(r"^/api/purchases/([0-9A-Za-z-]{1,64})$")
 _LINK_NEXT: Final = re.compile(r'<([^>]*)>\s*;\s*rel="?next"?')
 _MAX_BODY: Final = 256 * 1024
@@ -67,6 +78,7 @@ class ConsoleHandler(BaseHTTPRequestHandler):
     server_version = "PurchaseConsole"
     target: ConsoleTarget  # set on the subclass the server is built with
     allowed_hosts: frozenset[str]
+    access_key: str
     log_request_line: Callable[[str], None] | None = None
 
     # ------------------------------------------------------------------ plumbing
@@ -110,11 +122,25 @@ class ConsoleHandler(BaseHTTPRequestHandler):
     def _host_allowed(self) -> bool:
         return (self.headers.get("Host") or "") in self.allowed_hosts
 
+    def _key_presented(self) -> bool:
+        presented = (self.headers.get(KEY_HEADER) or "").encode()
+        return hmac.compare_digest(presented, self.access_key.encode())
+
     def _dispatch(self, method: str) -> None:
         if not self._host_allowed():
             self._json(HTTPStatus.MISDIRECTED_REQUEST, {"message": "Unknown host"})
             return
         path = urllib.parse.urlsplit(self.path).path
+        if path.startswith("/api/") and not self._key_presented():
+            self._send(
+                HTTPStatus.UNAUTHORIZED,
+                json.dumps(
+                    {"message": f"Missing or wrong {KEY_HEADER}: open the URL `invoke console` printed"}
+                ).encode(),
+                "application/json",
+                {"WWW-Authenticate": "ConsoleKey"},
+            )
+            return
         if method != "GET" and self.headers.get(CSRF_HEADER) != "1":
             self._json(HTTPStatus.FORBIDDEN, {"message": f"Missing {CSRF_HEADER} header"})
             return
@@ -198,7 +224,7 @@ class ConsoleHandler(BaseHTTPRequestHandler):
                     "deadLetters": target.depth(str(target.outputs["DeadLetterQueueUrl"])),
                 },
             )
-        elif (method, path) == ("GET", "/api/dead-letters"):
+        elif (method, path) == ("POST", "/api/dead-letters/inspect"):
             messages = dlq.peek(target.engine, str(target.outputs["DeadLetterQueueUrl"]), limit=50)
             self._json(
                 HTTPStatus.OK,
@@ -230,8 +256,12 @@ class ConsoleServer:
     def __init__(
         self, target: ConsoleTarget, port: int = 0, log: Callable[[str], None] | None = None
     ) -> None:
+        # A new key each run: only who sees the printed URL (or the browser it opened) can use this server.
+        self.key = secrets.token_urlsafe(32)
         handler: type[ConsoleHandler] = type(
-            "BoundConsoleHandler", (ConsoleHandler,), {"target": target, "log_request_line": log}
+            "BoundConsoleHandler",
+            (ConsoleHandler,),
+            {"target": target, "log_request_line": log, "access_key": self.key},
         )
         try:
             self._httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
@@ -246,8 +276,13 @@ class ConsoleServer:
         self._thread: threading.Thread | None = None
 
     @property
-    def url(self) -> str:
+    def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/"
+
+    @property
+    def url(self) -> str:
+        """The page's address with the run's key: what the user opens."""
+        return f"{self.base_url}?{urllib.parse.urlencode({'key': self.key})}"
 
     def serve_forever(self) -> None:
         self._httpd.serve_forever(poll_interval=0.2)

@@ -23,6 +23,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from purchases import jsonenc
+from purchases.ownership import Caller
 
 if TYPE_CHECKING:
     # Type-only: the validation module compiles the schema, which the reader never needs.
@@ -160,6 +161,29 @@ def client_id(event: APIGatewayProxyEvent) -> str | None:
     """The OAuth client that called, from the access token the API's Cognito authorizer checked."""
     value = event.request_context.authorizer.claims.get("client_id")
     return value if isinstance(value, str) and value else None
+
+
+def caller(event: APIGatewayProxyEvent) -> Caller | None:
+    """The calling client and whether its token carries the admin scope (the `scope` claim the authorizer
+    checked); None without a client_id claim."""
+    identity = client_id(event)
+    if identity is None:
+        return None
+    scopes = event.request_context.authorizer.claims.get("scope")
+    return Caller.from_claims(identity, scopes.split() if isinstance(scopes, str) else ())
+
+
+def require_caller(event: APIGatewayProxyEvent, logger: Logger) -> Caller:
+    """`caller(event)`, logged with every later line of the request; refuses (401) a request without one: the
+    API's authorizer guarantees a client_id claim, so its absence is a misconfiguration, never guessed around."""
+    found = caller(event)
+    if found is None:
+        logger.warning(
+            "Request without the authorizer's client_id claim: is the Cognito authorizer attached?"
+        )
+        raise ApiError(HTTPStatus.UNAUTHORIZED, "Unauthorized")
+    logger.append_keys(client_id=found.client_id, admin=found.admin)
+    return found
 
 
 def request_id(event: APIGatewayProxyEvent) -> str:

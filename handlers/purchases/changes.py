@@ -13,8 +13,10 @@ from typing import Any, Final
 from purchases import jsonenc
 from purchases.schema import ID_FIELD, PUBLIC_FIELDS
 
-# The item attribute that marks a tombstone (see `purchases.adapters.dynamodb`).
+# The item attributes that mark a tombstone and name the purchase's owner, the app client that created it (see
+# `purchases.adapters.dynamodb`, whose constants a unit test compares with these). Both images carry the owner.
 _DELETED: Final = "Deleted"
+OWNER: Final = "ClientId"
 
 Image = Mapping[str, Any]
 
@@ -52,6 +54,14 @@ def notification(old: Image | None, new: Image | None) -> dict[str, Any] | None:
         assert new is not None
         message["purchase"] = {name: new[name] for name in PUBLIC_FIELDS if name in new}
     return message
+
+
+def owner(old: Image | None, new: Image | None) -> str | None:
+    """The app client that owns the changed purchase; None for an item written before purchases had owners."""
+    for image in (new, old):
+        if image is not None and isinstance(image.get(OWNER), str) and image[OWNER]:
+            return str(image[OWNER])
+    return None
 
 
 def encode_notification(message: Mapping[str, Any]) -> bytes:

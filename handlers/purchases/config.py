@@ -92,15 +92,30 @@ class WriterConfig:
 # even when its $disconnect was lost.
 CONNECTION_LIFETIME_SECONDS = 2 * 60 * 60 + 10 * 60
 REQUIRED_READ_SCOPE = "purchases/read"
+# What the notifier keeps back of its time: a push can take 3 s (1 s to connect, 2 s to read), and what is not
+# pushed must still be reported before the function times out.
+NOTIFIER_RESERVE_SECONDS = 5.0
+
+
+def _positive_integer(environ: Mapping[str, str], name: str) -> int:
+    raw = _required(environ, name)
+    if not raw.isdecimal() or int(raw) < 1:
+        raise ConfigurationError(f"environment variable {name} must be a whole number of at least 1")
+    return int(raw)
 
 
 @dataclass(frozen=True, slots=True)
 class ConnectionsConfig:
     connection_table: str
+    # Open connections one app client may hold; the next is refused at $connect.
+    max_connections_per_client: int
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> ConnectionsConfig:
-        return cls(connection_table=_required(environ, "CONNECTION_TABLE"))
+        return cls(
+            connection_table=_required(environ, "CONNECTION_TABLE"),
+            max_connections_per_client=_positive_integer(environ, "MAX_CONNECTIONS_PER_CLIENT"),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +123,8 @@ class NotifierConfig:
     connection_table: str
     # The @connections management endpoint of the WebSocket API's stage.
     management_endpoint: str
+    # The pool whose app clients own the connections (a removed client's connections are closed).
+    user_pool_id: str
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> NotifierConfig:
@@ -122,7 +139,11 @@ class NotifierConfig:
             endpoint = (
                 f"https://{api_id}.execute-api.{_required(environ, 'AWS_REGION')}.amazonaws.com/{stage}"
             )
-        return cls(connection_table=_required(environ, "CONNECTION_TABLE"), management_endpoint=endpoint)
+        return cls(
+            connection_table=_required(environ, "CONNECTION_TABLE"),
+            management_endpoint=endpoint,
+            user_pool_id=_required(environ, "USER_POOL_ID"),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,8 +3,12 @@
 Wire form (the SQS message body, JSON):
     {"action": "create"|"update"|"delete", "id": "<uuid>", "purchase": {...} | null,
      "stamp": <int ns since epoch at acceptance>, "correlationId": "<API request id>",
-     "clientId": "<OAuth client that sent the request>" | null}
-`clientId` may be absent: messages queued before it existed are still applied.
+     "clientId": "<OAuth client that sent the request>" | null,
+     "owner": "<OAuth client that owns the purchase>" | null}
+`clientId` may be absent: messages queued before it existed are still applied. `owner` is whose purchase the
+write is for: the caller for a create and for a caller's own update or delete, the stored owner for an
+administrator's; the writer applies an update or delete only to a purchase with that owner, and keeps it. Absent
+(a message queued before owners were kept), it is `clientId`: the caller changes only its own purchases.
 `purchase` carries the normalized purchase with numbers as exact decimal strings, so no float
 ever reaches DynamoDB; it is null for deletes.
 """
@@ -21,7 +25,7 @@ from purchases.model import Purchase
 from purchases.rules import InvalidPurchase, parse_purchase
 
 _FIELDS: Final = frozenset({"action", "id", "purchase", "stamp", "correlationId"})
-_OPTIONAL_FIELDS: Final = frozenset({"clientId"})
+_OPTIONAL_FIELDS: Final = frozenset({"clientId", "owner"})
 _MAX_CORRELATION_ID_LENGTH: Final = 256
 # Cognito app client ids are at most 128 characters.
 MAX_CLIENT_ID_LENGTH: Final = 128
@@ -57,8 +61,10 @@ class WriteMessage:
     purchase: Purchase | None
     stamp: int
     correlation_id: str
-    # Who asked for the write (the token's client_id): bookkeeping, logged and stored, never served.
+    # Who asked for the write (the token's client_id): bookkeeping, logged, never served.
     client_id: str | None = None
+    # Whose purchase it is (stored as the item's owner, never served); see the module's docstring.
+    owner: str | None = None
 
     def __post_init__(self) -> None:
         if (self.purchase is None) != (self.action is WriteAction.DELETE):
@@ -74,6 +80,7 @@ def encode_message(message: WriteMessage) -> str:
             "stamp": message.stamp,
             "correlationId": message.correlation_id,
             "clientId": message.client_id,
+            "owner": message.owner,
         },
         separators=(",", ":"),
     )
@@ -128,11 +135,8 @@ def decode_message(body: str) -> WriteMessage:
     if not isinstance(correlation_id, str) or len(correlation_id) > _MAX_CORRELATION_ID_LENGTH:
         raise MalformedMessage("message correlationId is not a string of at most 256 characters")
 
-    client_id = document.get("clientId")
-    if client_id is not None and (
-        not isinstance(client_id, str) or not 0 < len(client_id) <= MAX_CLIENT_ID_LENGTH
-    ):
-        raise MalformedMessage(f"message clientId is not a string of 1 to {MAX_CLIENT_ID_LENGTH} characters")
+    client_id = _client_id(document.get("clientId"), "clientId")
+    owner = _client_id(document["owner"], "owner") if "owner" in document else client_id
 
     raw_purchase = document["purchase"]
     purchase: Purchase | None = None
@@ -155,7 +159,16 @@ def decode_message(body: str) -> WriteMessage:
         stamp=stamp,
         correlation_id=correlation_id,
         client_id=client_id,
+        owner=owner,
     )
+
+
+def _client_id(value: object, field: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_CLIENT_ID_LENGTH:
+        raise MalformedMessage(f"message {field} is not a string of 1 to {MAX_CLIENT_ID_LENGTH} characters")
+    return value
 
 
 def _reject_constant(name: str) -> Any:

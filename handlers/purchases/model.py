@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -63,3 +65,9 @@ class Purchase:
             name: plain_decimal(Decimal(value)) if isinstance(value, Decimal | int) else value
             for name, value in self.attributes().items()
         }
+
+    def digest(self) -> str:
+        """A fingerprint of the purchase (SHA-256 of its wire form): equal for equal purchases however they were
+        spelled, so the sender can tell a replayed create from a different one without reading personal data."""
+        canonical = json.dumps(self.to_wire(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(canonical.encode()).hexdigest()

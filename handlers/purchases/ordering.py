@@ -10,6 +10,8 @@ item (`Version`). The rules, which the DynamoDB adapter enforces as condition ex
   update. An older or redelivered update changes nothing.
 - delete: replaces the item with a tombstone unless it already is one. A delete is terminal: no
   later-arriving create or update can bring the purchase back.
+- ownership: an update or delete of an existing item applies only when the message's owner is the item's owner
+  (`purchases.ownership`): whatever the sender checked, a write for someone else's purchase changes nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from purchases.ports import StoredPurchase
 def should_apply(existing: StoredPurchase | None, message: WriteMessage) -> bool:
     if message.action is WriteAction.CREATE:
         return existing is None
-    if message.action is WriteAction.UPDATE:
-        return existing is None or (not existing.deleted and existing.version < message.stamp)
-    return existing is None or not existing.deleted
+    if existing is None:
+        return True
+    if existing.deleted or existing.owner != message.owner:
+        return False
+    return message.action is WriteAction.DELETE or existing.version < message.stamp

@@ -39,6 +39,18 @@ class StoredPurchase:
     attributes: Mapping[str, AttributeValue]
     version: int
     deleted: bool
+    # The client that created the purchase (`purchases.ownership`); None for one stored before owners were kept.
+    owner: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordHead:
+    """What the sender's checks read of a record: never the purchase itself."""
+
+    state: RecordState
+    owner: str | None = None
+    # `Purchase.digest()` of the live purchase; None for a tombstone or one stored before digests were kept.
+    digest: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,13 +64,19 @@ class PurchaseStore(Protocol):
         """The record for `purchase_id`, tombstones included; None when there never was one."""
         ...
 
-    def state(self, purchase_id: str) -> RecordState:
-        """Whether `purchase_id` is live, deleted or absent, reading nothing of the purchase itself."""
+    def head(self, purchase_id: str) -> RecordHead:
+        """Whether `purchase_id` is live, deleted or absent, its owner and digest, reading nothing of the
+        purchase itself."""
         ...
 
     def page(self, limit: int, cursor: str | None) -> Page:
-        """At most `limit` live purchases after `cursor`, with a fixed amount of work whatever the table holds
-        (so possibly fewer, with a next cursor); raises `InvalidCursor`."""
+        """At most `limit` live purchases of every owner after `cursor`, with a fixed amount of work whatever the
+        table holds (so possibly fewer, with a next cursor); raises `InvalidCursor`."""
+        ...
+
+    def owned_page(self, owner: str, limit: int, cursor: str | None) -> Page:
+        """Like `page`, but only `owner`'s live purchases, at the same cost however many other owners'
+        purchases the table holds; raises `InvalidCursor`."""
         ...
 
     def apply_write(self, message: WriteMessage) -> WriteOutcome:

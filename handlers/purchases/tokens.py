@@ -22,6 +22,8 @@ class InvalidToken(Exception):
 class Caller:
     client_id: str
     scopes: frozenset[str]
+    # The token's `exp` (epoch seconds): a WebSocket opened with it is closed after that.
+    expires_at: int
 
 
 class AccessTokenVerifier:
@@ -51,4 +53,7 @@ class AccessTokenVerifier:
         scopes = frozenset(str(claims.get("scope", "")).split())
         if self._required_scope not in scopes:
             raise InvalidToken(f"scope {self._required_scope} missing")
-        return Caller(client_id=str(claims.get("client_id") or claims.get("sub") or ""), scopes=scopes)
+        client_id = str(claims.get("client_id") or claims.get("sub") or "")
+        if not client_id:
+            raise InvalidToken("no client_id")
+        return Caller(client_id=client_id, scopes=scopes, expires_at=int(claims["exp"]))

@@ -147,3 +147,23 @@ def test_a_deleted_purchase_leaves_every_open_page(
     assert polled == [], polled
     # And the activity feed names the delete
     expect(watcher.locator("#feed li .kind.deleted").first).to_be_visible()
+
+
+def test_the_console_key_leaves_the_address_bar_and_travels_only_as_a_header(
+    open_console: Callable[[], Page], console_url: str
+) -> None:
+    # Given the console opened with the URL `invoke console` prints (it carries the run's key)
+    assert "?key=" in console_url
+    page = open_console()
+    # Then the key is no longer in the address bar (history, screenshots)
+    assert "key=" not in page.url
+    # And the page's calls carry it as a header, so a reload in the same tab still works
+    with page.expect_request(lambda request: "/api/purchases" in request.url) as sent:
+        page.reload()
+        page.wait_for_selector("body[data-ready='1']")
+    request = sent.value
+    assert request.headers.get("x-console-key") and "key=" not in request.url
+    # While a page opened without the key gets nothing from the API
+    anonymous = page.context.new_page()
+    reply = anonymous.request.get(console_url.split("?")[0] + "api/info")
+    assert reply.status == 401

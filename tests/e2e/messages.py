@@ -26,8 +26,11 @@ def write_message(
     stamp: int,
     purchase: dict[str, Any] | None = None,
     correlation_id: str | None = None,
+    *,
+    owner: str,
 ) -> str:
-    """The SQS body the sender would have queued for this write."""
+    """The SQS body the sender would have queued for this write by `owner` (the client whose purchase it is, and
+    the one that sent it: `Api.client_id()` for the suite's own client)."""
     body: str = encode_message(
         WriteMessage(
             action=WriteAction(action),
@@ -35,6 +38,8 @@ def write_message(
             purchase=parse_purchase(purchase) if purchase is not None else None,
             stamp=stamp,
             correlation_id=correlation_id or f"e2e-{unique_token()}",
+            client_id=owner,
+            owner=owner,
         )
     )
     return body

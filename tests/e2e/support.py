@@ -93,6 +93,13 @@ class Api:
             auth = {} if authorization is None else {"Authorization": authorization}
         return call(method, url, body, headers={**auth, **(headers or {})})
 
+    def client_id(self) -> str:
+        """The app client the credentials belong to (the access token's `client_id` claim, read unverified)."""
+        from .auth_tokens import claims  # imported here: auth_tokens builds on this module
+
+        client_id: str = claims(self.credentials()["Authorization"].split(" ", 1)[1])["client_id"]
+        return client_id
+
     @property
     def collection_url(self) -> str:
         return self.base_url.rstrip("/")

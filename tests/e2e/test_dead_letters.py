@@ -42,10 +42,12 @@ def test_a_poison_message_reaches_the_dlq_and_its_batch_is_written_once(
     api: Api, quiet_queue: Stack, sent_to_dlq: set[str], new_purchase: Callable[..., dict[str, Any]]
 ) -> None:
     # Given good write messages and one that is not a write message at all, in the same batch
+    owner = api.client_id()
     poison = f"{POISON_PREFIX}{unique_token()} {{"
     good = {new_id(): (stamp_after(0), new_purchase()) for _ in range(3)}
     bodies = [
-        write_message("create", purchase_id, stamp, body) for purchase_id, (stamp, body) in good.items()
+        write_message("create", purchase_id, stamp, body, owner=owner)
+        for purchase_id, (stamp, body) in good.items()
     ]
     sent_to_dlq.add(poison)
     entries = [*bodies[:2], poison, *bodies[2:], bodies[0]]  # the first one duplicated as well
@@ -85,8 +87,9 @@ def test_a_redriven_message_is_processed(
     new_purchase: Callable[..., dict[str, Any]],
 ) -> None:
     # Given a valid write message sitting in the DLQ (as one would after its cause was fixed)
+    owner = api.client_id()
     purchase_id = new_id()
-    body = write_message("create", purchase_id, stamp_after(0), new_purchase())
+    body = write_message("create", purchase_id, stamp_after(0), new_purchase(), owner=owner)
     sent_to_dlq.add(body)
     quiet_queue.send(body, quiet_queue.dlq_url)
     assert api.get(purchase_id).status == 404

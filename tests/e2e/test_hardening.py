@@ -94,12 +94,16 @@ def test_a_slow_record_fails_alone_and_the_rest_of_its_batch_is_applied_once(
     api: Api, quiet_queue: Stack, slow_marker: str
 ) -> None:
     # Given six good creates and, in the middle of the same batch, one the writer treats as slow on first delivery
+    owner = api.client_id()
     good = {new_id(): stamp_after(0) for _ in range(6)}
     slow_id, slow_stamp = new_id(), stamp_after(0)
     bodies = [
-        write_message("create", purchase_id, stamp, make_purchase()) for purchase_id, stamp in good.items()
+        write_message("create", purchase_id, stamp, make_purchase(), owner=owner)
+        for purchase_id, stamp in good.items()
     ]
-    slow = write_message("create", slow_id, slow_stamp, make_purchase(), correlation_id=slow_marker)
+    slow = write_message(
+        "create", slow_id, slow_stamp, make_purchase(), correlation_id=slow_marker, owner=owner
+    )
     entries = [*bodies[:3], slow, *bodies[3:]]
 
     # When they are put on the queue together

@@ -115,7 +115,8 @@ def _absent_item_put(table: Callable[[Resources], str]) -> Call:
 def _send_valid_write(queue: Callable[[Resources], str]) -> Call:
     # A real create for a fresh id, so an allowed send is just one more purchase for the writer to apply.
     return lambda client, r: client("sqs").send_message(
-        QueueUrl=queue(r), MessageBody=write_message("create", new_id(), stamp_after(0), make_purchase())
+        QueueUrl=queue(r),
+        MessageBody=write_message("create", new_id(), stamp_after(0), make_purchase(), owner="e2e-iam-probe"),
     )
 
 
@@ -151,12 +152,17 @@ def _get(table: Callable[[Resources], str]) -> Call:
 
 
 def _get_state(table: Callable[[Resources], str]) -> Call:
-    # The sender's existence check: the key and the tombstone flag only.
+    # The sender's existence check: the key, the tombstone flag, the owner and the digest only.
     return lambda client, r: client("dynamodb").get_item(
         TableName=table(r),
         Key=_key(),
-        ProjectionExpression="#id, #deleted",
-        ExpressionAttributeNames={"#id": "ProductPurchaseId", "#deleted": "Deleted"},
+        ProjectionExpression="#id, #deleted, #owner, #digest",
+        ExpressionAttributeNames={
+            "#id": "ProductPurchaseId",
+            "#deleted": "Deleted",
+            "#owner": "ClientId",
+            "#digest": "PurchaseDigest",
+        },
     )
 
 
@@ -185,6 +191,17 @@ def _query_live_index(table: Callable[[Resources], str]) -> Call:
         IndexName="LivePurchases",
         KeyConditionExpression="Listed = :live",
         ExpressionAttributeValues={":live": {"S": "live"}},
+        Limit=1,
+    )
+
+
+def _query_owner_index(table: Callable[[Resources], str]) -> Call:
+    # The Query a caller's list page makes: its own partition of the per-owner index.
+    return lambda client, r: client("dynamodb").query(
+        TableName=table(r),
+        IndexName="PurchasesByOwner",
+        KeyConditionExpression="ListedFor = :owner",
+        ExpressionAttributeValues={":owner": {"S": "e2e-iam-probe"}},
         Limit=1,
     )
 
@@ -239,9 +256,10 @@ ALLOWED: list[tuple[str, str, Call]] = [
     ("sender", "GetItem on the idempotency table", _idempotency_record_call("get_item")),
     ("sender", "DeleteItem on the idempotency table", _idempotency_record_call("delete_item")),
     ("sender", "SendMessage to the queue", _send_valid_write(_queue)),
-    ("sender", "GetItem of the key and tombstone flag on the table", _get_state(_table)),
+    ("sender", "GetItem of the key, tombstone flag, owner and digest on the table", _get_state(_table)),
     ("reader", "GetItem on the table", _get(_table)),
     ("reader", "Query the live-purchases index", _query_live_index(_table)),
+    ("reader", "Query the per-owner index", _query_owner_index(_table)),
     ("writer", "PutItem on the table", _absent_item_put(_table)),
     ("writer", "ReceiveMessage from the queue", _receive(_queue)),
     ("writer", "DeleteMessage on the queue", _delete_message(_queue)),
@@ -284,6 +302,7 @@ DENIED: list[tuple[str, str, Call]] = [
     ("writer", "DeleteItem on the table", _delete(_table)),
     ("writer", "Query the live-purchases index", _query_live_index(_table)),
     ("sender", "Query the live-purchases index", _query_live_index(_table)),
+    ("writer", "Query the per-owner index", _query_owner_index(_table)),
 ]
 
 

@@ -1,6 +1,7 @@
 """Least privilege of the WebSocket side, shown on the engine with IAM enforced: each of the three functions'
-roles can make exactly the calls its function needs (the notifier reads and forgets connections and pushes to
-its own API; the connections function records and forgets them; the authorizer touches nothing) and is refused
+roles can make exactly the calls its function needs (the notifier reads and forgets connections, pushes to and
+closes connections of its own API and looks up app clients; the connections function records, counts and forgets
+them; the authorizer touches nothing) and is refused
 the rest. Skipped on AWS, where the roles trust only Lambda (the template unit test checks the policies)."""
 
 from __future__ import annotations
@@ -50,6 +51,19 @@ PROBES: dict[str, Probe] = {
     "push to a connection": lambda client, o: client("apigatewaymanagementapi").post_to_connection(
         ConnectionId=f"nobody{unique_token()[:10]}", Data=b"{}"
     ),
+    "close a connection": lambda client, o: client("apigatewaymanagementapi").delete_connection(
+        ConnectionId=f"nobody{unique_token()[:10]}"
+    ),
+    "count a client's connections": lambda client, o: client("dynamodb").query(
+        TableName=o["ConnectionTableName"],
+        IndexName="ClientConnections",
+        KeyConditionExpression="ClientId = :client",
+        ExpressionAttributeValues={":client": {"S": f"nobody-{unique_token()}"}},
+        Select="COUNT",
+    ),
+    "look up an app client": lambda client, o: client("cognito-idp").describe_user_pool_client(
+        UserPoolId=o["UserPoolId"], ClientId=o["DevelopmentClientId"]
+    ),
     "scan purchases": lambda client, o: client("dynamodb").scan(TableName=o["TableName"], Limit=1),
     "write a purchase": lambda client, o: client("dynamodb").put_item(
         TableName=o["TableName"],
@@ -58,8 +72,14 @@ PROBES: dict[str, Probe] = {
     ),
 }
 ALLOWED = {
-    "notifier": {"scan connections", "forget a connection", "push to a connection"},
-    "connections": {"record a connection", "forget a connection"},
+    "notifier": {
+        "scan connections",
+        "forget a connection",
+        "push to a connection",
+        "close a connection",
+        "look up an app client",
+    },
+    "connections": {"record a connection", "forget a connection", "count a client's connections"},
     "authorizer": set(),
 }
 

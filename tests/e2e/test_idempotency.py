@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
-from devkit.auth import access_token
+from devkit.auth import ALL_SCOPES, access_token
 from devkit.consumers import create_consumer, remove_consumer
 from devkit.engines import Engine
 from purchases.idempotency import KEY_PREFIX, idempotency_config, idempotent_request
@@ -118,10 +118,54 @@ def test_a_duplicate_while_the_first_is_in_flight_is_409(
         records.delete_record(request, RuntimeError("e2e: end of the simulated request"))
 
 
+def test_a_key_reused_after_its_record_expired_is_422_for_another_purchase_and_replays_the_same(
+    api: Api,
+    stack: Stack,
+    quiet_queue: Stack,
+    outputs: dict[str, Any],
+    aws_client: Callable[[str], Any],
+    new_purchase: Callable[..., dict[str, Any]],
+) -> None:
+    # Given a keyed create that was stored, and whose idempotency record is gone (as after its 24 h), removed here
+    # with Powertools' own persistence layer
+    key = f"e2e-{unique_token()}"
+    body = new_purchase()
+    first = api.create(body, headers={"Idempotency-Key": key})
+    assert first.status == 202, first.body
+    purchase_id = first.json()["ProductPurchaseId"]
+    api.readable(purchase_id)
+    records = DynamoDBPersistenceLayer(
+        table_name=outputs["IdempotencyTableName"], boto3_client=aws_client("dynamodb")
+    )
+    records.configure(idempotency_config(), key_prefix=KEY_PREFIX)
+    records.delete_record(
+        idempotent_request(api.client_id(), key, parse_purchase(body)),
+        RuntimeError("e2e: the record expired"),
+    )
+    stored = stack.raw_item(purchase_id)
+
+    # When the key comes back with another purchase
+    other = api.create(new_purchase(), headers={"Idempotency-Key": key})
+
+    # Then it is refused in the API's error shape, nothing is queued, and the purchase is unchanged
+    assert other.status == 422, other.body
+    assert other.json() == {
+        "message": "This Idempotency-Key was already used with a different purchase",
+        "errors": [],
+    }
+    quiet_queue.wait_queue_empty()
+    assert stack.raw_item(purchase_id) == stored
+
+    # And the same purchase with the key is answered with its id again
+    again = api.create(body, headers={"Idempotency-Key": key})
+    assert again.status == 202, again.body
+    assert again.json()["ProductPurchaseId"] == purchase_id
+
+
 @pytest.fixture(scope="module")
 def second_client(engine: Engine, outputs: dict[str, Any]) -> Iterator[str]:
-    """Another consumer of the API (an app client with both scopes), removed afterwards."""
-    created = create_consumer(engine, outputs, f"e2e-{unique_token()}")
+    """Another consumer of the API (an app client with read and write), removed afterwards."""
+    created = create_consumer(engine, outputs, f"e2e-{unique_token()}", ALL_SCOPES)
     try:
         yield created.client_id
     finally:
@@ -147,8 +191,8 @@ def test_two_clients_with_the_same_key_get_two_purchases_each_recorded_with_its_
     assert mine.status == theirs.status == 202, (mine.body, theirs.body)
     my_id, their_id = mine.json()["ProductPurchaseId"], theirs.json()["ProductPurchaseId"]
     assert my_id != their_id
-    # And each purchase records who wrote it, as bookkeeping the API never returns
-    served = api.readable(their_id)
+    # And each purchase records its owner, as bookkeeping the API never returns
+    served = Api(api.base_url, lambda: {"Authorization": other}).readable(their_id)
     api.readable(my_id)
     assert "ClientId" not in served
     my_item, their_item = stack.raw_item(my_id), stack.raw_item(their_id)

@@ -25,6 +25,7 @@ def test_reordered_and_duplicated_writes_leave_the_newest_state(
     api: Api, quiet_queue: Stack, new_purchase: Callable[..., dict[str, Any]]
 ) -> None:
     # Given two purchases created through the API
+    owner = api.client_id()
     updated_id, _ = api.create_readable()
     deleted_id, _ = api.create_readable()
     # And two ids the API never saw
@@ -40,22 +41,22 @@ def test_reordered_and_duplicated_writes_leave_the_newest_state(
         quiet_queue,
         [
             # the newer update first, then an older one, then the newer one again
-            write_message("update", updated_id, stamp_after(2000, base), newest),
-            write_message("update", updated_id, stamp_after(1000, base), older),
-            write_message("update", updated_id, stamp_after(2000, base), newest),
+            write_message("update", updated_id, stamp_after(2000, base), newest, owner=owner),
+            write_message("update", updated_id, stamp_after(1000, base), older, owner=owner),
+            write_message("update", updated_id, stamp_after(2000, base), newest, owner=owner),
             # a delete, then an older update, a create, a newer update, and the delete again
-            write_message("delete", deleted_id, stamp_after(3000, base)),
-            write_message("update", deleted_id, stamp_after(1000, base), older),
-            write_message("create", deleted_id, stamp_after(500, base), older),
-            write_message("update", deleted_id, stamp_after(5000, base), late),
-            write_message("delete", deleted_id, stamp_after(3000, base)),
+            write_message("delete", deleted_id, stamp_after(3000, base), owner=owner),
+            write_message("update", deleted_id, stamp_after(1000, base), older, owner=owner),
+            write_message("create", deleted_id, stamp_after(500, base), older, owner=owner),
+            write_message("update", deleted_id, stamp_after(5000, base), late, owner=owner),
+            write_message("delete", deleted_id, stamp_after(3000, base), owner=owner),
             # an update that overtook its create
-            write_message("update", overtaken_create_id, stamp_after(2000, base), early),
-            write_message("create", overtaken_create_id, stamp_after(1000, base), first),
+            write_message("update", overtaken_create_id, stamp_after(2000, base), early, owner=owner),
+            write_message("create", overtaken_create_id, stamp_after(1000, base), first, owner=owner),
             # a delete that overtook its create
-            write_message("delete", overtaken_by_delete_id, stamp_after(2000, base)),
-            write_message("create", overtaken_by_delete_id, stamp_after(1000, base), first),
-            write_message("create", overtaken_by_delete_id, stamp_after(1000, base), first),
+            write_message("delete", overtaken_by_delete_id, stamp_after(2000, base), owner=owner),
+            write_message("create", overtaken_by_delete_id, stamp_after(1000, base), first, owner=owner),
+            write_message("create", overtaken_by_delete_id, stamp_after(1000, base), first, owner=owner),
         ],
     )
 

@@ -37,7 +37,15 @@ from purchases.commands import PurchaseCommands
 from purchases.messages import WriteMessage, encode_checked
 from purchases.model import AttributeValue
 from purchases.ordering import should_apply
-from purchases.ports import InvalidCursor, Page, PurchaseStore, RecordState, StoredPurchase, WriteOutcome
+from purchases.ports import (
+    InvalidCursor,
+    Page,
+    PurchaseStore,
+    RecordHead,
+    RecordState,
+    StoredPurchase,
+    WriteOutcome,
+)
 from purchases.schema import ID_FIELD
 from seed.send import load_samples
 
@@ -98,7 +106,8 @@ def lambda_context() -> LambdaContext:
 @pytest.fixture
 def api_event() -> ApiEventFactory:
     """Builds REST API (payload 1.0) proxy events with lower-case header names, as the local engine
-    sends them, from a caller the Cognito authorizer let in as `client_id` (None: no authorizer claims)."""
+    sends them, from a caller the Cognito authorizer let in as `client_id` (None: no authorizer claims) with
+    `scopes` (space-separated, as the token's scope claim)."""
 
     def build(
         method: str,
@@ -111,6 +120,7 @@ def api_event() -> ApiEventFactory:
         request_id: str = "request-1",
         lowercase_headers: bool = True,
         client_id: str | None = CLIENT_ID,
+        scopes: str = "purchases/read purchases/write",
     ) -> dict[str, Any]:
         lower_headers = {
             (name.lower() if lowercase_headers else name): value for name, value in (headers or {}).items()
@@ -150,7 +160,7 @@ def api_event() -> ApiEventFactory:
                         "authorizer": {
                             "claims": {
                                 "client_id": client_id,
-                                "scope": "purchases/read purchases/write",
+                                "scope": scopes,
                                 "token_use": "access",
                             }
                         }
@@ -201,21 +211,31 @@ class InMemoryPurchaseStore:
 
     def __init__(self) -> None:
         self.records: dict[str, StoredPurchase] = {}
+        self.digests: dict[str, str] = {}
         self.reads = 0
 
     def get(self, purchase_id: str) -> StoredPurchase | None:
         self.reads += 1
         return self.records.get(purchase_id)
 
-    def state(self, purchase_id: str) -> RecordState:
+    def head(self, purchase_id: str) -> RecordHead:
         self.reads += 1
         record = self.records.get(purchase_id)
         if record is None:
-            return RecordState.ABSENT
-        return RecordState.DELETED if record.deleted else RecordState.LIVE
+            return RecordHead(RecordState.ABSENT)
+        if record.deleted:
+            return RecordHead(RecordState.DELETED, record.owner)
+        return RecordHead(RecordState.LIVE, record.owner, self.digests.get(purchase_id))
 
     def page(self, limit: int, cursor: str | None) -> Page:
-        live = [record for record in self.records.values() if not record.deleted]
+        return self._page([record for record in self.records.values() if not record.deleted], limit, cursor)
+
+    def owned_page(self, owner: str, limit: int, cursor: str | None) -> Page:
+        owned = [record for record in self.records.values() if not record.deleted and record.owner == owner]
+        return self._page(owned, limit, cursor)
+
+    @staticmethod
+    def _page(live: list[StoredPurchase], limit: int, cursor: str | None) -> Page:
         try:
             start = int(cursor) if cursor is not None else 0
         except ValueError:
@@ -238,7 +258,10 @@ class InMemoryPurchaseStore:
             attributes=attributes,
             version=message.stamp,
             deleted=message.purchase is None,
+            owner=message.owner,
         )
+        if message.purchase is not None:
+            self.digests[message.purchase_id] = message.purchase.digest()
         return WriteOutcome.APPLIED
 
 
@@ -322,3 +345,17 @@ def sqs_client(mocked_aws: None) -> SQSClient:
 @pytest.fixture
 def dynamodb_store(dynamodb_table: Table) -> DynamoDbPurchaseStore:
     return DynamoDbPurchaseStore(lambda: dynamodb_table)
+
+
+@pytest.fixture
+def calls(dynamodb_table: Table) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    """Every DynamoDB API call made through the table's client: (operation, parameters)."""
+    made: list[tuple[str, dict[str, Any]]] = []
+
+    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+        made.append((model.name, params))
+
+    events = dynamodb_table.meta.client.meta.events
+    events.register("provide-client-params.dynamodb.*", record)
+    yield made
+    events.unregister("provide-client-params.dynamodb.*", record)

@@ -296,7 +296,7 @@ def test_given_an_aliased_function_when_code_is_pushed_then_the_alias_serves_the
 # ---------------------------------------------------------------------------------------------- the deploy flow
 
 
-RESOURCES = PipelineResources("arn:deploy", "artifacts-bucket", "arn:execution")
+RESOURCES = PipelineResources("arn:deploy", "artifacts-bucket", "arn:execution", "arn:boundary")
 
 
 @dataclass

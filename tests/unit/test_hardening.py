@@ -12,12 +12,13 @@ import pytest
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import writer
+import writer_with_hooks
 from purchases.adapters.clients import API_CALLS, WRITER_CALLS, CallBudget
-from purchases.adapters.dynamodb import DELETED, LISTED, DynamoDbPurchaseStore
+from purchases.adapters.dynamodb import CLIENT_ID, DELETED, DIGEST, LISTED, DynamoDbPurchaseStore
 from purchases.config import ConfigurationError, WriterConfig
 from purchases.faults import FaultInjector, InjectedFault
 from purchases.messages import WriteAction, WriteMessage, encode_message
-from purchases.ports import RecordState
+from purchases.ports import RecordHead, RecordState
 from purchases.rules import parse_purchase
 
 if TYPE_CHECKING:
@@ -32,20 +33,6 @@ def purchase_id(number: int) -> str:
 
 def create(number: int, document: dict[str, Any], correlation_id: str = "request") -> WriteMessage:
     return WriteMessage(WriteAction.CREATE, purchase_id(number), parse_purchase(document), 1, correlation_id)
-
-
-@pytest.fixture
-def calls(dynamodb_table: Table) -> Iterator[list[tuple[str, dict[str, Any]]]]:
-    """Every DynamoDB API call made through the table's client: (operation, parameters)."""
-    made: list[tuple[str, dict[str, Any]]] = []
-
-    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
-        made.append((model.name, params))
-
-    events = dynamodb_table.meta.client.meta.events
-    events.register("provide-client-params.dynamodb.*", record)
-    yield made
-    events.unregister("provide-client-params.dynamodb.*", record)
 
 
 # --- bounded listing ---------------------------------------------------------------------------
@@ -101,29 +88,50 @@ def test_only_live_purchases_carry_the_index_key(
 # --- existence check ---------------------------------------------------------------------------
 
 
-def test_the_existence_check_reads_the_key_and_tombstone_flag_only(
+def test_the_existence_check_reads_the_key_tombstone_flag_owner_and_digest_only(
     dynamodb_store: DynamoDbPurchaseStore,
     calls: list[tuple[str, dict[str, Any]]],
     purchase_document: dict[str, Any],
 ) -> None:
-    # Given a live, a deleted and an absent purchase
-    dynamodb_store.apply_write(create(1, purchase_document))
-    dynamodb_store.apply_write(create(2, purchase_document))
-    dynamodb_store.apply_write(WriteMessage(WriteAction.DELETE, purchase_id(2), None, 5, "r"))
+    # Given a live, a deleted and an absent purchase of client-a
+    live = WriteMessage(
+        WriteAction.CREATE, purchase_id(1), parse_purchase(purchase_document), 1, "r", "client-a", "client-a"
+    )
+    dynamodb_store.apply_write(live)
+    dynamodb_store.apply_write(
+        WriteMessage(
+            WriteAction.CREATE,
+            purchase_id(2),
+            parse_purchase(purchase_document),
+            1,
+            "r",
+            "client-a",
+            "client-a",
+        )
+    )
+    dynamodb_store.apply_write(
+        WriteMessage(WriteAction.DELETE, purchase_id(2), None, 5, "r", "client-a", "client-a")
+    )
     calls.clear()
 
-    # When their states are read
-    states = [dynamodb_store.state(purchase_id(number)) for number in (1, 2, 3)]
+    # When their heads are read
+    heads = [dynamodb_store.head(purchase_id(number)) for number in (1, 2, 3)]
 
-    # Then each is told apart, and every read projected the key and the flag, nothing else
-    assert states == [RecordState.LIVE, RecordState.DELETED, RecordState.ABSENT]
+    # Then each is told apart with its owner (and the live one's digest), and every read projected the key, the
+    # flag, the owner and the digest, nothing of the purchase
+    assert live.purchase is not None
+    assert heads == [
+        RecordHead(RecordState.LIVE, "client-a", live.purchase.digest()),
+        RecordHead(RecordState.DELETED, "client-a"),
+        RecordHead(RecordState.ABSENT),
+    ]
     for operation, params in calls:
         assert operation == "GetItem"
         names = params["ExpressionAttributeNames"]
         projected = {
             names.get(part.strip(), part.strip()) for part in params["ProjectionExpression"].split(",")
         }
-        assert projected == {"ProductPurchaseId", DELETED}
+        assert projected == {"ProductPurchaseId", DELETED, CLIENT_ID, DIGEST}
 
 
 # --- the writer's time budget ------------------------------------------------------------------
@@ -132,14 +140,16 @@ def test_the_existence_check_reads_the_key_and_tombstone_flag_only(
 @pytest.fixture
 def wired_writer(dynamodb_store: DynamoDbPurchaseStore, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     writer.store.override(dynamodb_store)
-    monkeypatch.setattr(writer, "faults", FaultInjector(0.0, 0.0))
+    monkeypatch.setattr(writer_with_hooks, "faults", FaultInjector(0.0, 0.0))
     yield
     writer.store.override(None)
 
 
-def deliver(sqs_event: SqsEvent, context: LambdaContext, *messages: WriteMessage) -> list[str]:
+def deliver(
+    sqs_event: SqsEvent, context: LambdaContext, *messages: WriteMessage, handler: Any = writer.lambda_handler
+) -> list[str]:
     records = [(f"sqs-{number}", encode_message(message)) for number, message in enumerate(messages, 1)]
-    result = writer.lambda_handler(sqs_event(*records), context)
+    result = handler(sqs_event(*records), context)
     return [failure["itemIdentifier"] for failure in result["batchItemFailures"]]
 
 
@@ -189,7 +199,7 @@ def test_a_slow_record_fails_alone_on_its_first_delivery_and_is_applied_on_the_n
     # Given the test-only slow marker, and a batch with the slow record in the middle
     stalls: list[float] = []
     injector = FaultInjector(0.0, 0.0, slow_marker="slow-one", stall_seconds=1.0, sleep=stalls.append)
-    monkeypatch.setattr(writer, "faults", injector)
+    monkeypatch.setattr(writer_with_hooks, "faults", injector)
     messages = [
         create(1, purchase_document),
         create(2, purchase_document, "slow-one"),
@@ -197,14 +207,16 @@ def test_a_slow_record_fails_alone_on_its_first_delivery_and_is_applied_on_the_n
     ]
 
     # When it is delivered, then only the slow record failed, after stalling for the writer's call budget
-    assert deliver(sqs_event, lambda_context, *messages) == ["sqs-2"]
+    assert deliver(sqs_event, lambda_context, *messages, handler=writer_with_hooks.lambda_handler) == [
+        "sqs-2"
+    ]
     assert stalls == [1.0]
     assert [stored(dynamodb_table, number) for number in (1, 2, 3)] == [True, False, True]
 
     # And on its redelivery it is applied
     event = sqs_event(("sqs-2", encode_message(messages[1])))
     event["Records"][0]["attributes"]["ApproximateReceiveCount"] = "2"
-    assert writer.lambda_handler(event, lambda_context)["batchItemFailures"] == []
+    assert writer_with_hooks.lambda_handler(event, lambda_context)["batchItemFailures"] == []
     assert stored(dynamodb_table, 2)
 
 

@@ -84,10 +84,13 @@ def test_the_stream_change_event_is_a_created_purchase_notification(monkeypatch:
     monkeypatch.setenv("CONNECTION_TABLE", "unit-test-connections")
     monkeypatch.setenv("NOTIFICATION_API_ID", "abc123")
     monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("STAGE", "dev")
+    monkeypatch.setenv("USER_POOL_ID", "us-east-1_unittest")
     import notifier
 
-    [message] = notifier.messages_of(sample_event("stream-change"))
-    assert json.loads(message)["type"] == "purchase.created"
+    [change] = notifier.changes_of(sample_event("stream-change"))
+    assert json.loads(change.data)["type"] == "purchase.created"
+    assert change.owner == CLAIMS["client_id"]
 
 
 def test_the_ws_connect_event_is_a_connect_with_the_authorizers_principal() -> None:

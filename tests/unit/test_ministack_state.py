@@ -66,3 +66,62 @@ def test_restore_without_a_readable_backup_says_what_to_do(tmp_path: Path) -> No
     with pytest.raises(ToolingError, match="--fresh"):
         ministack_state.restore_latest(tmp_path)
     assert (tmp_path / "state" / "dynamodb.json").read_text() == "{"
+
+
+def test_moving_the_port_rewrites_the_engines_urls_and_leaves_stored_data_alone(tmp_path: Path) -> None:
+    # Given state saved on port 4566: queue URLs as keys and values, a WebSocket endpoint, a function setting, a
+    # queued message and a table item that mention the same address, and another local service's URL
+    from devkit.engines.ministack.gaps import move_engine_urls
+
+    old = "http://127.0.0.1:4566/000000000000/queue"
+    queue_key = f"000000000000\u0000us-east-1\u0000'{old}'"
+    message = {"body": f"see {old}"}
+    sqs = {"payload": {"queues": {"data": {queue_key: {"url": old, "messages": [message]}}}}}
+    functions = {
+        "payload": {"env": {"QUEUE_URL": old, "OTHER": "http://localhost:45660/x", "NEAR": "localhost:4566"}}
+    }
+    apis = {"payload": {"apiEndpoint": "http://abc.execute-api.127.0.0.1:4566"}}
+    item = {"payload": {"text": {"S": old}}}
+    state = _state(
+        tmp_path,
+        sqs=json.dumps(sqs),
+        **{"lambda": json.dumps(functions)},
+        apigateway=json.dumps(apis),
+        dynamodb=json.dumps(item),
+    )
+
+    # When it moves to port 4641
+    changed = move_engine_urls(state, 4566, 4641)
+
+    # Then every engine URL names 4641, and the message, the item and the other service are as they were
+    new = "http://127.0.0.1:4641/000000000000/queue"
+    assert sorted(changed) == ["apigateway.json", "lambda.json", "sqs.json"]
+    queues = json.loads((state / "sqs.json").read_text())["payload"]["queues"]["data"]
+    assert queues == {queue_key.replace(old, new): {"url": new, "messages": [message]}}
+    assert json.loads((state / "lambda.json").read_text())["payload"]["env"] == {
+        "QUEUE_URL": new,
+        "OTHER": "http://localhost:45660/x",
+        "NEAR": "localhost:4566",
+    }
+    assert json.loads((state / "apigateway.json").read_text())["payload"]["apiEndpoint"].endswith(
+        "127.0.0.1:4641"
+    )
+    assert json.loads((state / "dynamodb.json").read_text()) == item
+
+
+def test_the_state_remembers_the_port_it_was_saved_with(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    assert ministack_state.saved_port(state) is None
+    ministack_state.mark_port(state, 4641)
+    assert ministack_state.saved_port(state) == 4641
+
+
+@pytest.mark.parametrize(
+    ("given", "problem"), [("abc", "is not a number"), ("80", "out of range"), ("70000", "out of range")]
+)
+def test_a_bad_port_is_refused_with_the_range(given: str, problem: str) -> None:
+    from devkit.project import check_port
+
+    with pytest.raises(ToolingError, match=problem):
+        check_port(given)
+    assert check_port("4641") == 4641

@@ -1,17 +1,34 @@
 """The change feed's rules and fan-out, with in-memory ports: what each table change tells a client, that only
-public fields leave, and that one slow or gone client never keeps the others from their messages."""
+public fields leave, that a change reaches only its owner's connections and the admins', that connections whose
+token expired or whose client was removed are closed, that a client holds a bounded number of connections, that
+the notifier stops before its time runs out, and that one slow or gone client never keeps the others from their
+messages."""
 
 from __future__ import annotations
 
 import json
 import threading
+import time
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from purchases.changes import ChangeType, change_type, encode_notification, notification
-from purchases.notifications import PushOutcome, fan_out
+from purchases.adapters.dynamodb import CLIENT_ID
+from purchases.changes import OWNER, ChangeType, change_type, encode_notification, notification, owner
+from purchases.notifications import (
+    Change,
+    Connection,
+    ConnectOutcome,
+    FanOutReport,
+    PushOutcome,
+    admit,
+    authorizer_context,
+    connection_of,
+    fan_out,
+)
+from purchases.tokens import Caller
 
 LIVE = {
     "ProductPurchaseId": "4f7c8a0e-1b2c-4d5e-8f90-123456789abc",
@@ -27,7 +44,13 @@ LIVE = {
     "Version": Decimal("1700000000000000000"),
     "ClientId": "dev-client",
 }
-TOMBSTONE = {"ProductPurchaseId": LIVE["ProductPurchaseId"], "Deleted": True, "Version": 2, "ExpiresAt": 9}
+TOMBSTONE = {
+    "ProductPurchaseId": LIVE["ProductPurchaseId"],
+    "Deleted": True,
+    "Version": 2,
+    "ExpiresAt": 9,
+    "ClientId": "dev-client",
+}
 
 
 @pytest.mark.parametrize(
@@ -66,20 +89,37 @@ def test_given_a_delete_then_the_message_has_no_purchase() -> None:
     }
 
 
+NOW = 1_700_000_000.0
+LATER = int(NOW) + 3600
+
+
+def conn(
+    connection_id: str, client: str = "dev-client", *, admin: bool = False, exp: int = LATER
+) -> Connection:
+    return Connection(connection_id, client, admin, exp)
+
+
+def of(owner: str | None, *payloads: bytes) -> list[Change]:
+    return [Change(owner, payload) for payload in payloads]
+
+
 class MemoryStore:
-    def __init__(self, ids: list[str]) -> None:
-        self.ids = list(ids)
+    def __init__(self, connections: list[Connection]) -> None:
+        self.records = {connection.connection_id: connection for connection in connections}
         self.forgotten: list[str] = []
 
-    def connection_ids(self) -> list[str]:
-        return list(self.ids)
+    def connections(self) -> list[Connection]:
+        return list(self.records.values())
 
-    def remember(self, connection_id: str, principal: str, connected_at_ms: int) -> None:
-        self.ids.append(connection_id)
+    def live_connection_count(self, client_id: str, now: float) -> int:
+        return sum(1 for c in self.records.values() if c.client_id == client_id and not c.expired(now))
+
+    def remember(self, connection: Connection, connected_at_ms: int) -> None:
+        self.records[connection.connection_id] = connection
 
     def forget(self, connection_id: str) -> None:
         self.forgotten.append(connection_id)
-        self.ids.remove(connection_id)
+        self.records.pop(connection_id, None)
 
 
 class ScriptedPusher:
@@ -89,6 +129,7 @@ class ScriptedPusher:
         self.gone = gone
         self.fail_at = fail_at or {}
         self.delivered: dict[str, list[bytes]] = {}
+        self.closed: list[str] = []
         self.lock = threading.Lock()
 
     def push(self, connection_id: str, data: bytes) -> PushOutcome:
@@ -101,13 +142,46 @@ class ScriptedPusher:
             got.append(data)
             return PushOutcome.DELIVERED
 
+    def disconnect(self, connection_id: str) -> None:
+        with self.lock:
+            self.closed.append(connection_id)
+
+
+class Directory:
+    """The user pool's app clients: `removed` are gone, `unknowable` cannot be looked up; counts questions."""
+
+    def __init__(self, removed: set[str] = frozenset(), unknowable: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+        self.removed = removed
+        self.unknowable = unknowable
+        self.asked: list[str] = []
+
+    def exists(self, client_id: str) -> bool:
+        self.asked.append(client_id)
+        if client_id in self.unknowable:
+            raise ConnectionError("cognito unreachable")
+        return client_id not in self.removed
+
+
+def run(
+    changes: list[Change],
+    store: MemoryStore,
+    pusher: ScriptedPusher | Any,
+    directory: Directory | None = None,
+    *,
+    now: float = NOW,
+    time_left: Any = lambda: 60.0,
+) -> FanOutReport:
+    return fan_out(
+        changes, store, pusher, directory or Directory(), now=now, time_left=time_left, reserve_seconds=5.0
+    )
+
 
 def test_given_connections_then_each_gets_every_message_in_order_and_the_gone_are_forgotten() -> None:
-    store = MemoryStore(["a", "b", "gone", "flaky"])
+    store = MemoryStore([conn("a"), conn("b"), conn("gone"), conn("flaky")])
     pusher = ScriptedPusher(gone={"gone"}, fail_at={"flaky": 1})
     messages = [b"1", b"2", b"3"]
 
-    report = fan_out(messages, store, pusher)
+    report = run(of("dev-client", *messages), store, pusher)
 
     assert pusher.delivered["a"] == messages and pusher.delivered["b"] == messages
     # The failing client got what came before its failure and nothing after it: never out of order
@@ -118,19 +192,19 @@ def test_given_connections_then_each_gets_every_message_in_order_and_the_gone_ar
 
 def test_given_no_message_then_the_connections_are_not_even_read() -> None:
     class Unreadable(MemoryStore):
-        def connection_ids(self) -> list[str]:
+        def connections(self) -> list[Connection]:
             raise AssertionError("read")
 
-    assert fan_out([], Unreadable([]), ScriptedPusher()).connections == 0
+    assert run([], Unreadable([]), ScriptedPusher()).connections == 0
 
 
 def test_given_one_client_stuck_then_the_others_are_served_meanwhile() -> None:
-    store = MemoryStore(["stuck", *(f"c{n}" for n in range(5))])
+    store = MemoryStore([conn("stuck"), *(conn(f"c{n}") for n in range(5))])
     others_served = threading.Event()
     served: set[str] = set()
     lock = threading.Lock()
 
-    class Pusher:
+    class Pusher(ScriptedPusher):
         def push(self, connection_id: str, data: bytes) -> PushOutcome:
             if connection_id == "stuck":
                 # Blocks until every other client has its message; a sequential fan-out would never get there.
@@ -141,8 +215,198 @@ def test_given_one_client_stuck_then_the_others_are_served_meanwhile() -> None:
                     others_served.set()
             return PushOutcome.DELIVERED
 
-    report = fan_out([b"x"], store, Pusher())
+    report = run(of("dev-client", b"x"), store, Pusher())
     assert report.failed == [] and report.delivered == 6
+
+
+def test_given_two_clients_then_each_change_reaches_only_its_owners_connections_and_the_admins() -> None:
+    # Given connections of clients A and B, and an admin connection of a third client
+    store = MemoryStore([conn("a1", "A"), conn("a2", "A"), conn("b1", "B"), conn("root", "ops", admin=True)])
+    pusher = ScriptedPusher()
+    # When A's purchase and B's purchase change, and an item with no owner (written before owners existed)
+    report = run([*of("A", b"a-change"), *of("B", b"b-change"), *of(None, b"legacy")], store, pusher)
+    # Then each client receives only its own change, and the admin receives all of them, in order
+    assert pusher.delivered == {
+        "a1": [b"a-change"],
+        "a2": [b"a-change"],
+        "b1": [b"b-change"],
+        "root": [b"a-change", b"b-change", b"legacy"],
+    }
+    assert report.recipients == 4 and report.delivered == 6
+
+
+def test_given_a_change_nobody_connected_owns_then_nothing_is_pushed_and_nobody_looked_up() -> None:
+    store, pusher, directory = MemoryStore([conn("b1", "B")]), ScriptedPusher(), Directory()
+    report = run(of("A", b"a-change"), store, pusher, directory)
+    assert pusher.delivered == {} and directory.asked == [] and report.recipients == 0
+
+
+@pytest.mark.parametrize("admin", [False, True])
+def test_given_a_connection_whose_token_expired_then_it_is_closed_and_forgotten_not_served(
+    admin: bool,
+) -> None:
+    # Given a connection whose token expired a second ago, beside one whose token is still valid
+    store = MemoryStore(
+        [conn("stale", "A", admin=admin, exp=int(NOW) - 1), conn("fresh", "A", exp=int(NOW) + 1)]
+    )
+    pusher = ScriptedPusher()
+    # When a change of its client is pushed
+    report = run(of("A", b"x"), store, pusher)
+    # Then the expired one receives nothing, is closed through the management API and forgotten
+    assert "stale" not in pusher.delivered and pusher.closed == ["stale"]
+    assert store.forgotten == ["stale"] and report.expired == ["stale"]
+    # And the valid one is served
+    assert pusher.delivered["fresh"] == [b"x"]
+
+
+def test_given_a_removed_client_then_its_connections_are_closed_and_it_is_asked_about_once() -> None:
+    # Given two connections of a client that has since been removed from the user pool, and one of a client still there
+    store = MemoryStore([conn("r1", "removed"), conn("r2", "removed"), conn("k1", "kept")])
+    pusher, directory = ScriptedPusher(), Directory(removed={"removed"})
+    # When changes of both clients are pushed
+    report = run([*of("removed", b"r"), *of("kept", b"k")], store, pusher, directory)
+    # Then the removed client's connections are closed and forgotten, unserved
+    assert sorted(pusher.closed) == ["r1", "r2"] and sorted(report.removed) == ["r1", "r2"]
+    assert sorted(store.forgotten) == ["r1", "r2"] and set(pusher.delivered) == {"k1"}
+    # And the user pool was asked once per client, not per connection
+    assert sorted(directory.asked) == ["kept", "removed"]
+
+
+def test_given_the_user_pool_cannot_be_asked_then_the_client_is_skipped_not_closed() -> None:
+    store, pusher = MemoryStore([conn("a1", "A"), conn("b1", "B")]), ScriptedPusher()
+    report = run([*of("A", b"a"), *of("B", b"b")], store, pusher, Directory(unknowable={"A"}))
+    assert report.failed == ["a1"] and pusher.closed == [] and store.forgotten == []
+    assert set(pusher.delivered) == {"b1"}
+
+
+def test_given_the_time_runs_low_then_nothing_more_is_pushed_and_the_rest_is_reported_unfinished() -> None:
+    # Given an invocation with time for exactly two pushes before its reserve
+    store, pusher = MemoryStore([conn("a1", "A")]), ScriptedPusher()
+    clock = iter([60.0, 60.0, 30.0, 5.0, 4.0])
+
+    # When three messages are due
+    report = run(of("A", b"1", b"2", b"3"), store, pusher, time_left=lambda: next(clock))
+
+    # Then the first two are pushed, the third is not, and the connection is reported unfinished
+    assert pusher.delivered["a1"] == [b"1", b"2"] and report.unfinished == ["a1"]
+
+
+def test_given_the_time_is_already_low_then_no_client_is_looked_up_or_served() -> None:
+    store, pusher, directory = MemoryStore([conn("a1", "A")]), ScriptedPusher(), Directory()
+    report = run(of("A", b"1"), store, pusher, directory, time_left=lambda: 5.0)
+    assert report.unfinished == ["a1"] and directory.asked == [] and pusher.delivered == {}
+
+
+def test_given_the_item_owner_then_the_change_names_it_from_either_image() -> None:
+    assert OWNER == CLIENT_ID  # the purchase table's attribute, as the writer stores it
+    assert owner(None, LIVE) == "dev-client"
+    assert owner({**LIVE, "ClientId": "A"}, {**TOMBSTONE, "ClientId": "A"}) == "A"
+    assert owner({**LIVE, "ClientId": "A"}, None) == "A"  # an item removed outright
+    legacy = {name: value for name, value in TOMBSTONE.items() if name != "ClientId"}
+    assert owner(None, legacy) is None  # written before purchases had owners
+
+
+# ---------------------------------------------------------------- $connect
+
+
+def test_given_the_authorizers_context_then_the_connection_carries_owner_admin_flag_and_expiry() -> None:
+    caller = Caller(client_id="A", scopes=frozenset({"purchases/read", "purchases/admin"}), expires_at=LATER)
+    context = authorizer_context(caller, "purchases/admin")
+    assert context == {"clientId": "A", "admin": "true", "tokenExpiresAt": str(LATER)}
+    # MiniStack and API Gateway add principalId beside it
+    assert connection_of("c1", {**context, "principalId": "A"}) == Connection("c1", "A", True, LATER)
+    reader = Caller(client_id="B", scopes=frozenset({"purchases/read"}), expires_at=LATER)
+    assert connection_of("c2", authorizer_context(reader, "purchases/admin")) == Connection(
+        "c2", "B", False, LATER
+    )
+
+
+@pytest.mark.parametrize(
+    "context",
+    [
+        {},
+        {"principalId": "A"},  # an older authorizer's context
+        {"clientId": "", "admin": "false", "tokenExpiresAt": str(LATER)},
+        {"clientId": "A", "admin": "maybe", "tokenExpiresAt": str(LATER)},
+        {"clientId": "A", "admin": "false", "tokenExpiresAt": "soon"},
+        {"clientId": "A", "admin": "false", "tokenExpiresAt": "-5"},
+        {"clientId": 7, "admin": "false", "tokenExpiresAt": str(LATER)},
+    ],
+)
+def test_given_a_context_the_authorizer_never_makes_then_there_is_no_connection(
+    context: dict[str, Any],
+) -> None:
+    assert connection_of("c1", context) is None
+
+
+def test_given_a_client_at_its_limit_then_the_next_connection_is_refused_and_nothing_written() -> None:
+    # Given a client holding 2 live connections (and 1 whose token expired, which does not count) with a limit of 2
+    store = MemoryStore(
+        [conn("a1", "A"), conn("a2", "A"), conn("old", "A", exp=int(NOW) - 10), conn("b1", "B")]
+    )
+    # When it opens a third
+    outcome = admit(conn("a3", "A"), store, limit=2, now=NOW, connected_at_ms=int(NOW * 1000))
+    # Then it is refused and not recorded
+    assert outcome is ConnectOutcome.TOO_MANY and "a3" not in store.records
+    # While another client under the limit is admitted and recorded
+    assert admit(conn("b2", "B"), store, limit=2, now=NOW, connected_at_ms=0) is ConnectOutcome.ADMITTED
+    assert store.records["b2"] == conn("b2", "B")
+
+
+def test_given_an_expired_token_or_no_client_then_the_connection_is_invalid_and_nothing_written() -> None:
+    store = MemoryStore([])
+    assert (
+        admit(conn("x", "A", exp=int(NOW)), store, limit=5, now=NOW, connected_at_ms=0)
+        is ConnectOutcome.INVALID
+    )
+    assert admit(conn("y", ""), store, limit=5, now=NOW, connected_at_ms=0) is ConnectOutcome.INVALID
+    assert store.records == {}
+
+
+@pytest.fixture
+def connections(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    monkeypatch.setenv("CONNECTION_TABLE", "unit-test-connections")
+    monkeypatch.setenv("MAX_CONNECTIONS_PER_CLIENT", "2")
+    import connections as module
+    from purchases.config import ConnectionsConfig
+
+    # The module reads its configuration once, at first import: the limit under test is set here.
+    monkeypatch.setattr(module, "config", ConnectionsConfig("unit-test-connections", 2))
+    yield module
+    module.store.override(None)
+
+
+def _connect_event(connection_id: str, authorizer: Any) -> dict[str, Any]:
+    return {
+        "requestContext": {
+            "routeKey": "$connect",
+            "connectionId": connection_id,
+            "connectedAt": 1_700_000_000_000,
+            "authorizer": authorizer,
+        }
+    }
+
+
+def test_given_the_connect_route_then_the_limit_is_a_429_and_a_bad_context_a_403_with_nothing_written(
+    connections: Any, lambda_context: Any
+) -> None:
+    store = MemoryStore([])
+    connections.store.override(store)
+    future = str(int(time.time()) + 600)
+    context = {"clientId": "A", "admin": "false", "tokenExpiresAt": future, "principalId": "A"}
+    # Given two connections of client A admitted
+    for connection_id in ("a1", "a2"):
+        assert connections.lambda_handler(_connect_event(connection_id, context), lambda_context) == {
+            "statusCode": 200
+        }
+    assert store.records["a1"].token_expires_at == int(future)
+    # When a third opens, Then it is refused with 429 and not recorded
+    answer = connections.lambda_handler(_connect_event("a3", context), lambda_context)
+    assert answer["statusCode"] == 429 and "a3" not in store.records
+    # And contexts the authorizer never makes are refused with 403, writing nothing
+    for bad in (None, "text", {"principalId": "A"}, {**context, "tokenExpiresAt": "1"}):
+        answer = connections.lambda_handler(_connect_event("x", bad), lambda_context)
+        assert answer["statusCode"] == 403 and "x" not in store.records
 
 
 def _stream_event(*changes: tuple[str, dict[str, Any] | None, dict[str, Any] | None]) -> dict[str, Any]:
@@ -168,36 +432,55 @@ def _stream_event(*changes: tuple[str, dict[str, Any] | None, dict[str, Any] | N
 
 
 @pytest.fixture
-def notifier(monkeypatch: pytest.MonkeyPatch) -> Any:
+def notifier(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("CONNECTION_TABLE", "unit-test-connections")
     monkeypatch.setenv("NOTIFICATION_API_ID", "abc123")
     monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("USER_POOL_ID", "us-east-1_Pool")
     import notifier as module
 
-    return module
+    module.directory.override(Directory())
+    yield module
+    module.store.override(None)
+    module.pusher.override(None)
+    module.directory.override(None)
 
 
 def test_given_a_stream_batch_then_the_notifier_pushes_one_message_per_visible_change_in_order(
     notifier: Any, lambda_context: Any
 ) -> None:
-    store, pusher = MemoryStore(["c1"]), ScriptedPusher()
+    valid = int(time.time()) + 600
+    store = MemoryStore([conn("c1", "dev-client", exp=valid), conn("other", "B", exp=valid)])
+    pusher = ScriptedPusher()
     notifier.store.override(store)
     notifier.pusher.override(pusher)
-    try:
-        updated = {**LIVE, "Quantity": Decimal("3"), "TotalPrice": Decimal("31.5")}
-        event = _stream_event(
-            ("INSERT", None, LIVE),
-            ("MODIFY", LIVE, updated),
-            ("MODIFY", updated, TOMBSTONE),
-            ("REMOVE", TOMBSTONE, None),  # the tombstone's TTL expiry: nothing to tell
-        )
-        notifier.lambda_handler(event, lambda_context)
-    finally:
-        notifier.store.override(None)
-        notifier.pusher.override(None)
+    updated = {**LIVE, "Quantity": Decimal("3"), "TotalPrice": Decimal("31.5")}
+    event = _stream_event(
+        ("INSERT", None, LIVE),
+        ("MODIFY", LIVE, updated),
+        ("MODIFY", updated, TOMBSTONE),
+        ("REMOVE", TOMBSTONE, None),  # the tombstone's TTL expiry: nothing to tell
+    )
+    notifier.lambda_handler(event, lambda_context)
+    # The owner's connection receives the changes; another client's receives none of them
+    assert "other" not in pusher.delivered
     messages = [json.loads(data, parse_float=Decimal) for data in pusher.delivered["c1"]]
     assert [m["type"] for m in messages] == ["purchase.created", "purchase.updated", "purchase.deleted"]
     assert messages[1]["purchase"]["Quantity"] == 3 and messages[1]["purchase"]["TotalPrice"] == Decimal(
         "31.5"
     )
     assert "Version" not in messages[0]["purchase"]
+
+
+def test_given_too_little_time_then_the_notifier_fails_the_batch_so_it_is_retried(
+    notifier: Any, lambda_context: Any
+) -> None:
+    # Given an invocation with less time left than the notifier keeps in reserve
+    store, pusher = MemoryStore([conn("c1", "dev-client", exp=int(time.time()) + 600)]), ScriptedPusher()
+    notifier.store.override(store)
+    notifier.pusher.override(pusher)
+    lambda_context.remaining_ms = 1_000
+    # When a change arrives, Then nothing is pushed and the batch fails (the event source retries and bisects it)
+    with pytest.raises(notifier.UnfinishedBatch):
+        notifier.lambda_handler(_stream_event(("INSERT", None, LIVE)), lambda_context)
+    assert pusher.delivered == {}

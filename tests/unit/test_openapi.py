@@ -232,12 +232,12 @@ def test_every_operation_needs_an_oauth_token_with_its_scope() -> None:
     document = openapi_document(
         token_url="https://purchases-dev-1.auth.eu-west-1.amazoncognito.com/oauth2/token"
     )
-    # Given the client-credentials scheme with the two scopes
+    # Given the client-credentials scheme with the read, write and admin scopes
     scheme = document["components"]["securitySchemes"]["purchasesOAuth"]
     flow = scheme["flows"]["clientCredentials"]
     assert scheme["type"] == "oauth2"
     assert flow["tokenUrl"].endswith("amazoncognito.com/oauth2/token")
-    assert set(flow["scopes"]) == {"purchases/read", "purchases/write"}
+    assert set(flow["scopes"]) == {"purchases/read", "purchases/write", "purchases/admin"}
     # Then reads need purchases/read, writes purchases/write, and each documents the gateway's 401/403
     for path, item in document["paths"].items():
         for method, operation in item.items():
@@ -258,3 +258,12 @@ def test_the_documents_limits_are_the_ones_the_handlers_enforce() -> None:
     assert parameters["Limit"]["schema"]["default"] == DEFAULT_PAGE_SIZE
     body = _document()["paths"]["/product-purchase"]["post"]["requestBody"]["description"]
     assert f"{MAX_BODY_BYTES // 1024} KiB" in body
+
+
+def test_a_purchase_of_another_client_is_documented_as_not_found_and_admin_as_seeing_all() -> None:
+    # Given the document, then each item operation's 404 covers another client's purchase, and the list says whose
+    document = openapi_document()
+    for method, operation in document["paths"]["/product-purchase/{id}"].items():
+        if method != "parameters":
+            assert "another client's" in operation["responses"]["404"]["description"], method
+    assert "purchases/admin" in document["paths"]["/product-purchase"]["get"]["summary"]

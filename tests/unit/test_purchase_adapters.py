@@ -140,25 +140,35 @@ def test_enqueued_message_arrives_intact(sqs_client: SQSClient, purchase_documen
     assert decode_message(received[0]["Body"]) == message
 
 
-def test_the_writing_client_is_kept_with_the_item_and_never_served(
+def test_the_owner_is_kept_by_every_write_and_never_served(
     dynamodb_store: DynamoDbPurchaseStore, dynamodb_table: Table, purchase_document: dict[str, Any]
 ) -> None:
-    # Given a create and then a delete, each from a client
+    # Given a purchase created by "maker", then updated and deleted by an administrator
     created = WriteMessage(
-        WriteAction.CREATE, purchase_id(9), parse_purchase(purchase_document), 1, "r", client_id="maker"
+        WriteAction.CREATE, purchase_id(9), parse_purchase(purchase_document), 1, "r", "maker", "maker"
     )
     dynamodb_store.apply_write(created)
+    updated = WriteMessage(
+        WriteAction.UPDATE,
+        purchase_id(9),
+        parse_purchase(purchase_document),
+        2,
+        "r",
+        "administrator",
+        "maker",
+    )
+    assert dynamodb_store.apply_write(updated) is WriteOutcome.APPLIED
 
-    # Then the item records who wrote it, and a read does not expose it
+    # Then the item still names its creator as owner, and a read does not expose it
     item = dynamodb_table.get_item(Key={"ProductPurchaseId": purchase_id(9)})["Item"]
     assert item["ClientId"] == "maker"
     stored = dynamodb_store.get(purchase_id(9))
-    assert stored is not None and "ClientId" not in stored.attributes
+    assert stored is not None and stored.owner == "maker" and "ClientId" not in stored.attributes
     assert all("ClientId" not in listed for listed in dynamodb_store.page(100, None).items)
 
-    # And the tombstone records who deleted it
+    # And the tombstone keeps the owner too
     dynamodb_store.apply_write(
-        WriteMessage(WriteAction.DELETE, purchase_id(9), None, 2, "r", client_id="remover")
+        WriteMessage(WriteAction.DELETE, purchase_id(9), None, 3, "r", "administrator", "maker")
     )
     tombstone = dynamodb_table.get_item(Key={"ProductPurchaseId": purchase_id(9)})["Item"]
-    assert tombstone["ClientId"] == "remover"
+    assert tombstone["ClientId"] == "maker"

@@ -32,6 +32,7 @@ def message(action: WriteAction, stamp: int, document: dict[str, Any] | None = N
         stamp=stamp,
         correlation_id="request-1",
         client_id="client-a",
+        owner="client-a",
     )
 
 
@@ -68,8 +69,8 @@ def test_create_and_update_messages_survive_the_queue(
     assert carried["purchase"]["PricePerUnit"] == "10.5"
     assert carried["purchase"]["TotalPrice"] == "21"
     assert carried["stamp"] == 1_700_000_000_123_456_789
-    assert set(carried) == {"action", "id", "purchase", "stamp", "correlationId", "clientId"}
-    assert carried["clientId"] == "client-a"
+    assert set(carried) == {"action", "id", "purchase", "stamp", "correlationId", "clientId", "owner"}
+    assert carried["clientId"] == carried["owner"] == "client-a"
 
 
 def test_delete_message_survives_the_queue_without_purchase() -> None:
@@ -145,8 +146,10 @@ def test_message_shape_is_enforced_when_built() -> None:
 # --- ordering rules -------------------------------------------------------------------------
 
 
-def stored(version: int, deleted: bool = False) -> StoredPurchase:
-    return StoredPurchase(purchase_id=PURCHASE_ID, attributes={}, version=version, deleted=deleted)
+def stored(version: int, deleted: bool = False, owner: str = "client-a") -> StoredPurchase:
+    return StoredPurchase(
+        purchase_id=PURCHASE_ID, attributes={}, version=version, deleted=deleted, owner=owner
+    )
 
 
 @pytest.mark.parametrize(
@@ -164,6 +167,9 @@ def stored(version: int, deleted: bool = False) -> StoredPurchase:
         (None, WriteAction.DELETE, 5, True),
         (stored(9), WriteAction.DELETE, 5, True),
         (stored(1, deleted=True), WriteAction.DELETE, 5, False),
+        # Someone else's purchase: neither an update nor a delete applies, whatever the stamps
+        (stored(4, owner="client-b"), WriteAction.UPDATE, 5, False),
+        (stored(9, owner="client-b"), WriteAction.DELETE, 5, False),
     ],
 )
 def test_ordering_rules(

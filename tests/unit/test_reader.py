@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from conftest import CLIENT_ID
 
 import reader
 from purchases.adapters.dynamodb import DynamoDbPurchaseStore
 from purchases.messages import WriteAction, WriteMessage
-from purchases.ports import Page, PurchaseStore, RecordState, StoredPurchase, WriteOutcome
+from purchases.ports import Page, PurchaseStore, RecordHead, StoredPurchase, WriteOutcome
 from purchases.rules import parse_purchase
 
 ApiEvent = Callable[..., dict[str, Any]]
@@ -55,14 +56,19 @@ def purchase_id(number: int) -> str:
     return f"00000000-0000-4000-8000-{number:012d}"
 
 
-def create(store: PurchaseStore, document: dict[str, Any], number: int, stamp: int = 10) -> str:
+def create(
+    store: PurchaseStore, document: dict[str, Any], number: int, stamp: int = 10, owner: str = CLIENT_ID
+) -> str:
+    """Stores purchase `number`, by default owned by the client the test requests come from."""
     pid = purchase_id(number)
-    store.apply_write(WriteMessage(WriteAction.CREATE, pid, parse_purchase(document), stamp, "seed"))
+    store.apply_write(
+        WriteMessage(WriteAction.CREATE, pid, parse_purchase(document), stamp, "seed", owner, owner)
+    )
     return pid
 
 
-def delete(store: PurchaseStore, pid: str, stamp: int = 20) -> None:
-    store.apply_write(WriteMessage(WriteAction.DELETE, pid, None, stamp, "seed"))
+def delete(store: PurchaseStore, pid: str, stamp: int = 20, owner: str = CLIENT_ID) -> None:
+    store.apply_write(WriteMessage(WriteAction.DELETE, pid, None, stamp, "seed", owner, owner))
 
 
 # --- GET one --------------------------------------------------------------------------------
@@ -295,10 +301,13 @@ class BrokenStore:
     def get(self, purchase_id: str) -> StoredPurchase | None:
         raise RuntimeError("ProvisionedThroughputExceeded on table secret-table-name")
 
-    def state(self, purchase_id: str) -> RecordState:
+    def head(self, purchase_id: str) -> RecordHead:
         raise RuntimeError("ProvisionedThroughputExceeded on table secret-table-name")
 
     def page(self, limit: int, cursor: str | None) -> Page:
+        raise RuntimeError("ProvisionedThroughputExceeded on table secret-table-name")
+
+    def owned_page(self, owner: str, limit: int, cursor: str | None) -> Page:
         raise RuntimeError("ProvisionedThroughputExceeded on table secret-table-name")
 
     def apply_write(self, message: WriteMessage) -> WriteOutcome:

@@ -72,14 +72,23 @@ def header(response: dict[str, Any], name: str) -> str | None:
     return None
 
 
-def seed(store: PurchaseStore, purchase_document: dict[str, Any], purchase_id: str, stamp: int = 1) -> None:
+def seed(
+    store: PurchaseStore,
+    purchase_document: dict[str, Any],
+    purchase_id: str,
+    stamp: int = 1,
+    owner: str = CLIENT_ID,
+) -> None:
+    """Stores a purchase, by default owned by the client the test requests come from."""
     store.apply_write(
-        WriteMessage(WriteAction.CREATE, purchase_id, parse_purchase(purchase_document), stamp, "seed")
+        WriteMessage(
+            WriteAction.CREATE, purchase_id, parse_purchase(purchase_document), stamp, "seed", owner, owner
+        )
     )
 
 
-def delete_in_store(store: PurchaseStore, purchase_id: str, stamp: int = 2) -> None:
-    store.apply_write(WriteMessage(WriteAction.DELETE, purchase_id, None, stamp, "seed"))
+def delete_in_store(store: PurchaseStore, purchase_id: str, stamp: int = 2, owner: str = CLIENT_ID) -> None:
+    store.apply_write(WriteMessage(WriteAction.DELETE, purchase_id, None, stamp, "seed", owner, owner))
 
 
 # --- POST -----------------------------------------------------------------------------------

@@ -17,7 +17,16 @@ from samtranslator.translator.transform import transform
 
 from devkit.template import dump_template, load_template, parse_template
 from purchases.adapters.clients import API_CALLS, WRITER_CALLS
-from purchases.adapters.dynamodb import LISTED, LIVE_INDEX
+from purchases.adapters.dynamodb import (
+    CLIENT_ID,
+    DELETED,
+    DIGEST,
+    LISTED,
+    LISTED_FOR,
+    LIVE_INDEX,
+    OWNER_INDEX,
+)
+from purchases.ownership import ADMIN_SCOPE
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "template.yaml"
@@ -56,6 +65,8 @@ CONTRACT_DEFAULTS = {
     "AlarmEmail": "",
     "WriterSlowMarker": "",
     "LogRetentionInDays": "0",
+    "MaxConnectionsPerClient": "5",
+    "PermissionsBoundary": "",
 }
 FUNCTIONS = ("SenderFunction", "ReaderFunction", "WriterFunction")
 # Without LogRetentionInDays, every log group keeps the stage's retention.
@@ -118,15 +129,22 @@ def evaluate(expression: Any, template: Template, parameters: Mapping[str, str])
     raise AssertionError(f"unexpected function in a condition: {function}")
 
 
+_NO_VALUE = {"Ref": "AWS::NoValue"}
+
+
 def resolve_conditions(node: Any, conditions: Mapping[str, bool]) -> Any:
+    """`node` with each Fn::If replaced by its branch; a branch of AWS::NoValue removes the list item or property,
+    as CloudFormation does."""
     if isinstance(node, list):
-        return [resolve_conditions(item, conditions) for item in node]
+        items = [resolve_conditions(item, conditions) for item in node]
+        return [item for item in items if item != _NO_VALUE]
     if not isinstance(node, dict):
         return node
     if set(node) == {"Fn::If"}:
         name, when_true, when_false = node["Fn::If"]
         return resolve_conditions(when_true if conditions[name] else when_false, conditions)
-    return {key: resolve_conditions(value, conditions) for key, value in node.items()}
+    values = {key: resolve_conditions(value, conditions) for key, value in node.items()}
+    return {key: value for key, value in values.items() if value != _NO_VALUE}
 
 
 class Stack:
@@ -466,6 +484,7 @@ def test_given_any_stage_then_the_table_is_keyed_encrypted_on_demand_with_ttl_an
     assert properties["AttributeDefinitions"] == [
         {"AttributeName": "ProductPurchaseId", "AttributeType": "S"},
         {"AttributeName": LISTED, "AttributeType": "S"},
+        {"AttributeName": LISTED_FOR, "AttributeType": "S"},
     ]
     assert properties["BillingMode"] == "PAY_PER_REQUEST"
     assert properties["SSESpecification"] == {"SSEEnabled": True}
@@ -609,8 +628,9 @@ def test_given_any_stage_then_the_writer_consumes_the_queue_in_batches_of_ten_wi
 
 
 LOGS = "logs:CreateLogStream", "logs:PutLogEvents"
-# The reader may Query the live-purchases index only, never the table itself.
+# The reader may Query the two list indexes only, never the table itself.
 LIVE_INDEX_ARN = describe_arn({"Fn::Sub": f"${{PurchaseTable.Arn}}/index/{LIVE_INDEX}"})
+OWNER_INDEX_ARN = describe_arn({"Fn::Sub": f"${{PurchaseTable.Arn}}/index/{OWNER_INDEX}"})
 EXPECTED_GRANTS = {
     "SenderRole": {
         ("sqs:SendMessage", "PurchaseQueue.Arn"),
@@ -625,6 +645,7 @@ EXPECTED_GRANTS = {
     "ReaderRole": {
         ("dynamodb:GetItem", "PurchaseTable.Arn"),
         ("dynamodb:Query", LIVE_INDEX_ARN),
+        ("dynamodb:Query", OWNER_INDEX_ARN),
         *((action, "ReaderLogGroup.Arn") for action in LOGS),
         *XRAY,
     },
@@ -754,8 +775,11 @@ def test_given_any_stage_then_the_stage_is_traced_and_access_logged_as_json_for_
         "protocol",
         "responseLength",
         "integrationError",
+        "clientId",
     }
     assert all(value.startswith("$context.") for value in fields.values())
+    # The calling app client, as the Cognito authorizer read it from the access token
+    assert fields["clientId"] == "$context.authorizer.claims.client_id"
     assert stack.properties("ApiAccessLogGroup")["RetentionInDays"] == RETENTION
 
 
@@ -953,6 +977,8 @@ CONTRACT_OUTPUTS = {
     "NotifierRoleArn",
     "ConnectionsRoleArn",
     "AuthorizerRoleArn",
+    "NotificationFailureQueueUrl",
+    "MaxConnectionsPerClient",
 }
 
 
@@ -1065,11 +1091,12 @@ def test_given_any_stage_then_the_gateways_401_has_the_error_shape_cors_and_name
     assert json.loads(rendered) == {"message": "Unauthorized", "errors": []}
 
 
-def test_given_any_stage_then_the_resource_server_has_the_read_and_write_scopes(stack: Stack) -> None:
+def test_given_any_stage_then_the_resource_server_has_the_read_write_and_admin_scopes(stack: Stack) -> None:
     server = stack.only("AWS::Cognito::UserPoolResourceServer")["Properties"]
     assert server["Identifier"] == "purchases"
     assert server["UserPoolId"] == {"Ref": "UserPool"}
-    assert {scope["ScopeName"] for scope in server["Scopes"]} == {"read", "write"}
+    scopes = {f"{server['Identifier']}/{scope['ScopeName']}" for scope in server["Scopes"]}
+    assert scopes == {"purchases/read", "purchases/write", ADMIN_SCOPE}
 
 
 def test_given_any_stage_then_the_domain_prefix_is_unique_per_account_and_stage(stack: Stack) -> None:
@@ -1085,12 +1112,14 @@ def test_given_any_stage_then_nobody_signs_up_to_the_pool(stack: Stack) -> None:
     assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
 
 
-def test_given_dev_then_a_development_client_has_both_scopes_by_client_credentials_only(dev: Stack) -> None:
+def test_given_dev_then_a_development_client_may_ask_for_every_scope_by_client_credentials_only(
+    dev: Stack,
+) -> None:
     client = dev.only("AWS::Cognito::UserPoolClient")["Properties"]
     assert client["GenerateSecret"] is True
     assert client["AllowedOAuthFlows"] == ["client_credentials"]
     assert client["AllowedOAuthFlowsUserPoolClient"] is True
-    assert sorted(client["AllowedOAuthScopes"]) == ["purchases/read", "purchases/write"]
+    assert sorted(client["AllowedOAuthScopes"]) == sorted(["purchases/read", "purchases/write", ADMIN_SCOPE])
     assert client["AccessTokenValidity"] == {"Ref": "AccessTokenMinutes"}
     assert client["TokenValidityUnits"] == {"AccessToken": "minutes"}
 
@@ -1122,14 +1151,16 @@ def test_given_any_stage_then_idempotency_records_have_their_own_table_with_powe
 # ---------------------------------------------------------------------------------------------- issue 8: bounds
 
 
-def test_given_any_stage_then_the_list_index_is_the_sparse_one_the_code_queries(stack: Stack) -> None:
-    (index,) = stack.properties("PurchaseTable")["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == LIVE_INDEX
-    assert index["KeySchema"] == [
-        {"AttributeName": LISTED, "KeyType": "HASH"},
-        {"AttributeName": "ProductPurchaseId", "KeyType": "RANGE"},
-    ]
-    assert index["Projection"] == {"ProjectionType": "ALL"}
+def test_given_any_stage_then_the_list_indexes_are_the_sparse_ones_the_code_queries(stack: Stack) -> None:
+    every_owner, by_owner = stack.properties("PurchaseTable")["GlobalSecondaryIndexes"]
+    assert every_owner["IndexName"] == LIVE_INDEX
+    assert by_owner["IndexName"] == OWNER_INDEX
+    for index, partition in ((every_owner, LISTED), (by_owner, LISTED_FOR)):
+        assert index["KeySchema"] == [
+            {"AttributeName": partition, "KeyType": "HASH"},
+            {"AttributeName": "ProductPurchaseId", "KeyType": "RANGE"},
+        ]
+        assert index["Projection"] == {"ProjectionType": "ALL"}
 
 
 @pytest.mark.parametrize(("function", "calls"), [("SenderFunction", 4), ("ReaderFunction", 1)])
@@ -1155,7 +1186,7 @@ def test_given_the_default_writer_timeout_then_a_batch_can_finish_after_a_slow_r
     assert WRITER_CALLS.worst_case_seconds * 1000 + writer.RECORD_RESERVE_MS < timeout_ms
 
 
-def test_given_any_stage_then_the_senders_existence_check_may_read_only_the_key_and_tombstone_flag(
+def test_given_any_stage_then_the_senders_existence_check_may_read_only_key_flag_owner_and_digest(
     stack: Stack,
 ) -> None:
     (statement,) = [
@@ -1164,7 +1195,10 @@ def test_given_any_stage_then_the_senders_existence_check_may_read_only_the_key_
         if "dynamodb:GetItem" in as_list(s["Action"])
         and s["Resource"] == {"Fn::GetAtt": ["PurchaseTable", "Arn"]}
     ]
+    # IfExists on Select, as AWS documents it: a request without the key is not refused for its absence
     assert statement["Condition"] == {
-        "ForAllValues:StringEquals": {"dynamodb:Attributes": ["ProductPurchaseId", "Deleted"]},
-        "StringEquals": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
+        "ForAllValues:StringEquals": {
+            "dynamodb:Attributes": ["ProductPurchaseId", DELETED, CLIENT_ID, DIGEST]
+        },
+        "StringEqualsIfExists": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
     }

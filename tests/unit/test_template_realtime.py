@@ -88,6 +88,7 @@ def test_given_any_stage_then_the_websocket_functions_get_only_what_they_need(st
     assert grants(stack, "ConnectionsRole") == xray | own_logs("Connections") | {
         ("dynamodb:PutItem", "ConnectionTable.Arn"),
         ("dynamodb:DeleteItem", "ConnectionTable.Arn"),
+        ("dynamodb:Query", '{"Fn::Sub": "${ConnectionTable.Arn}/index/ClientConnections"}'),
     }
     notifier = grants(stack, "NotifierRole")
     stream = {
@@ -99,12 +100,64 @@ def test_given_any_stage_then_the_websocket_functions_get_only_what_they_need(st
     assert notifier - manage == xray | own_logs("Notifier") | stream | {
         ("dynamodb:Scan", "ConnectionTable.Arn"),
         ("dynamodb:DeleteItem", "ConnectionTable.Arn"),
+        ("cognito-idp:DescribeUserPoolClient", "UserPool.Arn"),
+        ("sqs:SendMessage", "NotificationFailureQueue.Arn"),
     }
-    # Pushing is allowed on this API's stage only, POST to @connections only
-    ((_, resource),) = manage
-    assert "${NotificationApi}/${StageName}/POST/@connections/*" in resource
+    # Pushing and closing are allowed on this API's stage only: POST and DELETE on @connections, nothing else
+    resources = sorted(resource for _, resource in manage)
+    assert len(resources) == 2
+    assert "${NotificationApi}/${StageName}/DELETE/@connections/*" in resources[0]
+    assert "${NotificationApi}/${StageName}/POST/@connections/*" in resources[1]
 
 
 def test_given_any_stage_then_the_websocket_url_is_an_output(stack: Stack) -> None:
     url = stack.outputs["WebSocketUrl"]["Value"]["Fn::Sub"]
     assert url.startswith("wss://${NotificationApi}.execute-api.") and url.endswith("/${StageName}")
+
+
+def test_given_any_stage_then_a_client_holds_a_bounded_number_of_connections_counted_by_index(
+    stack: Stack,
+) -> None:
+    from purchases.adapters.connections import CLIENT_ID, CLIENT_INDEX, EXPIRES_AT, TOKEN_EXPIRES_AT
+
+    assert stack.parameters["MaxConnectionsPerClient"] == "5"
+    variables = stack.properties("ConnectionsFunction")["Environment"]["Variables"]
+    assert variables["MAX_CONNECTIONS_PER_CLIENT"] == {"Ref": "MaxConnectionsPerClient"}
+    (index,) = stack.properties("ConnectionTable")["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == CLIENT_INDEX
+    assert index["KeySchema"][0] == {"AttributeName": CLIENT_ID, "KeyType": "HASH"}
+    # The count's filter reads both expiries from the index itself
+    assert set(index["Projection"]["NonKeyAttributes"]) == {TOKEN_EXPIRES_AT, EXPIRES_AT}
+
+
+def test_given_any_stage_then_the_notifier_knows_the_pool_whose_clients_own_connections(stack: Stack) -> None:
+    variables = stack.properties("NotifierFunction")["Environment"]["Variables"]
+    assert variables["USER_POOL_ID"] == {"Ref": "UserPool"}
+
+
+def test_given_any_stage_then_a_failing_batch_is_halved_and_what_is_given_up_goes_to_an_alarmed_queue(
+    stack: Stack,
+) -> None:
+    (mapping,) = (
+        resource["Properties"]
+        for resource in stack.of_type("AWS::Lambda::EventSourceMapping").values()
+        if resource["Properties"]["FunctionName"] == {"Ref": "NotifierFunctionAliaslive"}
+    )
+    assert mapping["BisectBatchOnFunctionError"] is True
+    assert 1 <= int(mapping["MaximumRetryAttempts"]) <= 10
+    assert 60 <= int(mapping["MaximumRecordAgeInSeconds"]) <= 3600
+    assert mapping["DestinationConfig"] == {
+        "OnFailure": {"Destination": {"Fn::GetAtt": ["NotificationFailureQueue", "Arn"]}}
+    }
+    queue = stack.properties("NotificationFailureQueue")
+    assert queue["SqsManagedSseEnabled"] is True and queue["MessageRetentionPeriod"] == 1209600
+    alarm = stack.properties("NotificationFailureAlarm")
+    assert alarm["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["NotificationFailureQueue", "QueueName"]}}
+    ]
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def test_given_any_stage_then_the_websocket_access_log_names_the_caller(stack: Stack) -> None:
+    log_format = stack.properties("NotificationStage")["AccessLogSettings"]["Format"]
+    assert "$context.authorizer.clientId" in log_format and "$context.authorizer.principalId" in log_format

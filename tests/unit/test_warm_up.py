@@ -1,4 +1,5 @@
-"""The warm-up invocation `invoke up` sends the sender and the writer: answered at once, with no side effect."""
+"""The warm-up `invoke up` sends: the sender answers a CORS preflight by itself, the test stages' writer entry point
+drops the warm-up message before the batch, and the production writer has no hook for either."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import sender
 import writer
+import writer_with_hooks
+from devkit.warm import WRITER_WITH_HOOKS, preflight_event
 from purchases.faults import FaultInjector
-from purchases.warm_up import WARM_UP_EVENT, is_warm_up, is_warm_up_body
+from purchases.warm_up import WARM_UP_BODY, is_warm_up_body, without_warm_ups
 
 
 class _Untouchable:
@@ -29,40 +32,41 @@ class _Untouchable:
 def nothing_may_be_used(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     sender.commands.override(_Untouchable())  # type: ignore[arg-type]
     writer.store.override(_Untouchable())
-    monkeypatch.setattr(writer, "faults", FaultInjector(0.0, 0.0))
+    monkeypatch.setattr(writer_with_hooks, "faults", FaultInjector(0.0, 0.0))
     yield
     sender.commands.override(None)
     writer.store.override(None)
 
 
 @pytest.mark.usefixtures("nothing_may_be_used")
-def test_the_sender_answers_a_warm_up_without_queueing_anything(lambda_context: LambdaContext) -> None:
-    assert sender.lambda_handler(dict(WARM_UP_EVENT), lambda_context) == {"warm": True}
+def test_the_sender_answers_the_warm_up_preflight_itself(lambda_context: LambdaContext) -> None:
+    # When the sender is invoked with the warm-up's CORS preflight, then its router answers 204, using nothing
+    assert sender.lambda_handler(preflight_event(), lambda_context)["statusCode"] == 204
 
 
 @pytest.mark.usefixtures("nothing_may_be_used")
-def test_the_writer_acknowledges_a_warm_up_message_without_writing_anything(
+def test_the_test_stages_writer_drops_a_warm_up_message_before_the_batch(
     sqs_event: Callable[..., dict[str, Any]], lambda_context: LambdaContext
 ) -> None:
-    event = sqs_event(("warm-1", json.dumps(WARM_UP_EVENT)))
-    assert writer.lambda_handler(event, lambda_context) == {"batchItemFailures": []}
+    event = sqs_event(("warm-1", WARM_UP_BODY))
+    assert writer_with_hooks.lambda_handler(event, lambda_context) == {"batchItemFailures": []}
 
 
-def test_no_write_message_is_taken_for_a_warm_up_body() -> None:
-    assert is_warm_up_body(json.dumps(WARM_UP_EVENT))
-    assert not is_warm_up_body('{"action": "create", "id": "x", "stamp": 1, "devkitWarmUp": true}')
-    assert not is_warm_up_body("not json")
+@pytest.mark.usefixtures("nothing_may_be_used")
+def test_the_production_writer_has_no_warm_up_or_fault_hook(
+    sqs_event: Callable[..., dict[str, Any]], lambda_context: LambdaContext
+) -> None:
+    # A warm-up body is not a write message: the production writer refuses it like any other
+    event = sqs_event(("warm-1", WARM_UP_BODY))
+    assert writer.lambda_handler(event, lambda_context) == {
+        "batchItemFailures": [{"itemIdentifier": "warm-1"}]
+    }
+    assert not hasattr(writer, "faults")
+    assert f"{writer_with_hooks.__name__}.{writer_with_hooks.lambda_handler.__name__}" == WRITER_WITH_HOOKS
 
 
-@pytest.mark.parametrize(
-    "event",
-    [
-        {"devkitWarmUp": "true"},
-        {"devkitWarmUp": True, "httpMethod": "POST"},
-        {"Records": [], "devkitWarmUp": True},
-        [WARM_UP_EVENT],
-        None,
-    ],
-)
-def test_no_real_event_is_taken_for_a_warm_up(event: Any) -> None:
-    assert not is_warm_up(event)
+def test_only_warm_up_records_are_dropped(sqs_event: Callable[..., dict[str, Any]]) -> None:
+    write = '{"action": "create", "id": "x", "stamp": 1, "devkitWarmUp": true}'
+    event = sqs_event(("warm-1", WARM_UP_BODY), ("write-1", write), ("junk-1", "not json"))
+    assert [record["messageId"] for record in without_warm_ups(event)["Records"]] == ["write-1", "junk-1"]
+    assert not is_warm_up_body(json.dumps({"devkitWarmUp": "true"}))

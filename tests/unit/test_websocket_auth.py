@@ -50,8 +50,10 @@ def verifier(monkeypatch: pytest.MonkeyPatch) -> AccessTokenVerifier:
 def test_given_a_pool_token_with_the_read_scope_then_the_caller_is_known(
     verifier: AccessTokenVerifier,
 ) -> None:
-    caller = verifier.verify(token())
+    expires_at = int(time.time()) + 300
+    caller = verifier.verify(token(exp=expires_at))
     assert caller.client_id == "dev-client" and "purchases/read" in caller.scopes
+    assert caller.expires_at == expires_at
 
 
 @pytest.mark.parametrize(
@@ -66,6 +68,7 @@ def test_given_a_pool_token_with_the_read_scope_then_the_caller_is_known(
         pytest.param(token(scope="purchases/write"), id="write scope only"),
         pytest.param(token(token_use="id", aud="dev-client"), id="an id token"),
         pytest.param(token(token_use=None), id="no token_use"),
+        pytest.param(token(client_id=None), id="no client"),
         pytest.param(token(key="a-shared-secret-of-at-least-32-bytes!", algorithm="HS256"), id="HMAC"),
     ],
 )
@@ -99,10 +102,24 @@ def _event(token_value: str | None) -> dict[str, Any]:
 def test_given_a_valid_token_then_the_connect_is_allowed_for_its_client(
     authorizer: Any, lambda_context: Any
 ) -> None:
-    answer = authorizer.lambda_handler(_event(token()), lambda_context)
+    expires_at = int(time.time()) + 300
+    answer = authorizer.lambda_handler(_event(token(exp=expires_at)), lambda_context)
     (statement,) = answer["policyDocument"]["Statement"]
     assert statement == {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": METHOD_ARN}
-    assert answer["principalId"] == "dev-client" and answer["context"] == {"clientId": "dev-client"}
+    assert answer["principalId"] == "dev-client"
+    # The $connect route keeps the client, its admin flag and the token's expiry with the connection
+    assert answer["context"] == {
+        "clientId": "dev-client",
+        "admin": "false",
+        "tokenExpiresAt": str(expires_at),
+    }
+
+
+def test_given_a_token_with_the_admin_scope_then_the_connection_is_an_admins(
+    authorizer: Any, lambda_context: Any
+) -> None:
+    answer = authorizer.lambda_handler(_event(token(scope="purchases/read purchases/admin")), lambda_context)
+    assert answer["context"]["admin"] == "true"
 
 
 @pytest.mark.parametrize("value", [None, "garbage", token(scope="purchases/write")])
@@ -130,7 +147,13 @@ def test_given_an_emulator_then_keys_and_pushes_go_through_its_endpoint() -> Non
     assert auth.issuer == "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_P"
     assert auth.jwks_url == "http://127.0.0.1:4566/us-east-1_P/.well-known/jwks.json"
     notifier = NotifierConfig.from_environ(
-        {**emulator, "NOTIFICATION_API_ID": "abc", "STAGE": "dev", "CONNECTION_TABLE": "t"}
+        {
+            **emulator,
+            "NOTIFICATION_API_ID": "abc",
+            "STAGE": "dev",
+            "CONNECTION_TABLE": "t",
+            "USER_POOL_ID": "P",
+        }
     )
     assert notifier.management_endpoint == "http://127.0.0.1:4566/_aws/execute-api/abc/dev"
 

@@ -14,6 +14,7 @@ import pytest
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import writer
+import writer_with_hooks
 from purchases.adapters.dynamodb import TOMBSTONE_LIFETIME_SECONDS, DynamoDbPurchaseStore
 from purchases.faults import FaultInjector
 from purchases.messages import WriteAction, WriteMessage, encode_message
@@ -29,7 +30,7 @@ PURCHASE_ID = "5d9e6f1a-2b3c-4d5e-8f90-a1b2c3d4e5f6"
 @pytest.fixture(autouse=True)
 def wired_writer(dynamodb_store: DynamoDbPurchaseStore, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     writer.store.override(dynamodb_store)
-    monkeypatch.setattr(writer, "faults", FaultInjector(0.0, 0.0))
+    monkeypatch.setattr(writer_with_hooks, "faults", FaultInjector(0.0, 0.0))
     yield
     writer.store.override(None)
 
@@ -39,12 +40,12 @@ def deliver(sqs_event: SqsEvent, lambda_context: LambdaContext) -> Callable[...,
     """Delivers one batch: each argument is a WriteMessage or a raw body, with generated message ids."""
     numbers = itertools.count(1)
 
-    def call(*messages: WriteMessage | str) -> dict[str, Any]:
+    def call(*messages: WriteMessage | str, handler: Any = writer.lambda_handler) -> dict[str, Any]:
         records = [
             (f"sqs-{next(numbers)}", encode_message(m) if isinstance(m, WriteMessage) else m)
             for m in messages
         ]
-        result: dict[str, Any] = dict(writer.lambda_handler(sqs_event(*records), lambda_context))
+        result: dict[str, Any] = dict(handler(sqs_event(*records), lambda_context))
         return result
 
     return call
@@ -287,7 +288,7 @@ def test_fault_injection_off_fails_nothing(
     deliver: Callable[..., dict[str, Any]], dynamodb_table: Table, purchase_document: dict[str, Any]
 ) -> None:
     writes = three_creates(purchase_document)
-    assert failed_ids(deliver(*writes)) == []
+    assert failed_ids(deliver(*writes, handler=writer_with_hooks.lambda_handler)) == []
     assert all(item(dynamodb_table, w.purchase_id) for w in writes)
 
 
@@ -298,11 +299,13 @@ def test_fault_injection_on_fails_the_drawn_records_only(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Given a 50% fault rate whose draws fail the middle record of three identical-looking writes
-    monkeypatch.setattr(writer, "faults", FaultInjector(0.5, 0.0, rng=ScriptedRandom([0.9, 0.2, 0.6])))
+    monkeypatch.setattr(
+        writer_with_hooks, "faults", FaultInjector(0.5, 0.0, rng=ScriptedRandom([0.9, 0.2, 0.6]))
+    )
     writes = three_creates(purchase_document)
 
     # When the batch is delivered
-    result = deliver(*writes)
+    result = deliver(*writes, handler=writer_with_hooks.lambda_handler)
 
     # Then only that record is reported and left unapplied, for the queue to deliver again
     assert failed_ids(result) == ["sqs-2"]
@@ -315,9 +318,13 @@ def test_certain_fault_fails_every_record(
     purchase_document: dict[str, Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(writer, "faults", FaultInjector(1.0, 0.0))
+    monkeypatch.setattr(writer_with_hooks, "faults", FaultInjector(1.0, 0.0))
     writes = three_creates(purchase_document)
-    assert failed_ids(deliver(*writes)) == ["sqs-1", "sqs-2", "sqs-3"]
+    assert failed_ids(deliver(*writes, handler=writer_with_hooks.lambda_handler)) == [
+        "sqs-1",
+        "sqs-2",
+        "sqs-3",
+    ]
     assert not any(item(dynamodb_table, w.purchase_id) for w in writes)
 
 
@@ -329,12 +336,12 @@ def test_crash_exits_after_part_of_the_batch_is_applied(
 ) -> None:
     # Given a crash drawn for this batch, after its 2nd record
     injector = FaultInjector(0.0, 0.5, rng=ScriptedRandom([0.1], crash_after=2), exit_process=exit_process)
-    monkeypatch.setattr(writer, "faults", injector)
+    monkeypatch.setattr(writer_with_hooks, "faults", injector)
     writes = three_creates(purchase_document)
 
     # When the batch is delivered, then the process exits mid-batch
     with pytest.raises(ProcessExited):
-        deliver(*writes)
+        deliver(*writes, handler=writer_with_hooks.lambda_handler)
 
     # And the first two writes were applied, the third not
     assert [item(dynamodb_table, w.purchase_id) is not None for w in writes] == [True, True, False]

@@ -21,8 +21,21 @@ const state = {
 };
 
 // ------------------------------------------------------------------ server calls
+// The run's key, from the URL `invoke console` printed: kept for this tab only and taken out of the address bar
+// (so it is not in the history or a shared screenshot). Every call to the console's server carries it.
+const KEY = (() => {
+  const url = new URL(window.location.href);
+  const fromUrl = url.searchParams.get("key");
+  if (fromUrl) {
+    sessionStorage.setItem("console-key", fromUrl);
+    url.searchParams.delete("key");
+    window.history.replaceState(null, "", url.pathname + url.search + url.hash);
+  }
+  return fromUrl || sessionStorage.getItem("console-key") || "";
+})();
+
 async function api(method, path, body) {
-  const options = { method, headers: { "X-Purchase-Console": "1" } };
+  const options = { method, headers: { "X-Purchase-Console": "1", "X-Console-Key": KEY } };
   if (body !== undefined) {
     options.headers["Content-Type"] = "application/json";
     options.body = JSON.stringify(body);
@@ -347,19 +360,27 @@ async function refreshQueues() {
   $("dlq-count").textContent = dead;
   $("dlq-count").parentElement.classList.toggle("nonzero", dead > 0);
   $("queue-updated").textContent = `as of ${clock()}`;
-  if (dead !== state.lastDead) {
-    state.lastDead = dead;
-    refreshDeadLetters();
+  // Only the count is polled: reading the messages themselves counts as a receive in SQS, so it waits for a click.
+  $("inspect").disabled = dead === 0;
+  $("redrive").disabled = dead === 0;
+  if (dead === 0) {
+    $("dead-letters").replaceChildren(text("li", "Nothing failed: every accepted write was applied.", "none"));
+  } else if (dead !== state.lastDead) {
+    $("dead-letters").replaceChildren(
+      text("li", `${dead} write(s) failed. Inspect shows them (it counts as a receive of each).`, "none"));
   }
+  state.lastDead = dead;
 }
 
-async function refreshDeadLetters() {
-  const reply = await api("GET", "/api/dead-letters");
-  if (!reply.ok) return;
+async function inspectDeadLetters() {
+  const reply = await api("POST", "/api/dead-letters/inspect");
+  if (!reply.ok) {
+    toast(`Could not read the dead letters: ${(reply.body && reply.body.message) || reply.status}`, "bad");
+    return;
+  }
   const list = $("dead-letters");
   if (!reply.body.length) {
     list.replaceChildren(text("li", "Nothing failed: every accepted write was applied.", "none"));
-    $("redrive").disabled = true;
     return;
   }
   list.replaceChildren(...reply.body.map((message) => {
@@ -370,7 +391,6 @@ async function refreshDeadLetters() {
     item.append(meta, text("pre", message.body));
     return item;
   }));
-  $("redrive").disabled = false;
 }
 
 async function redrive() {
@@ -397,6 +417,7 @@ async function start() {
   $("next").addEventListener("click", () => { if (state.next) { state.cursors.push(state.next); loadPage(); } });
   $("prev").addEventListener("click", () => { if (state.cursors.length > 1) { state.cursors.pop(); loadPage(); } });
   $("redrive").addEventListener("click", redrive);
+  $("inspect").addEventListener("click", inspectDeadLetters);
   resetForm();
   await loadPage();
   document.body.dataset.ready = "1";

@@ -101,6 +101,8 @@ class MiniStack(Emulator):
     bundles_dependencies: bool = False
     # Set by `start(restore=True)`: (the backup put back, where the replaced state was moved).
     restored: tuple[Path, Path | None] | None = None
+    # Set by `start`: the port the saved state was moved from, when it was saved on another one.
+    moved_from: int | None = None
 
     @classmethod
     def create(cls, *, port: int | None = None, state_dir: Path | None = None) -> MiniStack:
@@ -147,32 +149,36 @@ class MiniStack(Emulator):
         return self.answers("/_ministack/health") is not None
 
     def start(self, *, fresh: bool = False, restore: bool = False) -> None:
-        """Start the engine unless it runs; `restore` first puts back the last good backup of its state."""
+        """Start the engine unless it runs; `restore` first puts back the last good backup of its state. An engine
+        of ours running on another port is stopped (it saves) and started again on this one, its state moved."""
         process = self._our_process()
-        if process and not (fresh or restore):
+        running_port = self._running_port()
+        if process and running_port == self.port and not (fresh or restore):
             if self.is_ready():
                 return
             raise ToolingError(
                 f"MiniStack (PID {process.pid}) is running but not answering on port {self.port}. "
                 f"Run `invoke down` and `invoke up` again; its log is {self.log_file()}."
             )
+        # Before anything is stopped or changed: a busy port leaves the running engine and its state as they are.
+        self.check_port_free()
         if process:
-            self.stop(purge=fresh)
+            MiniStack(port=running_port or self.port, state_dir=self.state_dir).stop(purge=fresh)
         elif fresh:
             self._purge()
-        if not port_is_free(self.port):
-            raise ToolingError(
-                f"Port {self.port} is already in use by a process this project did not start "
-                "(another MiniStack or LocalStack?). Stop it, or pick another port: `invoke up --port 4567`."
-            )
         if restore:
             self.restored = ministack_state.restore_latest(self.state_dir)
         self._check_state_files()
+        state = self.state_dir / "state"
+        if ministack_state.state_files(state) and ministack_state.saved_port(state) is None:
+            # Saved before the state carried its port: the one the engine last ran on, which each backup keeps.
+            ministack_state.mark_port(state, self._read_record(self.state_dir).get("port", self.port))
         pending_backup = ministack_state.take_backup(self.state_dir)
         # After the backup, which keeps the state exactly as the engine saved it.
         from devkit.engines.ministack.gaps import forget_stream_positions
 
         forget_stream_positions(self.state_dir / "state")
+        self._follow_port()
         self._spawn()
         try:
             self._check_stacks()
@@ -180,6 +186,30 @@ class MiniStack(Emulator):
             self.stop()
             raise
         ministack_state.confirm_backup(self.state_dir, pending_backup)
+
+    def _running_port(self) -> int | None:
+        """The port our running engine serves on; None when none runs."""
+        return self._read_record(self.state_dir).get("port", self.port) if self._our_process() else None
+
+    def check_port_free(self) -> None:
+        """Unless our own engine serves on it, the port must be free; the error says what to do."""
+        if self._running_port() != self.port and not port_is_free(self.port):
+            raise ToolingError(
+                f"Port {self.port} is already in use by a process this project did not start "
+                "(another MiniStack or LocalStack?). Stop it, or pick another port: `invoke up --port 4567`."
+            )
+
+    def _follow_port(self) -> None:
+        """Saved on another port, the state's URLs are moved to this one (see `gaps.move_engine_urls`)."""
+        from devkit.engines.ministack.gaps import move_engine_urls
+
+        state = self.state_dir / "state"
+        saved = ministack_state.saved_port(state)
+        self.moved_from = None
+        if saved and saved != self.port and ministack_state.state_files(state):
+            move_engine_urls(state, saved, self.port)
+            self.moved_from = saved
+        ministack_state.mark_port(state, self.port)
 
     def _check_state_files(self) -> None:
         state = self.state_dir / "state"

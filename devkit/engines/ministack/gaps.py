@@ -9,10 +9,12 @@ exactly as API Gateway would have. AWS and LocalStack need none of this.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from devkit.engines.emulator import Emulator
+from devkit.engines.ministack.state import state_files
 
 
 def _processed_template(engine: Emulator, stack_name: str) -> dict[str, Any]:
@@ -139,3 +141,41 @@ def forget_stream_positions(state_folder: Path) -> bool:
     partial.write_text(json.dumps(document))
     partial.replace(path)
     return True
+
+
+# What the stack stores, not descriptions of the engine's resources: table items, queued message bodies and the
+# functions' past log lines keep whatever text they were given.
+_DATA_FILES = frozenset({"dynamodb.json", "cloudwatch_logs.json"})
+_DATA_KEYS = frozenset({"messages"})
+
+
+def move_engine_urls(state_folder: Path, old_port: int, new_port: int) -> list[str]:
+    """MiniStack builds the URLs it hands out (queue URLs, WebSocket API endpoints, stack outputs and physical ids,
+    and so the functions' QUEUE_URL-style environment) from the port it runs on, saves them, and looks queues up by
+    them: restarted on another port, it keeps answering with the old URLs, and the writer's queue is never polled
+    again. Rewriting `127.0.0.1:OLD` / `localhost:OLD` in the saved resources (before the engine starts) makes
+    every URL follow the port. Stored data is left as it is. Returns the names of the files changed."""
+    engine_url = re.compile(rf"(?<=[/.])(127\.0\.0\.1|localhost):{old_port}(?!\d)")
+
+    def moved(value: object) -> object:
+        if isinstance(value, str):
+            return engine_url.sub(rf"\g<1>:{new_port}", value)
+        if isinstance(value, list):
+            return [moved(item) for item in value]
+        if isinstance(value, dict):
+            return {moved(key): item if key in _DATA_KEYS else moved(item) for key, item in value.items()}
+        return value
+
+    changed = []
+    for path in state_files(state_folder):
+        if path.name in _DATA_FILES:
+            continue
+        text = path.read_text()
+        if not engine_url.search(text):
+            continue
+        document = json.loads(text)
+        partial = path.with_suffix(".json.partial")
+        partial.write_text(json.dumps(moved(document)))
+        partial.replace(path)
+        changed.append(path.name)
+    return changed

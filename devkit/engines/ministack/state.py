@@ -16,6 +16,9 @@ from devkit.project import ToolingError
 
 BACKUPS_KEPT = 5
 _PENDING = ".pending"
+# In the state folder, so it travels with each backup: the port the engine ran on when it saved this state (its
+# URLs name it). Not a `.json`: MiniStack loads those as services' state.
+_PORT_FILE = ".port"
 
 
 def state_files(state: Path) -> list[Path]:
@@ -34,6 +37,20 @@ def damaged_files(state: Path) -> list[str]:
         if not isinstance(document, dict):
             problems.append(f"{path.name}: not a JSON object")
     return problems
+
+
+def saved_port(state: Path) -> int | None:
+    """The port the state in this folder was saved with, when it says so."""
+    try:
+        return int((state / _PORT_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def mark_port(state: Path, port: int) -> None:
+    """Note the port the engine runs on beside the state it will save."""
+    state.mkdir(parents=True, exist_ok=True)
+    (state / _PORT_FILE).write_text(str(port))
 
 
 def _backups_folder(state_dir: Path) -> Path:

@@ -2,13 +2,17 @@
 come and go as Decimal, never float).
 
 Item = the purchase's public fields + bookkeeping: `Version` (stamp of the write that produced the
-item), `Deleted` (tombstone flag), `ExpiresAt` (TTL epoch seconds, tombstones only), `ClientId` (the OAuth
-client whose write produced the item; absent for writes queued before callers were authenticated) and `Listed`
-(live purchases only: the partition key of the sparse `LivePurchases` index the list is read from).
+item), `Deleted` (tombstone flag), `ExpiresAt` (TTL epoch seconds, tombstones only), `ClientId` (the owner: the
+OAuth client that created the purchase, kept by every later write and by the tombstone; absent on items stored
+before owners were kept until `invoke backfill-owners` sets it), `PurchaseDigest` (live purchases only:
+`Purchase.digest()`, what the sender compares a replayed create with), and two sparse index keys carried by live
+purchases only: `Listed` (the constant partition of the `LivePurchases` index, every owner's purchases: the
+administrators' list) and `ListedFor` (the owner: the partition of the `PurchasesByOwner` index, one caller's list).
 
-Listing reads that index, one Query of at most `limit` items per page: a tombstone has no `Listed`
-attribute, so it is not in the index, and a page costs the same however many tombstones the table holds
-(deleted purchases stay as tombstones for 30 days, and anyone can make thousands through the API).
+Listing reads one of those indexes, one Query of at most `limit` items per page: a tombstone has neither key, so
+it is in no index, and a page costs the same however many tombstones the table holds (deleted purchases stay as
+tombstones for 30 days, and anyone can make thousands through the API). A caller's page reads its own partition
+of `PurchasesByOwner`, so it costs the same however many purchases other callers hold.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from botocore.exceptions import ClientError
 from purchases.adapters.clients import CallBudget
 from purchases.identifiers import parse_purchase_id
 from purchases.model import AttributeValue
-from purchases.ports import InvalidCursor, Page, RecordState, StoredPurchase, WriteOutcome
+from purchases.ports import InvalidCursor, Page, RecordHead, RecordState, StoredPurchase, WriteOutcome
 from purchases.schema import ID_FIELD, PUBLIC_FIELDS
 
 if TYPE_CHECKING:
@@ -42,26 +46,31 @@ VERSION: Final = "Version"
 DELETED: Final = "Deleted"
 EXPIRES_AT: Final = "ExpiresAt"
 CLIENT_ID: Final = "ClientId"
+DIGEST: Final = "PurchaseDigest"
 # The sparse index of live purchases (its name and keys are the template's LivePurchases index): every live
 # item carries LISTED = LIVE_PARTITION, sorted by id within that one partition. One partition caps the
 # index at DynamoDB's per-partition write rate (about 1,000 writes/s); past that, shard the value.
 LIVE_INDEX: Final = "LivePurchases"
 LISTED: Final = "Listed"
 LIVE_PARTITION: Final = "live"
+# The sparse index of each owner's live purchases (the template's PurchasesByOwner index): partitioned by owner,
+# sorted by id. Not keyed on ClientId itself, which tombstones keep: the index would then hold them.
+OWNER_INDEX: Final = "PurchasesByOwner"
+LISTED_FOR: Final = "ListedFor"
+# What the sender's existence check reads (the template's IAM condition allows exactly these attributes).
+HEAD_ATTRIBUTE_NAMES: Final = {"#id": ID_FIELD, "#deleted": DELETED, "#owner": CLIENT_ID, "#digest": DIGEST}
 # Long enough that no delayed or redriven message (SQS keeps them 14 days at most) can arrive
 # after its tombstone is gone and bring a deleted purchase back.
 TOMBSTONE_LIFETIME_SECONDS: Final = 30 * 24 * 60 * 60
 _NANOSECONDS: Final = 1_000_000_000
 _MAX_CURSOR_LENGTH: Final = 256
 
-# The rules of `purchases.ordering`, keyed by WriteAction value.
-_CONDITIONS: Final[Mapping[str, tuple[str, dict[str, str]]]] = {
-    "create": ("attribute_not_exists(#id)", {"#id": ID_FIELD}),
-    "update": (
-        "attribute_not_exists(#id) OR (#version < :stamp AND attribute_not_exists(#deleted))",
-        {"#id": ID_FIELD, "#version": VERSION, "#deleted": DELETED},
-    ),
-    "delete": ("attribute_not_exists(#deleted)", {"#deleted": DELETED}),
+# The rules of `purchases.ordering`, keyed by WriteAction value; OWNED is filled in per message (its owner).
+_OWNED: Final = "{owned}"
+_CONDITIONS: Final[Mapping[str, str]] = {
+    "create": "attribute_not_exists(#id)",
+    "update": f"attribute_not_exists(#id) OR (#version < :stamp AND attribute_not_exists(#deleted) AND {_OWNED})",
+    "delete": f"attribute_not_exists(#id) OR (attribute_not_exists(#deleted) AND {_OWNED})",
 }
 
 
@@ -89,34 +98,48 @@ class DynamoDbPurchaseStore:
         item = self._table().get_item(Key={ID_FIELD: purchase_id}).get("Item")
         return _stored_purchase(item) if item is not None else None
 
-    def state(self, purchase_id: str) -> RecordState:
-        # The key and the tombstone flag only: an existence check has no business reading personal data.
+    def head(self, purchase_id: str) -> RecordHead:
+        # Key, tombstone flag, owner and digest only (the template's IAM condition lists exactly these): an
+        # existence check has no business reading personal data.
         item = (
             self._table()
             .get_item(
                 Key={ID_FIELD: purchase_id},
-                ProjectionExpression="#id, #deleted",
-                ExpressionAttributeNames={"#id": ID_FIELD, "#deleted": DELETED},
+                ProjectionExpression="#id, #deleted, #owner, #digest",
+                ExpressionAttributeNames=HEAD_ATTRIBUTE_NAMES,
             )
             .get("Item")
         )
         if item is None:
-            return RecordState.ABSENT
-        return RecordState.DELETED if item.get(DELETED) else RecordState.LIVE
+            return RecordHead(RecordState.ABSENT)
+        owner = item.get(CLIENT_ID)
+        digest = item.get(DIGEST)
+        return RecordHead(
+            state=RecordState.DELETED if item.get(DELETED) else RecordState.LIVE,
+            owner=owner if isinstance(owner, str) else None,
+            digest=digest if isinstance(digest, str) else None,
+        )
 
     def page(self, limit: int, cursor: str | None) -> Page:
+        return self._query_page(LIVE_INDEX, LISTED, LIVE_PARTITION, limit, cursor)
+
+    def owned_page(self, owner: str, limit: int, cursor: str | None) -> Page:
+        return self._query_page(OWNER_INDEX, LISTED_FOR, owner, limit, cursor)
+
+    def _query_page(
+        self, index: str, partition_key: str, partition: str, limit: int, cursor: str | None
+    ) -> Page:
         # One Query, whatever the cursor: bounded work per request. A page may hold fewer than `limit`
         # items (DynamoDB stops a page at 1 MB) and still have a next cursor; following the cursors
-        # reaches every live purchase once, in id order.
-        condition = Key(LISTED).eq(LIVE_PARTITION)
+        # reaches every purchase of the partition once, in id order. The cursor holds only the last id: the
+        # partition always comes from the caller, so no cursor can lead into another owner's purchases.
+        condition = Key(partition_key).eq(partition)
         if cursor is None:
-            response = self._table().query(
-                IndexName=LIVE_INDEX, KeyConditionExpression=condition, Limit=limit
-            )
+            response = self._table().query(IndexName=index, KeyConditionExpression=condition, Limit=limit)
         else:
-            start_key = {**decode_cursor(cursor), LISTED: LIVE_PARTITION}
+            start_key = {**decode_cursor(cursor), partition_key: partition}
             response = self._table().query(
-                IndexName=LIVE_INDEX,
+                IndexName=index,
                 KeyConditionExpression=condition,
                 Limit=limit,
                 ExclusiveStartKey=start_key,
@@ -128,8 +151,7 @@ class DynamoDbPurchaseStore:
         return Page(items=items, next_cursor=encode_cursor(last_key) if last_key else None)
 
     def apply_write(self, message: WriteMessage) -> WriteOutcome:
-        condition, names = _CONDITIONS[message.action]
-        values: dict[str, Any] = {":stamp": message.stamp} if ":stamp" in condition else {}
+        condition, names, values = write_condition(message)
         try:
             if values:
                 self._table().put_item(
@@ -149,23 +171,47 @@ class DynamoDbPurchaseStore:
         return WriteOutcome.APPLIED
 
 
+def write_condition(message: WriteMessage) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """The condition expression (with its names and values) under which `message` may replace the item."""
+    condition = _CONDITIONS[message.action]
+    names = {"#id": ID_FIELD}
+    values: dict[str, Any] = {}
+    if ":stamp" in condition:
+        names.update({"#version": VERSION, "#deleted": DELETED})
+        values[":stamp"] = message.stamp
+    elif "#deleted" in condition:
+        names["#deleted"] = DELETED
+    if _OWNED in condition:
+        names["#owner"] = CLIENT_ID
+        if message.owner is None:
+            owned = "attribute_not_exists(#owner)"
+        else:
+            owned = "#owner = :owner"
+            values[":owner"] = message.owner
+        condition = condition.replace(_OWNED, owned)
+    return condition, names, values
+
+
 def item_for(message: WriteMessage) -> dict[str, Any]:
     """The item `message` puts in the table."""
-    caller = {CLIENT_ID: message.client_id} if message.client_id is not None else {}
+    owner = {CLIENT_ID: message.owner} if message.owner is not None else {}
     if message.purchase is None:
         return {
             ID_FIELD: message.purchase_id,
             DELETED: True,
             VERSION: message.stamp,
             EXPIRES_AT: message.stamp // _NANOSECONDS + TOMBSTONE_LIFETIME_SECONDS,
-            **caller,
+            **owner,
         }
+    listed_for = {LISTED_FOR: message.owner} if message.owner is not None else {}
     return {
         ID_FIELD: message.purchase_id,
         **message.purchase.attributes(),
         VERSION: message.stamp,
+        DIGEST: message.purchase.digest(),
         LISTED: LIVE_PARTITION,
-        **caller,
+        **listed_for,
+        **owner,
     }
 
 
@@ -176,6 +222,7 @@ def _stored_purchase(item: Mapping[str, Any]) -> StoredPurchase:
         attributes={ID_FIELD: str(item[ID_FIELD])} if deleted else _public_attributes(item),
         version=int(item.get(VERSION, 0)),
         deleted=deleted,
+        owner=str(item[CLIENT_ID]) if item.get(CLIENT_ID) else None,
     )
 
 
