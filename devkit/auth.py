@@ -28,7 +28,7 @@ WRITE_SCOPE: Final = "purchases/write"
 # Every caller's purchases instead of only its own; it widens read and write, and no token carries it unless asked.
 ADMIN_SCOPE: Final = "purchases/admin"
 # The scopes a development token carries unless others are asked for (never the admin scope).
-ALL_SCOPES: Final = (READ_SCOPE, WRITE_SCOPE)
+READ_WRITE_SCOPES: Final = (READ_SCOPE, WRITE_SCOPE)
 # Every scope of the stage's resource server.
 KNOWN_SCOPES: Final = (READ_SCOPE, WRITE_SCOPE, ADMIN_SCOPE)
 # A cached token is renewed this long before it expires, so a request never leaves with one about to lapse.
@@ -46,7 +46,7 @@ _cache: dict[tuple[str, str, tuple[str, ...]], _Cached] = {}
 _lock = threading.Lock()
 
 
-def parse_scopes(text: str, default: Sequence[str] = ALL_SCOPES) -> tuple[str, ...]:
+def parse_scopes(text: str, default: Sequence[str] = READ_WRITE_SCOPES) -> tuple[str, ...]:
     """`purchases/read,purchases/write` (commas or spaces) as a tuple; empty text means `default`.
 
     Raises ToolingError for a scope the resource server does not define, or the admin scope alone (it only widens
@@ -74,7 +74,7 @@ def development_client_id(outputs: Mapping[str, Any]) -> str:
 def access_token(
     engine: Engine,
     outputs: Mapping[str, Any],
-    scopes: Sequence[str] = ALL_SCOPES,
+    scopes: Sequence[str] = READ_WRITE_SCOPES,
     *,
     client_id: str | None = None,
 ) -> str:
@@ -104,7 +104,7 @@ def access_token(
 
 
 def authorization_header(
-    engine: Engine, outputs: Mapping[str, Any], scopes: Sequence[str] = ALL_SCOPES
+    engine: Engine, outputs: Mapping[str, Any], scopes: Sequence[str] = READ_WRITE_SCOPES
 ) -> dict[str, str]:
     """`{"Authorization": "Bearer <token>"}` for the development client."""
     return {"Authorization": f"Bearer {access_token(engine, outputs, scopes)}"}

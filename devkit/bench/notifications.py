@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from devkit.auth import ALL_SCOPES, access_token
+from devkit.auth import READ_WRITE_SCOPES, access_token
 from devkit.bench.load import purchase_body
 from devkit.bench.stats import Distribution
 from devkit.engines import Engine
@@ -39,7 +39,7 @@ def measure(
     with Listener(socket_url(engine, outputs)) as listener:
         progress(f"Connected; {WARMUP_WRITES} warm-up writes, then {writes} measured, one at a time ...")
         for index in range(WARMUP_WRITES + writes):
-            headers = {"Authorization": f"Bearer {access_token(engine, outputs, ALL_SCOPES)}"}
+            headers = {"Authorization": f"Bearer {access_token(engine, outputs, READ_WRITE_SCOPES)}"}
             sent = time.time()
             reply = call("POST", collection, purchase_body(run_tag, index), headers=headers)
             accepted = time.time()

@@ -232,11 +232,11 @@ def console(
     """Serve the web console (purchases, live changes, queue, dead letters) on 127.0.0.1 until Ctrl-C."""
     import webbrowser
 
-    from devkit.auth import ALL_SCOPES, access_token
+    from devkit.auth import READ_WRITE_SCOPES, access_token
     from devkit.console.server import ConsoleServer, ConsoleTarget
 
     engine, values = deployed(target, stage)
-    access_token(engine, values, ALL_SCOPES)  # fail now, with what to do, rather than in the browser
+    access_token(engine, values, READ_WRITE_SCOPES)  # fail now, with what to do, rather than in the browser
     server = ConsoleServer(ConsoleTarget(engine, values), port)
     say(f"Console: {server.url}  ({target}, stage {stage}; Ctrl-C to stop)")
     if open:

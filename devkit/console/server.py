@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from devkit import dlq, queues
-from devkit.auth import ALL_SCOPES, authorization_header
+from devkit.auth import READ_WRITE_SCOPES, authorization_header
 from devkit.engines import Engine
 from devkit.http import Reply, call
 from devkit.notifications import socket_url
@@ -58,7 +58,9 @@ class ConsoleTarget:
         return str(self.outputs["ProductPurchaseApi"]).rstrip("/")
 
     def api(self, method: str, url: str, body: Any = None) -> Reply:
-        return call(method, url, body, headers=authorization_header(self.engine, self.outputs, ALL_SCOPES))
+        return call(
+            method, url, body, headers=authorization_header(self.engine, self.outputs, READ_WRITE_SCOPES)
+        )
 
     def depth(self, url: str) -> dict[str, int]:
         return queues.counts(self.engine.client("sqs"), url)

@@ -10,7 +10,7 @@ import pytest
 from e2e.conftest import _load_outputs
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
-from devkit.auth import ALL_SCOPES, access_token
+from devkit.auth import READ_WRITE_SCOPES, access_token
 from devkit.browser import CHROMIUM_ARGS, find_chromium
 from devkit.console.server import ConsoleServer, ConsoleTarget
 from devkit.engines import Engine, engine_from_outputs
@@ -31,7 +31,7 @@ def engine(outputs: dict[str, Any]) -> Engine:
 
 @pytest.fixture(scope="session")
 def token(outputs: dict[str, Any], engine: Engine) -> str:
-    return access_token(engine, outputs, ALL_SCOPES)
+    return access_token(engine, outputs, READ_WRITE_SCOPES)
 
 
 @pytest.fixture(scope="session")

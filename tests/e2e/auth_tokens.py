@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from devkit.auth import ALL_SCOPES, client_secret, request_token
+from devkit.auth import READ_WRITE_SCOPES, client_secret, request_token
 from devkit.engines import Engine
 from devkit.project import ToolingError
 
@@ -56,7 +56,7 @@ def app_client(
     engine: Engine,
     user_pool_id: str,
     *,
-    scopes: tuple[str, ...] = ALL_SCOPES,
+    scopes: tuple[str, ...] = READ_WRITE_SCOPES,
     lifetime: tuple[int, str] = (60, "minutes"),
 ) -> Iterator[AppClient]:
     """A client-credentials app client in `user_pool_id`, deleted afterwards."""
@@ -77,7 +77,9 @@ def app_client(
         cognito.delete_user_pool_client(UserPoolId=user_pool_id, ClientId=created["ClientId"])
 
 
-def token_for(engine: Engine, token_url: str, client: AppClient, scopes: tuple[str, ...] = ALL_SCOPES) -> str:
+def token_for(
+    engine: Engine, token_url: str, client: AppClient, scopes: tuple[str, ...] = READ_WRITE_SCOPES
+) -> str:
     """A fresh token (never cached) for `client`, asked of `token_url` until it answers (a new domain on AWS
     takes a moment to resolve)."""
     secret = client_secret(engine, client.user_pool_id, client.client_id)

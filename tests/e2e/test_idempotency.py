@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
-from devkit.auth import ALL_SCOPES, access_token
+from devkit.auth import READ_WRITE_SCOPES, access_token
 from devkit.consumers import create_consumer, remove_consumer
 from devkit.engines import Engine
 from purchases.idempotency import KEY_PREFIX, idempotency_config, idempotent_request
@@ -165,7 +165,7 @@ def test_a_key_reused_after_its_record_expired_is_422_for_another_purchase_and_r
 @pytest.fixture(scope="module")
 def second_client(engine: Engine, outputs: dict[str, Any]) -> Iterator[str]:
     """Another consumer of the API (an app client with read and write), removed afterwards."""
-    created = create_consumer(engine, outputs, f"e2e-{unique_token()}", ALL_SCOPES)
+    created = create_consumer(engine, outputs, f"e2e-{unique_token()}", READ_WRITE_SCOPES)
     try:
         yield created.client_id
     finally:

@@ -14,7 +14,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from devkit.auth import ALL_SCOPES, READ_SCOPE, WRITE_SCOPE, access_token, development_client_id
+from devkit.auth import READ_SCOPE, READ_WRITE_SCOPES, WRITE_SCOPE, access_token, development_client_id
 from devkit.engines import Engine
 from devkit.http import Reply, call
 from devkit.notifications import Listener, handshake_status, of_purchase, socket_url
@@ -52,7 +52,9 @@ class AuthorizedApi:
 
 @pytest.fixture(scope="module")
 def authorized(outputs: dict[str, Any], engine: Engine) -> AuthorizedApi:
-    return AuthorizedApi(outputs["ProductPurchaseApi"], lambda: access_token(engine, outputs, ALL_SCOPES))
+    return AuthorizedApi(
+        outputs["ProductPurchaseApi"], lambda: access_token(engine, outputs, READ_WRITE_SCOPES)
+    )
 
 
 @pytest.fixture

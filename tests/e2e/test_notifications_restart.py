@@ -51,9 +51,11 @@ def _created(listener: Listener, purchase_id: str) -> None:
 def test_notifications_keep_flowing_after_an_engine_restart(
     outputs: dict[str, Any], engine: Engine, local_engine: MiniStack
 ) -> None:
-    from devkit.auth import ALL_SCOPES, access_token, forget_tokens
+    from devkit.auth import READ_WRITE_SCOPES, access_token, forget_tokens
 
-    api = AuthorizedApi(outputs["ProductPurchaseApi"], lambda: access_token(engine, outputs, ALL_SCOPES))
+    api = AuthorizedApi(
+        outputs["ProductPurchaseApi"], lambda: access_token(engine, outputs, READ_WRITE_SCOPES)
+    )
     # Given changes already delivered before the restart (the stream mapping has moved past them)
     with Listener(socket_url(engine, outputs)) as before:
         for _ in range(3):

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from devkit.auth import ADMIN_SCOPE, ALL_SCOPES, READ_SCOPE, WRITE_SCOPE, access_token
+from devkit.auth import ADMIN_SCOPE, READ_SCOPE, READ_WRITE_SCOPES, WRITE_SCOPE, access_token
 from devkit.engines import Engine
 
 from .auth_tokens import app_client, claims, token_for
@@ -21,7 +21,7 @@ NOT_FOUND = {"message": "Purchase not found", "errors": []}
 @pytest.fixture(scope="module")
 def other_api(engine: Engine, outputs: dict[str, Any], api_url: str) -> Iterator[Api]:
     """Client B: another app client of the stage's user pool with read and write, removed afterwards."""
-    with app_client(engine, outputs["UserPoolId"], scopes=ALL_SCOPES) as client:
+    with app_client(engine, outputs["UserPoolId"], scopes=READ_WRITE_SCOPES) as client:
         token = token_for(engine, outputs["TokenUrl"], client)
         yield Api(api_url, lambda: {"Authorization": f"Bearer {token}"})
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from devkit import debugging, snapshots
-from devkit.auth import authorization_header, forget_tokens
+from devkit.auth import ADMIN_SCOPE, READ_WRITE_SCOPES, authorization_header, forget_tokens
 from devkit.engines.ministack import MiniStack, free_port
 from devkit.http import Reply, call
 from devkit.notifications import Listener, of_purchase, socket_url
@@ -48,9 +48,9 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MiniStack]:
         forget_tokens()
 
 
-def _api(engine: MiniStack) -> tuple[str, dict[str, str]]:
+def _api(engine: MiniStack, scopes: tuple[str, ...] = READ_WRITE_SCOPES) -> tuple[str, dict[str, str]]:
     values = reachable_outputs(engine, STAGE)
-    return values["ProductPurchaseApi"], authorization_header(engine, values)
+    return values["ProductPurchaseApi"], authorization_header(engine, values, scopes)
 
 
 def _create(engine: MiniStack) -> str:
@@ -62,14 +62,14 @@ def _create(engine: MiniStack) -> str:
     return purchase_id
 
 
-def _status(engine: MiniStack, purchase_id: str) -> int:
-    api, headers = _api(engine)
+def _status(engine: MiniStack, purchase_id: str, scopes: tuple[str, ...] = READ_WRITE_SCOPES) -> int:
+    api, headers = _api(engine, scopes)
     return call("GET", f"{api}{purchase_id}", headers=headers, timeout=REQUEST_TIMEOUT).status
 
 
-def _readable(engine: MiniStack, purchase_id: str) -> None:
+def _readable(engine: MiniStack, purchase_id: str, scopes: tuple[str, ...] = READ_WRITE_SCOPES) -> None:
     wait_for(
-        lambda: _status(engine, purchase_id) == 200,
+        lambda: _status(engine, purchase_id, scopes) == 200,
         timeout=READABLE_TIMEOUT,
         interval=0.1,
         what=f"purchase {purchase_id} to be readable",
@@ -198,4 +198,7 @@ def test_a_sample_post_event_invoked_on_the_senders_live_alias_is_accepted_and_a
     assert result.function_error is None
     assert result.payload["statusCode"] == 202
     assert any("Purchase write accepted" in line for line in result.log_lines)
-    _readable(engine, json.loads(result.payload["body"])["ProductPurchaseId"])
+    # (the sample event's caller is a client of its own, so the purchase is read with the admin scope)
+    _readable(
+        engine, json.loads(result.payload["body"])["ProductPurchaseId"], (*READ_WRITE_SCOPES, ADMIN_SCOPE)
+    )
