@@ -21,7 +21,7 @@ from docker.errors import DockerException
 from devkit.engines import engine_from_outputs, get_engine
 from devkit.engines.localstack import COMPOSE_FILE, LocalStack
 from devkit.engines.ministack import DEFAULT_PORT, MiniStack
-from devkit.engines.ministack.engine import _has_exited
+from devkit.engines.ministack.engine import LAUNCHER, _has_exited
 from devkit.project import ToolingError
 from devkit.waiting import wait_for
 
@@ -202,7 +202,7 @@ def _fake_engine(tmp_path: Path, *, ignores_sigterm: bool) -> Iterator[subproces
     if ignores_sigterm:
         body += "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
     body += "print('ready', flush=True)\ntime.sleep(60)\n"
-    process = subprocess.Popen([sys.executable, "-c", body, "ministack"], stdout=subprocess.PIPE)
+    process = subprocess.Popen([sys.executable, "-c", body, str(LAUNCHER)], stdout=subprocess.PIPE)
     assert process.stdout is not None and process.stdout.readline() == b"ready\n"
     (tmp_path / "engine.json").write_text(json.dumps({"pid": process.pid, "port": 4571}))
     try:

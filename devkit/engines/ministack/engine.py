@@ -43,6 +43,8 @@ SAVE_TIMEOUT = 60.0
 SAVE_INTERVAL = 2.0
 WARM_TTL_SECONDS = 10
 LAUNCHER = Path(__file__).with_name("launcher.py")
+# How the engine's command line names the launcher wherever the checkout is (a moved checkout keeps its engine).
+_LAUNCHER_TAIL = f"{LAUNCHER.parent.name}/{LAUNCHER.name}"
 # Run by path, not `-m devkit...`: the engine process then imports neither devkit nor the project root.
 _LAUNCH = "import runpy, sys; runpy.run_path(sys.argv[1], run_name='__main__')"
 CONTROL = "/_devkit/"
@@ -61,8 +63,9 @@ def free_port() -> int:
 
 
 def _engine_process(pid: int) -> psutil.Process | None:
-    """The live MiniStack process with this PID, or None (gone, a zombie, or a PID reused by another program).
-    psutil answers the same on Linux and macOS."""
+    """The live MiniStack process with this PID, or None (gone, a zombie, or a PID reused by another program:
+    only a process running our launcher counts, not any command line that mentions MiniStack, such as a test run
+    naming a test file). psutil answers the same on Linux and macOS."""
     try:
         process = psutil.Process(pid)
         if process.status() == psutil.STATUS_ZOMBIE:
@@ -70,7 +73,7 @@ def _engine_process(pid: int) -> psutil.Process | None:
         command_line = process.cmdline()
     except psutil.Error:
         return None
-    return process if any("ministack" in part for part in command_line) else None
+    return process if any(part.endswith(_LAUNCHER_TAIL) for part in command_line) else None
 
 
 def _when(epoch: object) -> str:
