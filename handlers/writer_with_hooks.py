@@ -20,14 +20,16 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import writer
 from purchases.adapters.clients import WRITER_CALLS
+from purchases.config import WriterHooksConfig
 from purchases.faults import FaultInjector, InjectedFault
 from purchases.messages import MalformedMessage, decode_message
 from purchases.warm_up import without_warm_ups
 
+hooks = WriterHooksConfig.from_environ()
 faults = FaultInjector(
-    fault_rate=writer.config.fault_rate,
-    crash_rate=writer.config.crash_rate,
-    slow_marker=writer.config.slow_marker,
+    fault_rate=hooks.fault_rate,
+    crash_rate=hooks.crash_rate,
+    slow_marker=hooks.slow_marker,
     stall_seconds=WRITER_CALLS.worst_case_seconds,
 )
 
@@ -60,9 +62,8 @@ def apply_record(record: SQSRecord, lambda_context: LambdaContext) -> None:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     batch = without_warm_ups(event)
     if not batch["Records"]:
-        return {
-            "batchItemFailures": []
-        }  # only warm-ups: nothing to process (Powertools refuses an empty batch)
+        # Only warm-ups: nothing to process (Powertools refuses an empty batch).
+        return {"batchItemFailures": []}
     faults.begin_batch(len(batch["Records"]))
     return process_partial_response(
         event=batch, record_handler=apply_record, processor=writer.processor, context=context

@@ -63,16 +63,25 @@ class ReaderConfig:
 @dataclass(frozen=True, slots=True)
 class WriterConfig:
     table_name: str
-    stage: str
-    fault_rate: float
-    crash_rate: float
-    # Test only: the correlation id of write messages the writer treats as slow on their first delivery.
-    slow_marker: str = ""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> WriterConfig:
+        return cls(table_name=_required(environ, "TABLE_NAME"))
+
+
+@dataclass(frozen=True, slots=True)
+class WriterHooksConfig:
+    """The test hooks of the writer's non-prod entry point (`writer_with_hooks`), all off unless set."""
+
+    stage: str
+    fault_rate: float
+    crash_rate: float
+    # The correlation id of write messages the writer treats as slow on their first delivery.
+    slow_marker: str = ""
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] = os.environ) -> WriterHooksConfig:
         config = cls(
-            table_name=_required(environ, "TABLE_NAME"),
             stage=_required(environ, "STAGE"),
             fault_rate=_probability(environ, "WRITER_FAULT_RATE"),
             crash_rate=_probability(environ, "WRITER_CRASH_RATE"),

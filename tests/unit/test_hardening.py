@@ -15,7 +15,7 @@ import writer
 import writer_with_hooks
 from purchases.adapters.clients import API_CALLS, WRITER_CALLS, CallBudget
 from purchases.adapters.dynamodb import CLIENT_ID, DELETED, DIGEST, LISTED, DynamoDbPurchaseStore
-from purchases.config import ConfigurationError, WriterConfig
+from purchases.config import ConfigurationError, WriterHooksConfig
 from purchases.faults import FaultInjector, InjectedFault
 from purchases.messages import WriteAction, WriteMessage, encode_message
 from purchases.ports import RecordHead, RecordState
@@ -221,9 +221,9 @@ def test_a_slow_record_fails_alone_on_its_first_delivery_and_is_applied_on_the_n
 
 
 def test_the_slow_marker_is_off_by_default_and_refused_in_prod() -> None:
-    assert WriterConfig.from_environ({"TABLE_NAME": "t", "STAGE": "dev"}).slow_marker == ""
+    assert WriterHooksConfig.from_environ({"TABLE_NAME": "t", "STAGE": "dev"}).slow_marker == ""
     with pytest.raises(ConfigurationError, match="WRITER_SLOW_MARKER"):
-        WriterConfig.from_environ({"TABLE_NAME": "t", "STAGE": "prod", "WRITER_SLOW_MARKER": "x"})
+        WriterHooksConfig.from_environ({"TABLE_NAME": "t", "STAGE": "prod", "WRITER_SLOW_MARKER": "x"})
 
 
 def test_without_a_marker_nothing_is_slow() -> None:

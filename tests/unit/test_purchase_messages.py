@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 import pytest
 
 from purchases import jsonenc
-from purchases.config import ConfigurationError, ReaderConfig, SenderConfig, WriterConfig
+from purchases.config import ConfigurationError, ReaderConfig, SenderConfig, WriterConfig, WriterHooksConfig
 from purchases.faults import CRASH_EXIT_CODE, FaultInjector, InjectedFault
 from purchases.identifiers import InvalidIdempotencyKey, parse_purchase_id, purchase_id_for_idempotency_key
 from purchases.messages import MalformedMessage, WriteAction, WriteMessage, decode_message, encode_message
@@ -257,28 +257,29 @@ def test_sender_config_names_the_missing_variable() -> None:
 
 
 def test_each_function_reads_only_what_it_needs() -> None:
-    # Given only TABLE_NAME, the reader is configured; the writer also needs STAGE
+    # Given only TABLE_NAME, the reader and the writer are configured; the writer's test hooks also need STAGE
     assert ReaderConfig.from_environ({"TABLE_NAME": "t"}) == ReaderConfig(table_name="t")
+    assert WriterConfig.from_environ({"TABLE_NAME": "t"}) == WriterConfig(table_name="t")
     with pytest.raises(ConfigurationError, match="STAGE"):
-        WriterConfig.from_environ({"TABLE_NAME": "t"})
+        WriterHooksConfig.from_environ({"TABLE_NAME": "t"})
 
 
 def test_writer_faults_are_off_by_default() -> None:
-    config = WriterConfig.from_environ({"TABLE_NAME": "t", "STAGE": "dev"})
+    config = WriterHooksConfig.from_environ({"TABLE_NAME": "t", "STAGE": "dev"})
     assert (config.fault_rate, config.crash_rate) == (0.0, 0.0)
 
 
 @pytest.mark.parametrize("rate", ["-0.1", "1.5", "lots", "nan"])
 def test_writer_fault_rates_must_be_probabilities(rate: str) -> None:
     with pytest.raises(ConfigurationError, match="WRITER_FAULT_RATE"):
-        WriterConfig.from_environ({"TABLE_NAME": "t", "STAGE": "dev", "WRITER_FAULT_RATE": rate})
+        WriterHooksConfig.from_environ({"TABLE_NAME": "t", "STAGE": "dev", "WRITER_FAULT_RATE": rate})
 
 
 def test_writer_faults_are_refused_in_prod() -> None:
     # Given fault injection configured for the prod stage, then the writer refuses to start
     with pytest.raises(ConfigurationError, match="prod"):
-        WriterConfig.from_environ({"TABLE_NAME": "t", "STAGE": "prod", "WRITER_CRASH_RATE": "0.1"})
-    assert WriterConfig.from_environ({"TABLE_NAME": "t", "STAGE": "prod"}).stage == "prod"
+        WriterHooksConfig.from_environ({"TABLE_NAME": "t", "STAGE": "prod", "WRITER_CRASH_RATE": "0.1"})
+    assert WriterHooksConfig.from_environ({"TABLE_NAME": "t", "STAGE": "prod"}).stage == "prod"
 
 
 # --- fault injection ------------------------------------------------------------------------
