@@ -116,22 +116,31 @@ def forget_tokens() -> None:
         _cache.clear()
 
 
-def client_secret(engine: Engine, user_pool_id: str, client_id: str) -> str:
-    """The app client's secret, read through the Cognito API with the caller's own credentials."""
+def describe_app_client(engine: Engine, user_pool_id: str, client_id: str) -> dict[str, Any] | None:
+    """The app client as Cognito describes it, or None when the pool has no such client; a ToolingError when
+    Cognito cannot be asked."""
     try:
-        described = engine.client("cognito-idp").describe_user_pool_client(
+        described: dict[str, Any] = engine.client("cognito-idp").describe_user_pool_client(
             UserPoolId=user_pool_id, ClientId=client_id
-        )
+        )["UserPoolClient"]
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code", "")
         if code == "ResourceNotFoundException":
-            raise ToolingError(
-                f"App client {client_id} is not in user pool {user_pool_id}: deploy the stack again."
-            ) from None
-        raise ToolingError(f"Cannot read the app client's secret ({code}): check your credentials.") from None
+            return None
+        raise ToolingError(f"Cannot read app client {client_id} ({code}): check your credentials.") from None
     except BotoCoreError as error:
         raise ToolingError(f"{engine.name} is not answering ({error}): run `invoke up` first.") from None
-    secret: str | None = described["UserPoolClient"].get("ClientSecret")
+    return described
+
+
+def client_secret(engine: Engine, user_pool_id: str, client_id: str) -> str:
+    """The app client's secret, read through the Cognito API with the caller's own credentials."""
+    described = describe_app_client(engine, user_pool_id, client_id)
+    if described is None:
+        raise ToolingError(
+            f"App client {client_id} is not in user pool {user_pool_id}: deploy the stack again."
+        )
+    secret: str | None = described.get("ClientSecret")
     if not secret:
         raise ToolingError(f"App client {client_id} has no secret; client credentials need one.")
     return secret

@@ -21,6 +21,7 @@ from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from devkit.auth import describe_app_client
 from devkit.engines import Engine
 from devkit.project import HANDLERS, ToolingError
 
@@ -86,16 +87,10 @@ def _check_owner(engine: Engine, outputs: Mapping[str, Any], owner: str) -> None
     pool = outputs.get("UserPoolId")
     if not pool:
         raise ToolingError("The stack outputs have no UserPoolId: deploy the stack again.")
-    try:
-        engine.client("cognito-idp").describe_user_pool_client(UserPoolId=str(pool), ClientId=owner)
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-            raise ToolingError(
-                f"--owner {owner} is not an app client of user pool {pool}: list them with `invoke consumer`."
-            ) from None
-        raise ToolingError(f"Cannot check --owner {owner}: {error}") from None
-    except BotoCoreError as error:
-        raise ToolingError(f"{engine.name} is not answering ({error}): run `invoke up` first.") from None
+    if describe_app_client(engine, str(pool), owner) is None:
+        raise ToolingError(
+            f"--owner {owner} is not an app client of user pool {pool}: list them with `invoke consumer`."
+        )
 
 
 def _backfill_item(
