@@ -107,15 +107,58 @@ def test_localstack_without_cognito_fails_before_deploying_and_names_the_plan(
     assert "cognito-idp" in str(refused.value)
 
 
-def test_every_services_list_includes_cognito() -> None:
+# The engine service behind each resource type's namespace (the template's `Type: AWS::<Namespace>::...`).
+SERVICE_OF_NAMESPACE = {
+    "ApiGateway": "apigateway",
+    "ApiGatewayV2": "apigatewayv2",
+    "CertificateManager": "acm",
+    "CloudFormation": "cloudformation",
+    "CloudWatch": "cloudwatch",
+    "Cognito": "cognito-idp",
+    "DynamoDB": "dynamodb",
+    "IAM": "iam",
+    "KMS": "kms",
+    "Lambda": "lambda",
+    "Logs": "logs",
+    "Route53": "route53",
+    "SNS": "sns",
+    "SQS": "sqs",
+}
+
+
+def _services_the_stack_uses() -> set[str]:
+    from devkit.template import load_template
+
+    resources = load_template()["Resources"].values()
+    services = {"s3", "sts"}  # the deploy uploads the code and the template to S3; every client asks STS
+    for resource in resources:
+        namespace = resource["Type"].split("::")[1]
+        if namespace == "Serverless":
+            services.add("lambda" if resource["Type"].endswith("Function") else "apigateway")
+        else:
+            services.add(SERVICE_OF_NAMESPACE[namespace])
+        if "StreamSpecification" in resource.get("Properties", {}):
+            services.add("dynamodbstreams")
+    return services
+
+
+def test_every_services_list_enables_each_service_the_stack_uses() -> None:
     from devkit.engines.ministack import SERVICES
 
-    workflow = (COMPOSE_FILE.parent / ".github" / "workflows" / "ci.yml").read_text()
-    assert "cognito-idp" in SERVICES.split(",")
-    assert "cognito-idp" in yaml.safe_load(COMPOSE_FILE.read_text())["services"]["localstack"]["environment"][
-        "SERVICES"
-    ].split(",")
-    assert ",cognito-idp" in workflow
+    # Given the services behind the template's resources
+    needed = _services_the_stack_uses()
+    # Then MiniStack, the compose file's LocalStack and CI's LocalStack service container all enable them
+    compose = yaml.safe_load(COMPOSE_FILE.read_text())["services"]["localstack"]["environment"]["SERVICES"]
+    workflow = yaml.safe_load((COMPOSE_FILE.parent / ".github" / "workflows" / "ci.yml").read_text())
+    ci_services = [
+        service["env"]["SERVICES"]
+        for job in workflow["jobs"].values()
+        for service in job.get("services", {}).values()
+        if "SERVICES" in service.get("env", {})
+    ]
+    for listed in (SERVICES, compose, *ci_services):
+        assert needed <= set(listed.split(",")), needed - set(listed.split(","))
+    assert ci_services, "the CI workflow runs LocalStack as a service container with a SERVICES list"
 
 
 @pytest.mark.parametrize(
