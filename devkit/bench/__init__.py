@@ -1,4 +1,4 @@
-"""The load test, soak and benchmark behind `invoke bench` (issue 4): latency, throughput, accepted-to-readable
+"""The load test, soak and benchmark behind `invoke bench`: latency, throughput, accepted-to-readable
 lag, lost and duplicated writes, engine memory, and the engine's own SendMessage rate as a floor."""
 
 from devkit.bench.report import Report, default_json_path, format_report, save_json

@@ -1,4 +1,4 @@
-"""`invoke bench-list`: list latency with and without a crowd of tombstones (issue 8).
+"""`invoke bench-list`: list latency with and without a crowd of tombstones.
 
 Deleted purchases stay in the table as tombstones for 30 days. The reader lists from a sparse index of live
 purchases, so a page should cost the same however many tombstones there are. This measures it: GET pages of

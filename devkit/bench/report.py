@@ -27,7 +27,7 @@ RESULTS = ROOT / "bench" / "results"
 
 @dataclass(frozen=True)
 class Target:
-    """A figure the issue sets a goal for (issue 4: 2-core machine, embedded engine)."""
+    """A figure with a goal to meet (on a 2-core machine, embedded engine)."""
 
     name: str
     limit: float
@@ -96,7 +96,7 @@ class Baseline:
 
 @dataclass(frozen=True)
 class EngineFigures:
-    """What issue 11 measures beside the load: cold starts, the first write, idle memory and how fast it comes back,
+    """What the benchmark measures beside the load: cold starts, the first write, idle memory and how fast it comes back,
     the bare baseline, and where the engine's event loop spends its CPU."""
 
     cold_starts_ms: Mapping[str, tuple[float, ...]]
@@ -188,7 +188,7 @@ def targets_for(
 
 
 def engine_targets(figures: EngineFigures) -> tuple[Target, ...]:
-    """Issue 11's targets; a figure the run did not measure is listed as not measured, never as met."""
+    """The engine's targets; a figure the run did not measure is listed as not measured, never as met."""
     first = figures.first_write
     targets = [
         Target("first write lag / warm write lag", 2, "x", True, None if first is None else first.ratio),

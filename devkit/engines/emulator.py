@@ -23,7 +23,7 @@ from devkit.project import EMULATOR_ACCESS_KEY, EMULATOR_REGION
 # The writer needs about 1.25 s left to start a record (its table write at worst, see handlers/purchases/adapters/
 # clients.py), so 4 s leaves a batch room to finish after a slow record; a message is in flight for at most one
 # invocation, so 2x is enough visibility. The slow-record marker lets the e2e suite show that one slow record
-# fails alone (issue 8); the template refuses it in prod.
+# fails alone; the template refuses it in prod.
 EMULATOR_STAGE_PARAMETERS = {
     "WriterTimeout": "4",
     "QueueVisibilityTimeout": "8",

@@ -1,4 +1,4 @@
-"""Issue 8 against the running stack: what the writer cannot store is refused at the API and queues nothing; a
+"""The service's bounds against the running stack: what the writer cannot store is refused at the API and queues nothing; a
 slow record fails alone while the rest of its batch is applied once; listing stays bounded and complete with
 10,000 tombstones in the table."""
 

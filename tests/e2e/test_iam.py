@@ -277,7 +277,7 @@ DENIED: list[tuple[str, str, Call]] = [
     ("sender", "Scan the table", _scan(_table)),
     ("sender", "DeleteItem on the table", _delete(_table)),
     ("sender", "GetItem on another table", _get_state(_foreign_table)),
-    # Issue 8: the existence check may not read the purchase itself.
+    # The existence check may not read the purchase itself.
     ("sender", "GetItem of a whole item on the table", _get(_table)),
     ("sender", "GetItem of personal data on the table", _get_other_attributes(_table)),
     ("sender", "SendMessage to another queue", _send_valid_write(_foreign_queue)),
@@ -287,7 +287,7 @@ DENIED: list[tuple[str, str, Call]] = [
     ("reader", "SendMessage to the queue", _send_valid_write(_queue)),
     ("reader", "ReceiveMessage from the DLQ", _receive(_dlq)),
     ("reader", "Scan another table", _scan(_foreign_table)),
-    # Issue 8: a list page is one Query of the live index; the table itself is neither scanned nor queried.
+    # A list page is one Query of the live index; the table itself is neither scanned nor queried.
     ("reader", "Scan the table", _scan(_table)),
     ("reader", "Query the table", _query(_table)),
     ("writer", "SendMessage to the DLQ", _send_valid_write(_dlq)),
@@ -297,7 +297,7 @@ DENIED: list[tuple[str, str, Call]] = [
     ("writer", "Scan the table", _scan(_table)),
     ("writer", "PutItem on another table", _absent_item_put(_foreign_table)),
     ("writer", "ReceiveMessage from another queue", _receive(_foreign_queue)),
-    # Issue 8: every write is one conditional PutItem.
+    # Every write is one conditional PutItem.
     ("writer", "UpdateItem on the table", _update(_table)),
     ("writer", "DeleteItem on the table", _delete(_table)),
     ("writer", "Query the live-purchases index", _query_live_index(_table)),

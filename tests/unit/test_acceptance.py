@@ -1,6 +1,6 @@
 """One acceptance rule: whatever the sender answers 202 to, the writer applies and DynamoDB stores.
 
-The attacks that used to get a 202 (or a 500) are refused with field errors and queue nothing, and a
+Bodies built to slip past validation (and get a 202 or a 500) are refused with field errors and queue nothing, and a
 property-based test sends bodies near every limit through the sender's Lambda entry point: an accepted
 body's queued message decodes to itself and becomes an item boto3's TypeSerializer accepts within
 DynamoDB's limits; a refused body gets 400 with field errors, never a 5xx.
@@ -99,7 +99,7 @@ def assert_storable(message: WriteMessage) -> None:
     assert size < ITEM_SIZE_LIMIT
 
 
-# --- the attacks of issue 8 ------------------------------------------------------------------
+# --- bodies built to slip past validation ----------------------------------------------------
 
 ATTACKS = [
     pytest.param(

@@ -316,7 +316,7 @@ def test_json_report_round_trips_with_verdicts(tmp_path: Path) -> None:
     assert to_json(_report())["kind"] == "bench"
 
 
-# -- issue 11: each target by name, the engine's figures, every figure in the JSON
+# -- each target by name, the engine's figures, every figure in the JSON
 
 
 def _figures(*, baseline: bool = True) -> EngineFigures:

@@ -206,7 +206,7 @@ def test_given_the_page_polling_then_only_queue_depths_are_read_never_messages(
     reply = _request(f"{server.base_url}api/queues")
     assert reply.status == 200 and json.loads(reply.body)["deadLetters"] == {"visible": 2, "inFlight": 0}
     assert sqs.counted == ["q", "dlq"] and sqs.peeked == []
-    # The old reading GET is gone: a GET never receives a dead letter
+    # And there is no reading GET: a GET never receives a dead letter
     assert _request(f"{server.base_url}api/dead-letters").status == 404
     assert sqs.peeked == []
 

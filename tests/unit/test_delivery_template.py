@@ -1,4 +1,4 @@
-"""Delivery in template.yaml (issue 9), checked on the SAM-transformed template: every caller reaches the functions
+"""Delivery in template.yaml, checked on the SAM-transformed template: every caller reaches the functions
 through their `live` alias, CodeDeploy shifts it per stage and rolls back on the alarms, every alarm pages."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 8's bounds, unit by unit: a list page is one Query whatever the tombstones, the existence check reads
+"""The service's bounds, unit by unit: a list page is one Query whatever the tombstones, the existence check reads
 the key and the tombstone flag only, the writer starts a record only while it can finish it, a slow record
 fails alone, and every AWS client has timeouts and bounded retries."""
 

@@ -559,7 +559,7 @@ def test_given_any_stage_then_each_function_is_traced_json_logged_and_runs_as_it
     assert properties["LoggingConfig"]["LogFormat"] == "JSON"
     assert properties["MemorySize"] == 256
     assert properties["Role"] == {"Fn::GetAtt": [function.replace("Function", "Role"), "Arn"]}
-    # Sized to each function's AWS calls (issue 8; see the bounds tests below)
+    # Sized to each function's AWS calls (see the bounds tests below)
     assert (
         properties["Timeout"]
         == {"WriterFunction": {"Ref": "WriterTimeout"}, "SenderFunction": 17, "ReaderFunction": 5}[function]
@@ -1148,7 +1148,7 @@ def test_given_any_stage_then_idempotency_records_have_their_own_table_with_powe
     }
 
 
-# ---------------------------------------------------------------------------------------------- issue 8: bounds
+# ---------------------------------------------------------------------------------------------- bounds
 
 
 def test_given_any_stage_then_the_list_indexes_are_the_sparse_ones_the_code_queries(stack: Stack) -> None:
