@@ -189,7 +189,7 @@ BUILDERS: Final[dict[str, Callable[[], dict[str, Any]]]] = {
     "stream-change": stream_change_event,
     "ws-connect": ws_connect_event,
 }
-# Which function each kind is for, so `invoke event` can say where to send it.
+# Which function each kind is for (the `function` to give `invoke call`).
 FOR_FUNCTION: Final = {
     "api-get": "reader",
     "api-post": "sender",
