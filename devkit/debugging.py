@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from devkit.engines.ministack import MiniStack, port_is_free
 from devkit.project import HANDLERS, ToolingError
 
-DEFAULT_PORT = 5678
-
 
 @dataclass(frozen=True)
 class DebugSession:
