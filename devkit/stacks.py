@@ -66,7 +66,6 @@ def stack_functions(engine: Engine, name: str) -> dict[str, str]:
     }
 
 
-# The stack's functions by the short names the tasks take (`invoke call reader`); each is `<Name>Function`.
 def function_named(engine: Engine, stack: str, function: str) -> str:
     """The physical name of the stack's function `function` (sender, reader, writer, ...: its logical id without
     `Function`, lower case); a ToolingError naming the stack's functions for any other name."""
