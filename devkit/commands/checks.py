@@ -14,6 +14,12 @@ from devkit.commands import command, deployed, say
 from devkit.project import LOCAL, ROOT
 
 PYTEST = [sys.executable, "-m", "pytest"]
+# The options of the suites that run against a deployed stack (`e2e`, `browser`).
+DEPLOYED_STACK_HELP = {
+    "target": "ministack (default), localstack or aws",
+    "stage": "stage to test (default dev)",
+    "outputs_file": "a saved `invoke outputs --json` to test against instead of asking the engine",
+}
 
 
 @command()
@@ -41,13 +47,7 @@ def unit(c: Context) -> None:
     c.run(shlex.join([*PYTEST, "tests/unit", "-q"]), echo=True, pty=False)
 
 
-@command(
-    help={
-        "target": "ministack (default), localstack or aws",
-        "stage": "stage to test (default dev)",
-        "outputs_file": "a saved `invoke outputs --json` to test against instead of asking the engine",
-    }
-)
+@command(help=DEPLOYED_STACK_HELP)
 def e2e(c: Context, target: str = "ministack", stage: str = "dev", outputs_file: str = "") -> None:
     """Run the end-to-end suite against a deployed stack."""
     outputs_file = outputs_file or _saved_outputs(target, stage)
@@ -63,13 +63,7 @@ def _saved_outputs(target: str, stage: str) -> str:
     return str(path)
 
 
-@command(
-    help={
-        "target": "ministack (default), localstack or aws",
-        "stage": "stage to test (default dev)",
-        "outputs_file": "a saved `invoke outputs --json` to test against instead of asking the engine",
-    }
-)
+@command(help=DEPLOYED_STACK_HELP)
 def browser(c: Context, target: str = "ministack", stage: str = "dev", outputs_file: str = "") -> None:
     """Run the console's browser tests in Chromium (skipped, saying so, when no Chromium is installed)."""
     from devkit.browser import find_chromium
