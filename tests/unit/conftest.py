@@ -61,15 +61,24 @@ FIXED_STAMP = 1_700_000_000_000_000_000
 CLIENT_ID = "unittestclient0000000000001"
 
 
-def template_table_properties() -> dict[str, Any]:
-    """The PurchaseTable's properties in template.yaml: unit tests build their moto table from them."""
+_table_numbers = itertools.count(1)
+
+
+def table_from_template(
+    dynamodb_resource: DynamoDBServiceResource, logical_id: str, name_prefix: str
+) -> Table:
+    """A fresh moto table shaped like the template's table `logical_id` (read from template.yaml): its key and its
+    indexes, under a name no other test uses."""
     from devkit.template import load_template
 
-    properties: dict[str, Any] = load_template()["Resources"]["PurchaseTable"]["Properties"]
-    return properties
-
-
-_table_numbers = itertools.count(1)
+    properties: dict[str, Any] = load_template()["Resources"][logical_id]["Properties"]
+    return dynamodb_resource.create_table(
+        TableName=f"{name_prefix}-{next(_table_numbers)}",
+        KeySchema=properties["KeySchema"],
+        AttributeDefinitions=properties["AttributeDefinitions"],
+        GlobalSecondaryIndexes=properties["GlobalSecondaryIndexes"],
+        BillingMode="PAY_PER_REQUEST",
+    )
 
 
 def valid_purchase_document() -> dict[str, Any]:
@@ -324,15 +333,8 @@ def dynamodb_resource(mocked_aws: None) -> DynamoDBServiceResource:
 
 @pytest.fixture
 def dynamodb_table(dynamodb_resource: DynamoDBServiceResource) -> Iterator[Table]:
-    """A fresh moto table shaped like the template's (read from it): its key and its LivePurchases index."""
-    properties = template_table_properties()
-    table = dynamodb_resource.create_table(
-        TableName=f"unit-test-purchases-{next(_table_numbers)}",
-        KeySchema=properties["KeySchema"],
-        AttributeDefinitions=properties["AttributeDefinitions"],
-        GlobalSecondaryIndexes=properties["GlobalSecondaryIndexes"],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    """A fresh moto table shaped like the template's PurchaseTable: its key and its indexes."""
+    table = table_from_template(dynamodb_resource, "PurchaseTable", "unit-test-purchases")
     yield table
     table.delete()
 

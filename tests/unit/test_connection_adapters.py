@@ -3,16 +3,15 @@ index included), the count of a client's live connections, and the user pool's a
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
+from conftest import table_from_template
 
-from devkit.template import load_template
 from purchases.adapters.connections import CognitoClientDirectory, DynamoDbConnectionStore
 from purchases.notifications import Connection
 
@@ -20,19 +19,11 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import DynamoDBServiceResource, Table
 
 NOW = 1_900_000_000
-_numbers = itertools.count(1)
 
 
 @pytest.fixture
 def table(dynamodb_resource: DynamoDBServiceResource) -> Iterator[Table]:
-    properties: dict[str, Any] = load_template()["Resources"]["ConnectionTable"]["Properties"]
-    created = dynamodb_resource.create_table(
-        TableName=f"unit-test-connections-{next(_numbers)}",
-        KeySchema=properties["KeySchema"],
-        AttributeDefinitions=properties["AttributeDefinitions"],
-        GlobalSecondaryIndexes=properties["GlobalSecondaryIndexes"],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    created = table_from_template(dynamodb_resource, "ConnectionTable", "unit-test-connections")
     yield created
     created.delete()
 
