@@ -20,6 +20,16 @@ def stack(request: pytest.FixtureRequest) -> Stack:
 Template = dict[str, Any]
 
 
+def _notifier_stream_mapping(stack: Stack) -> dict[str, Any]:
+    """The properties of the one event source mapping that feeds the notifier's live alias."""
+    (mapping,) = (
+        resource["Properties"]
+        for resource in stack.of_type("AWS::Lambda::EventSourceMapping").values()
+        if resource["Properties"]["FunctionName"] == {"Ref": "NotifierFunctionAliaslive"}
+    )
+    return dict(mapping)
+
+
 def test_given_any_stage_then_the_purchase_table_streams_both_images(stack: Stack) -> None:
     assert stack.properties("PurchaseTable")["StreamSpecification"] == {
         "StreamViewType": "NEW_AND_OLD_IMAGES"
@@ -29,11 +39,7 @@ def test_given_any_stage_then_the_purchase_table_streams_both_images(stack: Stac
 def test_given_any_stage_then_the_notifier_reads_the_stream_from_its_start_without_partial_responses(
     stack: Stack,
 ) -> None:
-    (mapping,) = (
-        resource["Properties"]
-        for resource in stack.of_type("AWS::Lambda::EventSourceMapping").values()
-        if resource["Properties"]["FunctionName"] == {"Ref": "NotifierFunctionAliaslive"}
-    )
+    mapping = _notifier_stream_mapping(stack)
     assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["PurchaseTable", "StreamArn"]}
     # TRIM_HORIZON: nothing between the stream's and the mapping's creation is missed (and the restart work-around
     # relies on it). No ReportBatchItemFailures: MiniStack ignores it on stream sources.
@@ -138,11 +144,7 @@ def test_given_any_stage_then_the_notifier_knows_the_pool_whose_clients_own_conn
 def test_given_any_stage_then_a_failing_batch_is_halved_and_what_is_given_up_goes_to_an_alarmed_queue(
     stack: Stack,
 ) -> None:
-    (mapping,) = (
-        resource["Properties"]
-        for resource in stack.of_type("AWS::Lambda::EventSourceMapping").values()
-        if resource["Properties"]["FunctionName"] == {"Ref": "NotifierFunctionAliaslive"}
-    )
+    mapping = _notifier_stream_mapping(stack)
     assert mapping["BisectBatchOnFunctionError"] is True
     assert 1 <= int(mapping["MaximumRetryAttempts"]) <= 10
     assert 60 <= int(mapping["MaximumRecordAgeInSeconds"]) <= 3600
