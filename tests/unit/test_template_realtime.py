@@ -17,9 +17,6 @@ def stack(request: pytest.FixtureRequest) -> Stack:
     return Stack(sam_transform(load_template(TEMPLATE, inline_includes=True), parameters), parameters)
 
 
-Template = dict[str, Any]
-
-
 def _notifier_stream_mapping(stack: Stack) -> dict[str, Any]:
     """The properties of the one event source mapping that feeds the notifier's live alias."""
     (mapping,) = (
