@@ -47,8 +47,7 @@ config = SenderConfig.from_environ()
 
 # A write request makes at most this many AWS calls, each within API_CALLS: a POST with an Idempotency-Key
 # claims the key, checks whether its purchase exists already, sends, and saves the answer (a PUT or DELETE:
-# checks the purchase and its owner, then sends). The template gives
-# the function time for all of them.
+# checks the purchase and its owner, then sends). The template gives the function time for all of them.
 AWS_CALLS_PER_REQUEST = 4
 table = lazy_table(config.table_name, API_CALLS)
 sqs_client = lazy_sqs_client(API_CALLS)
