@@ -23,6 +23,12 @@ def describe_stack(cloudformation: Any, name: str) -> dict[str, Any] | None:
     return None if stack["StackStatus"] == "DELETE_COMPLETE" else stack
 
 
+def stack_statuses(engine: Engine) -> list[tuple[str, str]]:
+    """The name and status of every stack the engine holds."""
+    stacks = engine.client("cloudformation").describe_stacks().get("Stacks", [])
+    return [(stack["StackName"], stack["StackStatus"]) for stack in stacks]
+
+
 def missing_resources(engine: Engine, name: str) -> list[str]:
     """The stack's table, queues and functions that CloudFormation lists but the engine does not have (an
     emulator whose saved state lost a service's file comes back with the stack and without its resources)."""

@@ -94,9 +94,9 @@ def status(c: Context, engine: str = "ministack") -> None:
     state = target.status()
     say(f"{state.engine}: {'running' if state.running else 'stopped'} - {state.detail}")
     if state.running:
-        cloudformation = target.client("cloudformation")
-        stacks = cloudformation.describe_stacks().get("Stacks", [])
-        ui.table(("Stack", "Status"), [(stack["StackName"], stack["StackStatus"]) for stack in stacks])
+        from devkit.stacks import stack_statuses
+
+        ui.table(("Stack", "Status"), stack_statuses(target))
 
 
 @command(

@@ -233,12 +233,11 @@ class MiniStack(Emulator):
 
     def _check_stacks(self) -> None:
         """Every stack the engine restored has its table, queues and functions (a state file can go missing)."""
-        from devkit.stacks import check_stack_intact
+        from devkit.stacks import check_stack_intact, stack_statuses
 
-        cloudformation = self.client("cloudformation")
-        for stack in cloudformation.describe_stacks().get("Stacks", []):
-            if stack["StackStatus"].endswith("_COMPLETE") and stack["StackStatus"] != "DELETE_COMPLETE":
-                check_stack_intact(self, stack["StackName"])
+        for name, status in stack_statuses(self):
+            if status.endswith("_COMPLETE") and status != "DELETE_COMPLETE":
+                check_stack_intact(self, name)
 
     def _spawn(self) -> None:
         state = self.state_dir / "state"
