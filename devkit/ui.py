@@ -25,6 +25,11 @@ def say(message: str) -> None:
     console.print(message, markup=False, soft_wrap=True)
 
 
+def note(message: str) -> None:
+    """A hint beside the results, on stderr (dim on a terminal), so stdout keeps only the results."""
+    errors.print(Text(message, style="dim"), soft_wrap=True)
+
+
 def warn(message: str) -> None:
     errors.print(Text(message, style="yellow"), soft_wrap=True)
 

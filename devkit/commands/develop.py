@@ -17,9 +17,13 @@ from devkit.project import ToolingError, check_stage, stack_name
 )
 def event(c: Context, kind: str) -> None:
     """Print a ready sample event of that kind (pipe it to `invoke call FUNCTION --event -`)."""
-    from devkit.events import sample_event
+    from devkit.events import FOR_FUNCTION, sample_event
 
     say(json.dumps(sample_event(kind), indent=2))
+    if ui.console.is_terminal:  # read, not piped: say where it goes
+        ui.note(
+            f"An event for the {FOR_FUNCTION[kind]}: `invoke event {kind} | invoke call {FOR_FUNCTION[kind]} --event -`"
+        )
 
 
 @command(
