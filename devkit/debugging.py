@@ -1,4 +1,4 @@
-"""`invoke debug`: one function of the local stack run under debugpy, for VS Code, PyCharm or any DAP client.
+"""`invoke debug`: one function of the local stack run under debugpy, for VS Code or any DAP client.
 
 The engine's launcher starts the function's next workers with debugpy listening on 127.0.0.1 and running the
 project's own `handlers/` files, so a breakpoint set in `handlers/reader.py` is hit by a real API request. Nothing
@@ -8,6 +8,9 @@ is added to the handlers or to their bundle: the debugger exists only in the loc
 from __future__ import annotations
 
 import json
+import signal
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from devkit.engines.ministack import MiniStack, port_is_free
@@ -56,3 +59,34 @@ def instructions(session: DebugSession) -> str:
         "VS Code, in .vscode/launch.json (configurations):\n"
         + json.dumps(session.launch_configuration(), indent=2)
     )
+
+
+def debug_until_interrupted(
+    engine: MiniStack,
+    function: str,
+    function_name: str,
+    *,
+    port: int,
+    wait: bool,
+    show: Callable[[str], None],
+) -> None:
+    """Debug the function until Ctrl-C, a closed terminal or a kill, each of which puts it back as it was; a
+    ToolingError when the engine stops meanwhile."""
+    for ending in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(ending, _interrupt)
+    session = start(engine, function, function_name, port=port, wait=wait)
+    try:
+        show(instructions(session))
+        show("Send requests as usual (`invoke call`, curl, the console). Ctrl-C puts the function back.")
+        while engine.status().running:
+            time.sleep(1.0)
+        raise ToolingError("The engine stopped; debugging ended with it.")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if engine.status().running:
+            stop(engine, function_name)
+
+
+def _interrupt(signal_number: int, frame: object) -> None:
+    raise KeyboardInterrupt

@@ -69,9 +69,6 @@ def debug(
     c: Context, function: str, port: int = 5678, wait: bool = False, off: bool = False, stage: str = "dev"
 ) -> None:
     """Run one function's next invocations under debugpy (attach VS Code to it) until Ctrl-C or --off."""
-    import signal
-    import time
-
     from devkit import debugging
     from devkit.engines.ministack import MiniStack
     from devkit.stacks import function_named
@@ -81,25 +78,6 @@ def debug(
     name = function_named(engine, stack_name(check_stage(stage)), function)
     if off:
         debugging.stop(engine, name)
-        say(f"{function} runs without the debugger again.")
-        return
-    # Ctrl-C, a closed terminal or a kill all end the session the same way: the function is put back.
-    for ending in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(ending, _interrupt)
-    session = debugging.start(engine, function, name, port=port, wait=wait)
-    try:
-        say(debugging.instructions(session))
-        say("Send requests as usual (`invoke call`, curl, the console). Ctrl-C puts the function back.")
-        while engine.status().running:
-            time.sleep(1.0)
-        raise ToolingError("The engine stopped; debugging ended with it.")
-    except KeyboardInterrupt:
-        pass
-    finally:
-        if engine.status().running:
-            debugging.stop(engine, name)
-    say(f"\n{function} runs without the debugger again.")
-
-
-def _interrupt(signal_number: int, frame: object) -> None:
-    raise KeyboardInterrupt
+    else:
+        debugging.debug_until_interrupted(engine, function, name, port=port, wait=wait, show=say)
+    say(f"{function} runs without the debugger again.")
