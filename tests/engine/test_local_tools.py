@@ -17,7 +17,7 @@ from devkit import debugging, snapshots
 from devkit.auth import ADMIN_SCOPE, READ_WRITE_SCOPES, authorization_header, forget_tokens
 from devkit.engines.ministack import MiniStack, free_port
 from devkit.http import Reply, call
-from devkit.notifications import Listener, of_purchase, socket_url
+from devkit.notifications import Listener, Received, of_purchase, socket_url
 from devkit.outputs import reachable_outputs
 from devkit.project import HANDLERS, stack_name
 from devkit.stacks import function_named
@@ -27,10 +27,15 @@ from seed.send import load_samples
 from .dap import DapClient
 
 STAGE = "dev"
-# Every wait is bounded: a request through the API, a write becoming readable, a debugger event.
+# Every wait is bounded: a request through the API, a write becoming readable or pushed to a client, a debugger
+# event.
 REQUEST_TIMEOUT = 60.0
 READABLE_TIMEOUT = 20.0
+PUSHED_TIMEOUT = 20.0
 DEBUGGER_TIMEOUT = 20.0
+# Changes pushed before a snapshot is saved: enough that a stream mapping left at its saved position after a load
+# (MiniStack starts the reloaded stream at 0) would skip the first change made after it.
+CHANGES_BEFORE_SAVE = 3
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +78,14 @@ def _readable(engine: MiniStack, purchase_id: str, scopes: tuple[str, ...] = REA
         timeout=READABLE_TIMEOUT,
         interval=0.1,
         what=f"purchase {purchase_id} to be readable",
+    )
+
+
+def _created(listener: Listener, purchase_id: str) -> list[Received]:
+    return listener.wait_for(
+        lambda got: any(message["type"] == "purchase.created" for message in of_purchase(got, purchase_id)),
+        timeout=PUSHED_TIMEOUT,
+        what=f"purchase.created of {purchase_id}",
     )
 
 
@@ -134,9 +147,14 @@ def test_a_debugger_attached_to_the_reader_stops_a_real_request_at_its_breakpoin
 
 
 def test_a_loaded_snapshot_brings_the_saved_data_back_and_the_stack_keeps_working(engine: MiniStack) -> None:
-    # Given a purchase saved in a snapshot, and one written after it
-    saved = _create(engine)
-    _readable(engine, saved)
+    # Given purchases whose changes were each pushed to a client before a snapshot was saved, so the stream
+    # mapping's saved position is past them, and a purchase written after the snapshot
+    with Listener(socket_url(engine, reachable_outputs(engine, STAGE))) as before:
+        saved = []
+        for _ in range(CHANGES_BEFORE_SAVE):
+            # One at a time: each change is read only once the one before it has moved the mapping on
+            saved.append(_create(engine))
+            _created(before, saved[-1])
     snapshots.save(engine, "before")
     later = _create(engine)
     _readable(engine, later)
@@ -144,23 +162,21 @@ def test_a_loaded_snapshot_brings_the_saved_data_back_and_the_stack_keeps_workin
     # When the snapshot is loaded into the running engine
     loaded, kept, running = snapshots.load(engine, "before")
 
-    # Then the saved purchase is there and the later one is not, and the replaced state was kept
+    # Then the saved purchases are there and the later one is not, and the replaced state was kept
     assert running and loaded.name == "before"
-    assert _status(engine, saved) == 200
+    assert all(_status(engine, purchase_id) == 200 for purchase_id in saved)
     assert _status(engine, later) == 404
     assert kept is not None and kept.automatic
     assert {item.name for item in snapshots.list_snapshots(engine)} == {"before", kept.name}
 
-    # And the stack works: a new write is consumed by the writer, becomes readable, and its change is pushed
-    values = reachable_outputs(engine, STAGE)
-    with Listener(socket_url(engine, values)) as listener:
-        after = _create(engine)
-        _readable(engine, after)
-        listener.wait_for(
-            lambda got: any(message["type"] == "purchase.created" for message in of_purchase(got, after)),
-            timeout=READABLE_TIMEOUT,
-            what=f"purchase.created of {after}",
-        )
+    # And the stack works: the very first change after the load is consumed by the writer, becomes readable and
+    # is pushed to a client (the reloaded stream starts again at 0: a mapping left at its saved position would
+    # skip it), and no change from before the snapshot is pushed again
+    with Listener(socket_url(engine, reachable_outputs(engine, STAGE))) as after_load:
+        first = _create(engine)
+        _readable(engine, first)
+        received = _created(after_load, first)
+    assert not [message for purchase_id in saved for message in of_purchase(received, purchase_id)]
 
     # And loading the automatic snapshot brings the later purchase back (nothing was lost)
     snapshots.load(engine, kept.name)
