@@ -11,12 +11,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
 import subprocess
 import sys
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -36,6 +38,9 @@ E2E_OWN_ENGINE = ("tests/e2e/test_dead_letters.py", "tests/e2e/test_notification
 # A stopped job gets SIGINT first, as from Ctrl-C, so pytest runs its teardown (its private engines stop); this
 # long later it is killed.
 STOP_GRACE_SECONDS = 30.0
+# pytest's closing line ("==== 3 passed, 1 skipped in 0.52s ====", or without the rules under -q) and its counts.
+_PYTEST_CLOSING = re.compile(r"^=*\s*(\d+ \w+(?:, \d+ \w+)*) in [\d.]+s(?: \([\d:]+\))?\s*=*$")
+_PYTEST_COUNT = re.compile(r"(\d+) (passed|failed|skipped|errors?)\b")
 
 
 class JobFailed(ToolingError):
@@ -62,6 +67,8 @@ class Jobs:
         self._jobs: dict[str, _Job] = {}
         self._failed: list[str] = []
         self._stopped: set[str] = set()
+        # The tests counted by every job's pytest closing line: passed, failed, skipped, error.
+        self.tally: Counter[str] = Counter()
 
     def start(self, name: str, command: list[str], env: dict[str, str] | None = None) -> None:
         self._say(f"[{name}] started: {shlex.join(command)}")
@@ -89,6 +96,7 @@ class Jobs:
         assert job.process.stdout is not None
         for line in job.process.stdout:
             self._say(f"[{job.name}] {line.rstrip()}")
+            self._count(line.strip())
         code = job.process.wait()
         with self._lock:
             if code == 0:
@@ -99,6 +107,16 @@ class Jobs:
                 self._failed.append(job.name)
                 self._show(f"[{job.name}] FAILED (exit code {code}): {shlex.join(job.command)}")
             self._changed.notify_all()
+
+    def _count(self, line: str) -> None:
+        closing = _PYTEST_CLOSING.match(line)
+        if closing is None:
+            return
+        with self._lock:
+            for number, outcome in _PYTEST_COUNT.findall(closing.group(1)):
+                self.tally[outcome.removesuffix("s") if outcome.startswith("error") else outcome] += int(
+                    number
+                )
 
     def check(self) -> None:
         """Raise JobFailed if a job has failed so far."""
@@ -168,8 +186,9 @@ def _private_engine(label: str, engines: list[MiniStack], show: Show) -> str:
     return str(path)
 
 
-def run_checks(show: Show) -> None:
-    """The unit, local-data, end-to-end and browser tests, side by side; JobFailed at the first failure."""
+def run_checks(show: Show) -> Counter[str]:
+    """The unit, local-data, end-to-end and browser tests, side by side; JobFailed at the first failure. Returns
+    the tests counted (passed, failed, skipped, error)."""
     from devkit.browser import find_chromium
 
     engines: list[MiniStack] = []
@@ -198,6 +217,7 @@ def run_checks(show: Show) -> None:
                 show(f"Browser tests in {chromium} (screenshots in {LOCAL / 'artifacts'}):")
                 jobs.start("browser tests", [*PYTEST, "tests/browser"], {"E2E_OUTPUTS": outputs_file})
             jobs.wait()
+            return jobs.tally
     finally:
         for engine in engines:
             engine.stop(purge=True)

@@ -89,5 +89,7 @@ def test(c: Context) -> None:
     started = time.monotonic()
     with ui.phase("Lint"):
         lint(c)
-    run_checks(show=say)
+    tally = run_checks(show=say)
     say(f"All checks passed in {time.monotonic() - started:.0f} s.")
+    # One closing line for the whole run, in the form test runners end with.
+    say(f"Tests: {tally['passed']} passed, {tally['failed']} failed, {tally['skipped']} skipped")

@@ -84,3 +84,19 @@ def test_check_raises_once_a_job_has_failed() -> None:
         # When the runner checks between its steps, then it raises
         with pytest.raises(JobFailed, match="broken failed"):
             jobs.check()
+
+
+def test_the_tests_each_jobs_pytest_closing_line_counts_are_added_up() -> None:
+    # Given two jobs ending as pytest does, with and without -q's rules, and a line that only looks alike
+    screen = Screen()
+    with running_jobs(screen.show) as jobs:
+        jobs.start("one", _python("print('12 passed, 2 skipped, 3 warnings in 1.50s')"))
+        jobs.start("two", _python("print('===== 1 failed, 4 passed, 1 error in 0.31s (0:00:00) =====')"))
+        jobs.start("three", _python("print('copied 7 passed files in 2s, said the log')"))
+
+        # When they have ended
+        jobs.wait("one", "three")
+        wait_for(lambda: jobs.tally["failed"] == 1, timeout=30, what="the second job's count")
+
+    # Then the counts are the sum of the closing lines, and nothing else
+    assert dict(jobs.tally) == {"passed": 16, "skipped": 2, "failed": 1, "error": 1}
