@@ -10,13 +10,13 @@ import os
 
 from invoke.collection import Collection
 
-from devkit.commands import bench, checks, delivery, develop, local, service, teach_invoke_positionals
+from devkit.commands import bench, checks, delivery, develop, local, service, teach_invoke_parser
 from devkit.project import ROOT
 
 # `invoke` finds this file from any subfolder; the commands it runs expect the project root.
 os.chdir(ROOT)
 
-teach_invoke_positionals()
+teach_invoke_parser()
 ns = Collection()
 for area in (local, develop, service, delivery, checks, bench):
     for area_task in Collection.from_module(area).tasks.values():

@@ -77,20 +77,22 @@ def _require_declared_positionals(function: Callable[..., Any], positional: Coll
 
 
 HELP_FLAGS = ("--help", "-h")
+_KIND_NAMES = {int: "a whole number", float: "a number"}
 
 
-def teach_invoke_positionals() -> None:
+def teach_invoke_parser() -> None:
     """Two things invoke's parser does not do for positional arguments, taught once (tasks.py calls this before
     invoke parses the task's words):
 
     - `--help` / `-h` after a task asks for its help even while the task still waits for a positional argument
       (invoke would take the flag as the argument's value and run the task: `invoke debug --help`);
     - a positional argument the task also declares `optional` may be left out (`invoke snapshot list`); the task
-      then gets "".
+      then gets "";
+    - an option's value that is not of its type (`--requests abc`) is one line and exit code 1, not a traceback.
     """
     from invoke.parser.parser import ParseMachine
 
-    if getattr(ParseMachine, "_devkit_positionals", False):
+    if getattr(ParseMachine, "_devkit_taught", False):
         return
     handle, complete_context = ParseMachine.handle, ParseMachine.complete_context
 
@@ -100,7 +102,16 @@ def teach_invoke_positionals() -> None:
             # Placeholders, so the task's words parse; with --help the task never runs, its help is printed.
             for argument in context.missing_positional_args:
                 argument.set_value("", cast=False)
-        handle(machine, token)
+        flag = machine.flag if machine.waiting_for_flag_value else None
+        try:
+            handle(machine, token)
+        except ValueError:
+            # invoke casts an option's value to its default's type and lets the ValueError out as a traceback.
+            if flag is None or flag.kind is None:
+                raise
+            machine.error(
+                f"--{flag.name.replace('_', '-')} takes {_KIND_NAMES.get(flag.kind, flag.kind.__name__)}, not {token!r}."
+            )
 
     def complete_without_optional(machine: ParseMachine) -> None:
         if machine.context is not None:
@@ -111,7 +122,7 @@ def teach_invoke_positionals() -> None:
 
     ParseMachine.handle = handle_help_first  # type: ignore[method-assign, assignment]
     ParseMachine.complete_context = complete_without_optional  # type: ignore[method-assign, assignment]
-    ParseMachine._devkit_positionals = True
+    ParseMachine._devkit_taught = True
 
 
 say = ui.say

@@ -78,3 +78,12 @@ def test_help_wins_over_a_positional_still_waiting_for_its_word(capsys: pytest.C
     # Then the task does not run and its help is printed
     assert received == {}
     assert "Usage: invoke [--core-opts] probe" in capsys.readouterr().out
+
+
+def test_an_option_value_of_the_wrong_type_is_one_line_and_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
+    # When a whole-number option is given a word
+    code, out, err = _invoke(capsys, "bench", "--requests", "lots")
+
+    # Then invoke says which option wants what, in one line, and nothing ran
+    assert (code, out) == (1, "")
+    assert err.strip() == "--requests takes a whole number, not 'lots'."
