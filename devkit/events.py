@@ -35,13 +35,23 @@ RESOURCE: Final = "/product-purchase"
 SAMPLE_ID: Final = "3f1c2a4e-8b7d-4c6e-9a5f-1e2d3c4b5a69"
 
 
+def preflight_event() -> dict[str, Any]:
+    """A browser's CORS preflight of a POST: the sender's router answers it itself (`invoke up` warms it so)."""
+    return api_event(
+        "OPTIONS", extra_headers={"Origin": "http://localhost", "Access-Control-Request-Method": "POST"}
+    )
+
+
 def sample_purchase() -> dict[str, Any]:
     """The first purchase of `seed/purchases.json`, which every rule accepts."""
     return load_samples()[0]
 
 
 def api_event(
-    method: str, purchase_id: str | None = None, body: dict[str, Any] | None = None
+    method: str,
+    purchase_id: str | None = None,
+    body: dict[str, Any] | None = None,
+    extra_headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """A REST API (payload 1.0) proxy event from a caller the Cognito authorizer let in."""
     path = f"{RESOURCE}/{purchase_id}" if purchase_id else RESOURCE
@@ -49,6 +59,7 @@ def api_event(
     headers = {
         "Accept": "application/json",
         **({"Content-Type": "application/json"} if body is not None else {}),
+        **(extra_headers or {}),
     }
     return {
         "version": "1.0",

@@ -43,31 +43,6 @@ def _warm_up_body() -> str:
 WRITER_WITH_HOOKS = "writer_with_hooks.lambda_handler"
 
 
-def preflight_event(path: str = "/product-purchase") -> dict[str, Any]:
-    """A REST API proxy event for a browser's CORS preflight of a POST: the sender's router answers it itself."""
-    headers = {"origin": "http://localhost", "access-control-request-method": "POST"}
-    return {
-        "resource": path,
-        "path": path,
-        "httpMethod": "OPTIONS",
-        "headers": headers,
-        "multiValueHeaders": {name: [value] for name, value in headers.items()},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": None,
-        "stageVariables": None,
-        "requestContext": {
-            "resourcePath": path,
-            "httpMethod": "OPTIONS",
-            "path": path,
-            "stage": "warm-up",
-            "requestId": "devkit-warm-up",
-        },
-        "body": None,
-        "isBase64Encoded": False,
-    }
-
-
 def _timed(what: str, attempt: Any) -> tuple[str, float]:
     started = time.perf_counter()
     attempt()
@@ -88,6 +63,8 @@ def warm_up(
             raise ToolingError(f"Warming the reader: GET answered {reply.status} {reply.body[:200]!r}")
 
     def sender() -> None:
+        from devkit.events import preflight_event
+
         name = outputs["SenderFunctionName"]
         # The API and the queue call the function through its alias (AutoPublishAlias), and the engine keeps warm
         # workers per qualifier: warm the one real requests will use.

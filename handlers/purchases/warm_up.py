@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
-WARM_UP_BODY: Final = json.dumps({"devkitWarmUp": True})
+_WARM_UP: Final = {"devkitWarmUp": True}
+WARM_UP_BODY: Final = json.dumps(_WARM_UP)
 
 
 def is_warm_up_body(body: str) -> bool:
     """A queued message that is the warm-up, not a write."""
     try:
-        return bool(json.loads(body) == {"devkitWarmUp": True})
+        return bool(json.loads(body) == _WARM_UP)
     except ValueError:
         return False
 
