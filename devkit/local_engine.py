@@ -18,7 +18,7 @@ def start_local(engine: Engine, *, fresh: bool, restore: bool, progress: Callabl
     if restore and not isinstance(engine, MiniStack):
         raise ToolingError("--restore applies to MiniStack's local state only.")
     if isinstance(engine, MiniStack):
-        engine.check_port_free()
+        engine.check_port_free()  # before anything is printed: a busy port is the one line `up` shows
     if not (fresh or restore) and engine.status().running:
         progress(f"Reusing running {engine.name}.")
     with ui.phase(f"Starting {engine.name}"):

@@ -26,13 +26,14 @@ def ship(
     AWS. Returns what happened: 'deployed', 'unchanged', 'reviewed' (dry run) or CodeDeploy's outcome."""
     check_stage(stage)
     engine.start()
-    if engine.name == "aws":
-        cloudformation = engine.client("cloudformation")
-        resources = delivery.pipeline_resources(cloudformation, stage)  # before the build: fail fast
-        with ui.phase("Building with sam build"):
-            sam.build()
+    # On AWS, before the build, so that a stage with no bootstrap fails fast.
+    aws = engine.name == "aws"
+    resources = delivery.pipeline_resources(engine.client("cloudformation"), stage) if aws else None
+    with ui.phase("Building with sam build"):
+        sam.build()
+    if resources is not None:
         return delivery.deploy_stage(
-            cloudformation,
+            engine.client("cloudformation"),
             engine.client("codedeploy"),
             stage,
             resources,
@@ -41,8 +42,6 @@ def ship(
             dry_run=dry_run,
             progress=progress,
         )
-    with ui.phase("Building with sam build"):
-        sam.build()
     # On an emulator, the same `sam deploy` as on AWS, plus the engine's local-stage parameters.
     overrides = {"StageName": stage, **local_stage_parameters(engine, stage)}
     sam.deploy(
