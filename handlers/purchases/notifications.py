@@ -20,7 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
-from purchases.tokens import Caller
+from purchases.ownership import Caller, may_access
+from purchases.tokens import Caller as TokenCaller
 
 # Pushes are network calls that mostly wait; more workers than this only add memory.
 MAX_PUSH_WORKERS: Final = 16
@@ -56,10 +57,9 @@ class Change:
 
 
 def receives(connection: Connection, change: Change) -> bool:
-    """The ownership rule of the notifications: a client sees its own purchases' changes; an admin sees all."""
-    if connection.admin:
-        return True
-    return bool(connection.client_id) and change.owner == connection.client_id
+    """The API's ownership rule, applied to notifications: a client sees its own purchases' changes; an admin
+    sees all."""
+    return may_access(Caller(connection.client_id, connection.admin), change.owner)
 
 
 class ConnectionStore(Protocol):
@@ -214,7 +214,7 @@ CONTEXT_ADMIN: Final = "admin"
 CONTEXT_TOKEN_EXPIRES_AT: Final = "tokenExpiresAt"
 
 
-def authorizer_context(caller: Caller, admin_scope: str) -> dict[str, str]:
+def authorizer_context(caller: TokenCaller, admin_scope: str) -> dict[str, str]:
     return {
         CONTEXT_CLIENT_ID: caller.client_id,
         CONTEXT_ADMIN: "true" if admin_scope in caller.scopes else "false",

@@ -84,9 +84,8 @@ class Saver:
         self.engine = engine
         self.persistence = persistence
         self.lock = threading.RLock()
-        self.changed_until = (
-            0.0  # a request changed state: save until this time (the poller settles after it)
-        )
+        # A request changed state: save until this time (the poller settles after it).
+        self.changed_until = 0.0
         self.last_good: float | None = None
         self.last_errors: list[str] = []
         self.saves = 0
