@@ -11,7 +11,7 @@ import os
 from invoke.collection import Collection
 
 from devkit.commands import bench, checks, delivery, develop, local, service, teach_invoke_parser
-from devkit.project import ROOT
+from devkit.core.project import ROOT
 
 # `invoke` finds this file from any subfolder; the commands it runs expect the project root.
 os.chdir(ROOT)

@@ -2,7 +2,7 @@
 
 `tasks.py` composes them into one flat collection. What the tasks share lives here: the decorator that turns a
 failure the user can act on (a ToolingError, an AWS error, no engine, no credentials) into one clear line and exit
-code 1 instead of a traceback, and the few lookups every area needs. Output goes through `devkit.ui`.
+code 1 instead of a traceback, and the few lookups every area needs. Output goes through `devkit.core.ui`.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from botocore.exceptions import ClientError, EndpointConnectionError, NoCredenti
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from devkit import ui
+from devkit.core import ui
+from devkit.core.project import ToolingError, check_stage
 from devkit.engines import Engine, get_engine
-from devkit.project import ToolingError, check_stage
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -134,7 +134,7 @@ def engine_named(name: str, port: int = 0) -> Engine:
 
 def running(target: str) -> Engine:
     """The engine, which must be running when it is a local one; a ToolingError says how to start it."""
-    from devkit.project import EMULATORS
+    from devkit.core.project import EMULATORS
 
     engine = engine_named(target)
     if target in EMULATORS and not engine.status().running:
@@ -144,7 +144,7 @@ def running(target: str) -> Engine:
 
 def deployed(target: str, stage: str) -> tuple[Engine, dict[str, Any]]:
     """The engine and the reachable outputs of the stage's stack; a ToolingError says what to do."""
-    from devkit.outputs import reachable_outputs
+    from devkit.stack.outputs import reachable_outputs
 
     engine = engine_named(target)
     return engine, reachable_outputs(engine, check_stage(stage))

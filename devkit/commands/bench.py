@@ -9,9 +9,9 @@ from pathlib import Path
 from invoke.context import Context
 from invoke.exceptions import Exit
 
-from devkit import ui
 from devkit.commands import command, engine_named, say
-from devkit.project import check_stage
+from devkit.core import ui
+from devkit.core.project import check_stage
 
 
 @command(

@@ -6,9 +6,9 @@ import json
 
 from invoke.context import Context
 
-from devkit import ui
 from devkit.commands import command, running, say
-from devkit.project import ToolingError, check_stage, stack_name
+from devkit.core import ui
+from devkit.core.project import ToolingError, check_stage, stack_name
 
 
 @command(
@@ -17,7 +17,7 @@ from devkit.project import ToolingError, check_stage, stack_name
 )
 def event(c: Context, kind: str) -> None:
     """Print a ready sample event of that kind (pipe it to `invoke call FUNCTION --event -`)."""
-    from devkit.events import FOR_FUNCTION, sample_event
+    from devkit.stack.events import FOR_FUNCTION, sample_event
 
     say(json.dumps(sample_event(kind), indent=2))
     if ui.console.is_terminal:  # read, not piped: say where it goes
@@ -37,8 +37,8 @@ def event(c: Context, kind: str) -> None:
 )
 def call(c: Context, function: str, event: str = "", target: str = "ministack", stage: str = "dev") -> None:
     """Invoke one function's `live` alias with an event; print its result and its log lines."""
-    from devkit.invoking import invoke, read_event
-    from devkit.stacks import function_named
+    from devkit.stack.invoking import invoke, read_event
+    from devkit.stack.stacks import function_named
 
     payload = read_event(event)  # before anything else: a bad file fails alone
     engine = running(target)
@@ -69,9 +69,9 @@ def debug(
     c: Context, function: str, port: int = 5678, wait: bool = False, off: bool = False, stage: str = "dev"
 ) -> None:
     """Run one function's next invocations under debugpy (attach VS Code to it) until Ctrl-C or --off."""
-    from devkit import debugging
+    from devkit.engines import debugging
     from devkit.engines.ministack import MiniStack
-    from devkit.stacks import function_named
+    from devkit.stack.stacks import function_named
 
     engine = running("ministack")
     assert isinstance(engine, MiniStack)

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 from invoke.context import Context
 from invoke.exceptions import Exit
 
-from devkit import ui
 from devkit.commands import command, engine_named, say
-from devkit.project import EMULATORS, check_port, check_stage, stack_name
+from devkit.core import ui
+from devkit.core.project import EMULATORS, check_port, check_stage, stack_name
 
 if TYPE_CHECKING:
     from devkit.engines.ministack import MiniStack
@@ -37,9 +37,9 @@ def up(
     restore: bool = False,
 ) -> None:
     """Start the local engine if needed, deploy the stack to it and print the API URL."""
-    from devkit.local_engine import start_local
-    from devkit.warm import deploy_and_warm
-    from devkit.watch import watch_handlers
+    from devkit.delivery.warm import deploy_and_warm
+    from devkit.delivery.watch import watch_handlers
+    from devkit.engines.lifecycle import start_local
 
     if engine not in EMULATORS:
         raise Exit(f"`invoke up` runs a local engine ({', '.join(EMULATORS)}); for AWS use `invoke deploy`.")
@@ -80,7 +80,7 @@ def up(
 )
 def down(c: Context, engine: str = "ministack", purge: bool = False, force: bool = False) -> None:
     """Stop the local engine (state is kept unless --purge)."""
-    from devkit.local_engine import stop_local
+    from devkit.engines.lifecycle import stop_local
 
     was_running = stop_local(engine_named(engine), purge=purge, force=force)
     state = "stopped" if was_running else "was not running"
@@ -94,7 +94,7 @@ def status(c: Context, engine: str = "ministack") -> None:
     state = target.status()
     say(f"{state.engine}: {'running' if state.running else 'stopped'} - {state.detail}")
     if state.running:
-        from devkit.stacks import stack_statuses
+        from devkit.engines.emulator import stack_statuses
 
         ui.table(("Stack", "Status"), stack_statuses(target))
 
@@ -111,9 +111,9 @@ def logs(
     c: Context, engine: str = "ministack", follow: bool = False, function: str = "", stage: str = "dev"
 ) -> None:
     """Print the engine's log, or one function's log lines."""
-    from devkit.function_logs import log_lines
-    from devkit.local_engine import engine_log_command
-    from devkit.stacks import function_named
+    from devkit.engines.lifecycle import engine_log_command
+    from devkit.stack.logs import log_lines
+    from devkit.stack.stacks import function_named
 
     target = engine_named(engine)
     if not function:
@@ -139,7 +139,7 @@ def logs(
 )
 def snapshot(c: Context, action: str, name: str | None = None, engine: str = "ministack") -> None:
     """Save, load, remove or list named copies of the local engine's whole state (`invoke snapshot save demo`)."""
-    from devkit import snapshots
+    from devkit.engines import snapshots
 
     target = _snapshot_engine(engine)
     if action == "list":
@@ -171,7 +171,7 @@ def snapshot(c: Context, action: str, name: str | None = None, engine: str = "mi
 
 
 def _list_snapshots(target: MiniStack) -> None:
-    from devkit import snapshots as saved
+    from devkit.engines import snapshots as saved
 
     rows = [
         (

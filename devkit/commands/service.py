@@ -10,9 +10,9 @@ from pathlib import Path
 from invoke.context import Context
 from invoke.exceptions import Exit
 
-from devkit import ui
 from devkit.commands import command, deployed, engine_named, say
-from devkit.project import ToolingError, check_stage, stack_name
+from devkit.core import ui
+from devkit.core.project import ToolingError, check_stage, stack_name
 
 
 @command(
@@ -34,7 +34,7 @@ def outputs(c: Context, target: str = "ministack", stage: str = "dev", json_: bo
 @command(help={"target": "ministack (default), localstack or aws", "stage": "stage (default dev)"})
 def seed(c: Context, target: str = "ministack", stage: str = "dev") -> None:
     """Send the sample purchases through the API and print their ids once readable."""
-    from devkit.auth import authorization_header
+    from devkit.stack.auth import authorization_header
     from seed.send import send_samples
 
     engine, values = deployed(target, stage)
@@ -54,7 +54,7 @@ def seed(c: Context, target: str = "ministack", stage: str = "dev") -> None:
 )
 def token(c: Context, scopes: str = "", target: str = "ministack", stage: str = "dev") -> None:
     """Print a bearer access token for the stage's development client (one line, nothing else on stdout)."""
-    from devkit.auth import access_token, parse_scopes
+    from devkit.stack.auth import access_token, parse_scopes
 
     engine, values = deployed(target, stage)
     print(access_token(engine, values, parse_scopes(scopes)))
@@ -81,8 +81,8 @@ def consumer(
     stage: str = "dev",
 ) -> None:
     """Give a calling service its own OAuth client (--name), remove one (--remove), or list them (neither)."""
-    from devkit import consumers
-    from devkit.auth import READ_SCOPE, client_secret, parse_scopes
+    from devkit.stack import consumers
+    from devkit.stack.auth import READ_SCOPE, client_secret, parse_scopes
 
     engine, values = deployed(target, stage)
     if name and remove:
@@ -119,7 +119,7 @@ def consumer(
 )
 def backfill_owners(c: Context, owner: str = "", target: str = "aws", stage: str = "dev") -> None:
     """Give purchases stored before owners were kept an owner (--owner) and a place in their owner's list."""
-    from devkit.owners import backfill_owners as backfill
+    from devkit.stack.owners import backfill_owners as backfill
 
     if not owner:
         raise Exit(
@@ -143,7 +143,7 @@ def backfill_owners(c: Context, owner: str = "", target: str = "aws", stage: str
 )
 def dlq(c: Context, target: str = "ministack", stage: str = "dev", redrive: bool = False) -> None:
     """List the dead-letter queue's messages, or move them back to the queue."""
-    from devkit import dlq as dead_letters
+    from devkit.stack import dlq as dead_letters
 
     engine, values = deployed(target, stage)
     if redrive:
@@ -178,8 +178,8 @@ def dlq(c: Context, target: str = "ministack", stage: str = "dev", redrive: bool
 )
 def openapi(c: Context, out: str = "openapi.json", target: str = "ministack", stage: str = "dev") -> None:
     """Write the API's OpenAPI description, generated from the purchase schema."""
-    from devkit.openapi import openapi_document, stage_url
-    from devkit.outputs import reachable_outputs
+    from devkit.checks.openapi import openapi_document, stage_url
+    from devkit.stack.outputs import reachable_outputs
 
     try:
         values = reachable_outputs(engine_named(target), check_stage(stage))
@@ -204,7 +204,7 @@ def openapi(c: Context, out: str = "openapi.json", target: str = "ministack", st
 )
 def notifications(c: Context, target: str = "ministack", stage: str = "dev", bench: int = 0) -> None:
     """Print purchase notifications (created / updated / deleted) as they are pushed, until Ctrl-C."""
-    from devkit.notifications import watch
+    from devkit.stack.notifications import watch
 
     engine, values = deployed(target, stage)
     if bench:
@@ -232,8 +232,8 @@ def console(
     """Serve the web console (purchases, live changes, queue, dead letters) on 127.0.0.1 until Ctrl-C."""
     import webbrowser
 
-    from devkit.auth import READ_WRITE_SCOPES, access_token
     from devkit.console.server import ConsoleServer, ConsoleTarget
+    from devkit.stack.auth import READ_WRITE_SCOPES, access_token
 
     engine, values = deployed(target, stage)
     access_token(engine, values, READ_WRITE_SCOPES)  # fail now, with what to do, rather than in the browser

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from devkit.core.project import ToolingError
 from devkit.engines.ministack import state as ministack_state
-from devkit.project import ToolingError
 
 
 def _state(folder: Path, **files: str) -> Path:
@@ -120,7 +120,7 @@ def test_the_state_remembers_the_port_it_was_saved_with(tmp_path: Path) -> None:
     ("given", "problem"), [("abc", "is not a number"), ("80", "out of range"), ("70000", "out of range")]
 )
 def test_a_bad_port_is_refused_with_the_range(given: str, problem: str) -> None:
-    from devkit.project import check_port
+    from devkit.core.project import check_port
 
     with pytest.raises(ToolingError, match=problem):
         check_port(given)

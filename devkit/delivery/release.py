@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from devkit import delivery, sam, ui
-from devkit.deploy import apply_template, local_stage_parameters
+from devkit.core import ui
+from devkit.core.project import EMULATORS, check_stage, stack_name
+from devkit.delivery import aws as delivery
+from devkit.delivery import sam
+from devkit.delivery.deploy import apply_template, local_stage_parameters
 from devkit.engines import Engine
-from devkit.project import EMULATORS, check_stage, stack_name
 
 Progress = Callable[[str], None]
 

@@ -19,15 +19,15 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from devkit import queues
-from devkit.auth import authorization_header
-from devkit.deploy import DeployResult, deploy_to_emulator
+from devkit.core.http import call
+from devkit.core.project import HANDLERS, ToolingError
+from devkit.core.template import load_template
+from devkit.core.waiting import wait_for
+from devkit.delivery.deploy import DeployResult, deploy_to_emulator
 from devkit.engines import Engine
-from devkit.http import call
-from devkit.outputs import reachable_outputs
-from devkit.project import HANDLERS, ToolingError
-from devkit.template import load_template
-from devkit.waiting import wait_for
+from devkit.stack import queues
+from devkit.stack.auth import authorization_header
+from devkit.stack.outputs import reachable_outputs
 
 
 def _warm_up_body() -> str:
@@ -63,7 +63,7 @@ def warm_up(
             raise ToolingError(f"Warming the reader: GET answered {reply.status} {reply.body[:200]!r}")
 
     def sender() -> None:
-        from devkit.events import preflight_event
+        from devkit.stack.events import preflight_event
 
         name = outputs["SenderFunctionName"]
         # The API and the queue call the function through its alias (AutoPublishAlias), and the engine keeps warm

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from samtranslator.yaml_helper import intrinsics_multi_constructor
 
-from devkit.project import TEMPLATE
+from devkit.core.project import TEMPLATE
 
 _INCLUDE_TRANSFORM = "AWS::Include"
 _REMOTE_PREFIXES = ("s3://", "https://", "http://")

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any, Final
 
-from devkit.project import HANDLERS
+from devkit.core.project import HANDLERS
 from seed.send import load_samples
 
 # Every limit below is imported from the handler code that enforces it, never restated (the handlers' folder is
@@ -21,7 +21,7 @@ from seed.send import load_samples
 if str(HANDLERS) not in sys.path:
     sys.path.append(str(HANDLERS))
 
-from devkit.auth import ADMIN_SCOPE, READ_SCOPE, WRITE_SCOPE
+from devkit.stack.auth import ADMIN_SCOPE, READ_SCOPE, WRITE_SCOPE
 from purchases.api import DEFAULT_PAGE_SIZE, MAX_BODY_BYTES, MAX_PAGE_SIZE
 from purchases.idempotency import KEY_LIFETIME_SECONDS
 from purchases.identifiers import MAX_IDEMPOTENCY_KEY_LENGTH

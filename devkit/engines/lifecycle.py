@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from devkit import ui
+from devkit.core import ui
+from devkit.core.project import ToolingError
 from devkit.engines import Engine
-from devkit.project import ToolingError
 
 
 def start_local(engine: Engine, *, fresh: bool, restore: bool, progress: Callable[[str], None]) -> None:

@@ -21,9 +21,9 @@ from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from devkit.auth import describe_app_client
+from devkit.core.project import HANDLERS, ToolingError
 from devkit.engines import Engine
-from devkit.project import HANDLERS, ToolingError
+from devkit.stack.auth import describe_app_client
 
 # The attribute names are the DynamoDB adapter's, imported, never restated (the handlers' folder is the functions'
 # code root, so its packages import as top-level ones there and here alike).

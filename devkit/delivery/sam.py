@@ -9,8 +9,8 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from devkit.project import ROOT, TEMPLATE, ToolingError
-from devkit.template import dump_template, load_template, with_parameter_defaults
+from devkit.core.project import ROOT, TEMPLATE, ToolingError
+from devkit.core.template import dump_template, load_template, with_parameter_defaults
 
 SAM_VERSION = "1.170.0"
 # `sam build` builds with the interpreter of the template's runtime, which must be on PATH.
@@ -89,7 +89,7 @@ def deploy(
 
 def _template_for(endpoint_url: str | None, parameters: dict[str, str] | None) -> Path:
     """The built template; for an emulator, a copy beside it whose parameter defaults are the given values,
-    because MiniStack's SAM transform sees only the defaults (see devkit.template.with_parameter_defaults)."""
+    because MiniStack's SAM transform sees only the defaults (see devkit.core.template.with_parameter_defaults)."""
     built = BUILD_DIR / "template.yaml"
     if not endpoint_url or not parameters:
         return built

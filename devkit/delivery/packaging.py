@@ -10,7 +10,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from devkit.project import HANDLERS, LOCAL, ToolingError
+from devkit.core.project import HANDLERS, LOCAL, ToolingError
 
 _SKIPPED_PARTS = {"__pycache__", ".pytest_cache", ".mypy_cache"}
 # Fixed timestamps make the zip, and therefore its hash, depend on the files' contents only.

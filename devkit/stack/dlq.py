@@ -8,9 +8,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from devkit import queues
+from devkit.core.waiting import wait_for
 from devkit.engines import Engine
-from devkit.waiting import wait_for
+from devkit.stack import queues
 
 _MOVE_TIMEOUT = 300.0
 

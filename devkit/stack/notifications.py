@@ -17,9 +17,9 @@ from typing import Any
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 from websockets.sync.client import ClientConnection, connect
 
-from devkit.auth import READ_SCOPE, access_token
+from devkit.core.project import ToolingError
 from devkit.engines import Engine
-from devkit.project import ToolingError
+from devkit.stack.auth import READ_SCOPE, access_token
 
 OPEN_TIMEOUT = 10.0
 # API Gateway drops a connection idle for 10 minutes; a message on the $default route keeps it open.

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Final
 
-from devkit.project import HANDLERS, ToolingError
+from devkit.core.project import HANDLERS, ToolingError
 from seed.send import load_samples
 
 if str(HANDLERS) not in sys.path:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from devkit.waiting import DeadlineExceeded, wait_for
+from devkit.core.waiting import DeadlineExceeded, wait_for
 
 # Received messages stay invisible this long: enough to read the whole queue once without seeing one twice.
 HOLD_SECONDS = 30

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from devkit.delivery import BOOTSTRAP_TEMPLATE
-from devkit.project import LOCAL, ROOT, TEMPLATE, ToolingError
-from devkit.template import load_template
+from devkit.core.project import LOCAL, ROOT, TEMPLATE, ToolingError
+from devkit.core.template import load_template
+from devkit.delivery.aws import BOOTSTRAP_TEMPLATE
 
 TEMPLATES = (TEMPLATE, BOOTSTRAP_TEMPLATE)
 WORKFLOWS = ROOT / ".github" / "workflows"

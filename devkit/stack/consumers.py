@@ -16,9 +16,9 @@ from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from devkit.auth import READ_SCOPE, parse_scopes
+from devkit.core.project import ToolingError
 from devkit.engines import Engine
-from devkit.project import ToolingError
+from devkit.stack.auth import READ_SCOPE, parse_scopes
 
 NAME_PREFIX: Final = "consumer-"
 _NAME: Final = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")

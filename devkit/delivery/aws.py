@@ -16,9 +16,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from devkit.project import ROOT, ToolingError, stack_name
-from devkit.template import dump_template, load_template
-from devkit.waiting import DeadlineExceeded, wait_for
+from devkit.core.project import ROOT, ToolingError, stack_name
+from devkit.core.template import dump_template, load_template
+from devkit.core.waiting import DeadlineExceeded, wait_for
 
 BOOTSTRAP_TEMPLATE = ROOT / "pipeline" / "bootstrap.yaml"
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
@@ -37,7 +37,7 @@ def bootstrap_stack_name(stage: str) -> str:
 
 def samconfig_overrides(stage: str) -> list[str]:
     """The stage's `parameter_overrides` in samconfig.toml, as `Key=Value` items."""
-    from devkit.sam import CONFIG
+    from devkit.delivery.sam import CONFIG
 
     with CONFIG.open("rb") as config:
         environment = tomllib.load(config).get(stage, {})

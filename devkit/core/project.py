@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Final
 
-ROOT: Final = Path(__file__).resolve().parent.parent
+ROOT: Final = Path(__file__).resolve().parents[2]
 TEMPLATE: Final = ROOT / "template.yaml"
 HANDLERS: Final = ROOT / "handlers"
 SEED: Final = ROOT / "seed"

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from devkit.core.project import ToolingError
 from devkit.engines import Engine
-from devkit.project import ToolingError
 
 ALIAS = "live"
 

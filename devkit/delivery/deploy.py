@@ -12,13 +12,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from devkit.core.project import ToolingError, stack_name
+from devkit.core.template import dump_template, load_template, with_parameter_defaults
+from devkit.core.waiting import DeadlineExceeded, wait_for
+from devkit.delivery.packaging import CodeBundle, build_bundle
 from devkit.engines import Engine
-from devkit.engines.emulator import TEST_ONLY_PARAMETERS
-from devkit.packaging import CodeBundle, build_bundle
-from devkit.project import ToolingError, stack_name
-from devkit.stacks import check_stack_intact, describe_stack, stack_functions
-from devkit.template import dump_template, load_template, with_parameter_defaults
-from devkit.waiting import DeadlineExceeded, wait_for
+from devkit.engines.emulator import TEST_ONLY_PARAMETERS, check_stack_intact
+from devkit.stack.stacks import describe_stack, stack_functions
 
 ARTIFACT_BUCKET = "product-purchase-artifacts"
 FINGERPRINT_TAG = "devkit:template-sha256"

@@ -6,8 +6,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError, NoRegionError
 
+from devkit.core.project import ToolingError, stack_name
 from devkit.engines import Engine
-from devkit.project import ToolingError, stack_name
 
 _URL_OUTPUTS = (
     "ProductPurchaseApi",

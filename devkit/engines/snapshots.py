@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from devkit.core.project import ToolingError
 from devkit.engines.ministack import MiniStack
-from devkit.project import ToolingError
 
 NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 AUTOMATIC_PREFIX: Final = "auto-"

@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from devkit.core.project import HANDLERS, ToolingError
 from devkit.engines.ministack import MiniStack, port_is_free
-from devkit.project import HANDLERS, ToolingError
 
 
 @dataclass(frozen=True)

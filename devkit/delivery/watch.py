@@ -6,9 +6,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from devkit.deploy import push_code
+from devkit.delivery.deploy import push_code
+from devkit.delivery.packaging import handler_sources
 from devkit.engines import Engine
-from devkit.packaging import handler_sources
 
 _POLL_SECONDS = 0.2
 

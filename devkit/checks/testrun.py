@@ -23,8 +23,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from devkit import ui
-from devkit.project import LOCAL, ToolingError
+from devkit.core import ui
+from devkit.core.project import LOCAL, ToolingError
 
 if TYPE_CHECKING:
     from devkit.engines.ministack import MiniStack
@@ -168,8 +168,8 @@ def running_jobs(show: Show) -> Iterator[Jobs]:
 
 def _private_engine(label: str, engines: list[MiniStack], show: Show) -> str:
     """A fresh MiniStack on a free port with the dev stage deployed and warm; returns its outputs file."""
+    from devkit.delivery.warm import deploy_and_warm
     from devkit.engines.ministack import MiniStack, free_port
-    from devkit.warm import deploy_and_warm
 
     engine = MiniStack(
         port=free_port(), state_dir=LOCAL / f"test-engine-{os.getpid()}-{label.replace(' ', '-')}"
@@ -189,7 +189,7 @@ def _private_engine(label: str, engines: list[MiniStack], show: Show) -> str:
 def run_checks(show: Show) -> Counter[str]:
     """The unit, local-data, end-to-end and browser tests, side by side; JobFailed at the first failure. Returns
     the tests counted (passed, failed, skipped, error)."""
-    from devkit.browser import find_chromium
+    from devkit.checks.browser import find_chromium
 
     engines: list[MiniStack] = []
     try:
