@@ -9,23 +9,18 @@ from __future__ import annotations
 
 import copy
 import json
-import sys
 from pathlib import Path
 from typing import Any, Final
 
 from devkit.core.project import HANDLERS
-from seed.send import load_samples
 
-# Every limit below is imported from the handler code that enforces it, never restated (the handlers' folder is
-# the functions' code root, so its packages import as top-level ones there and here alike).
-if str(HANDLERS) not in sys.path:
-    sys.path.append(str(HANDLERS))
-
+# Every limit below is imported from the handler code that enforces it, never restated.
 from devkit.stack.auth import ADMIN_SCOPE, READ_SCOPE, WRITE_SCOPE
 from purchases.api import DEFAULT_PAGE_SIZE, MAX_BODY_BYTES, MAX_PAGE_SIZE
 from purchases.idempotency import KEY_LIFETIME_SECONDS
 from purchases.identifiers import MAX_IDEMPOTENCY_KEY_LENGTH
 from purchases.schema import ID_FIELD
+from seed.send import load_samples
 
 PURCHASE_SCHEMA_FILE: Final = HANDLERS / "purchases" / "purchase.schema.json"
 OPENAPI_VERSION: Final = "3.0.3"

@@ -11,7 +11,7 @@ from invoke.context import Context
 
 from devkit.commands import command, deployed, say
 from devkit.core import ui
-from devkit.core.project import HANDLERS, LOCAL, ROOT
+from devkit.core.project import LOCAL, ROOT
 
 PYTEST = [sys.executable, "-m", "pytest"]
 # The options of the suites that run against a deployed stack (`e2e`, `browser`).
@@ -31,7 +31,7 @@ def lint(c: Context) -> None:
     c.run("ruff check .", echo=True)
     c.run("ruff format --check .", echo=True)
     c.run("mypy", echo=True)
-    c.run("lint-imports --no-cache", echo=True, env={"PYTHONPATH": str(HANDLERS)})
+    c.run("lint-imports --no-cache", echo=True)
     templates = [str(path.relative_to(ROOT)) for path in static_checks.TEMPLATES]
     c.run(shlex.join(["cfn-lint", *templates]), echo=True)
     for path in static_checks.TEMPLATES:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devkit.core.project import HANDLERS, LOCAL, ToolingError
+from devkit.core.runtime import REQUIREMENTS, python_version, template_runtimes
 
 _SKIPPED_PARTS = {"__pycache__", ".pytest_cache", ".mypy_cache"}
 # Fixed timestamps make the zip, and therefore its hash, depend on the files' contents only.
@@ -60,15 +61,19 @@ def build_bundle(*, with_dependencies: bool, source: Path = HANDLERS) -> CodeBun
 
 def _vendored_dependencies() -> Path:
     """handlers/requirements.txt installed for the Lambda runtime, cached by the requirements' hash."""
-    requirements = HANDLERS / "requirements.txt"
+    requirements = REQUIREMENTS
     digest = hashlib.sha256(requirements.read_bytes()).hexdigest()[:16]
     target = LOCAL / "build" / f"deps-{digest}"
     if target.is_dir():
         return target
     partial = target.with_suffix(".partial")
+    (runtime,) = template_runtimes()
+    # The exported pins exactly (every transitive package listed, each checked against its hash), as wheels for
+    # the Lambda runtime's Python and platform, whatever this machine runs.
     command = [
-        "uv", "pip", "install", "--quiet", "--target", str(partial), "--python-version", "3.13",
-        "--python-platform", "x86_64-manylinux2014", "--only-binary", ":all:", "-r", str(requirements),
+        "uv", "pip", "install", "--quiet", "--target", str(partial), "--python-version", python_version(runtime),
+        "--python-platform", "x86_64-manylinux2014", "--only-binary", ":all:", "--no-deps", "--require-hashes",
+        "-r", str(requirements),
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:

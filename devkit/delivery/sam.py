@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import subprocess
@@ -10,33 +9,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from devkit.core.project import ROOT, TEMPLATE, ToolingError
+from devkit.core.runtime import find_interpreter, template_runtimes
 from devkit.core.template import dump_template, load_template, with_parameter_defaults
 
 SAM_VERSION = "1.170.0"
-# `sam build` builds with the interpreter of the template's runtime, which must be on PATH.
-RUNTIME_PYTHON = "3.13"
 BUILD_DIR = ROOT / ".aws-sam" / "build"
 CONFIG = ROOT / "samconfig.toml"
 
 
-def _runtime_python_dir() -> Path:
-    candidates = [shutil.which(f"python{RUNTIME_PYTHON}")]
-    pyenv_root = os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv"))
-    candidates += sorted(
-        glob.glob(f"{pyenv_root}/versions/{RUNTIME_PYTHON}*/bin/python{RUNTIME_PYTHON}"), reverse=True
-    )
-    found = subprocess.run(
-        ["uv", "python", "find", "--no-project", RUNTIME_PYTHON], capture_output=True, text=True, check=False
-    )
-    candidates.append(found.stdout.strip() if found.returncode == 0 else None)
-    for candidate in filter(None, candidates):
-        # A pyenv shim exists even when that version is not selected; only a run proves it works.
-        if subprocess.run([candidate, "-c", "pass"], capture_output=True, check=False).returncode == 0:
-            return Path(candidate).resolve().parent
-    raise ToolingError(
-        f"`sam build` needs Python {RUNTIME_PYTHON} (the functions' runtime) and none was found: "
-        f"install it (`uv python install {RUNTIME_PYTHON}` or `pyenv install {RUNTIME_PYTHON}`)."
-    )
+def _runtime_python_dirs() -> list[str]:
+    """`sam build` builds with the interpreter of each function's runtime, which must be on PATH."""
+    return [str(find_interpreter(runtime).path.resolve().parent) for runtime in sorted(template_runtimes())]
 
 
 def sam(*arguments: str, endpoint_url: str | None = None, check: bool = True) -> int:
@@ -45,7 +28,7 @@ def sam(*arguments: str, endpoint_url: str | None = None, check: bool = True) ->
         raise ToolingError(
             "`uvx` (part of uv) is needed to run the SAM CLI: install uv, https://docs.astral.sh/uv/."
         )
-    env = {**os.environ, "PATH": f"{_runtime_python_dir()}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = {**os.environ, "PATH": os.pathsep.join([*_runtime_python_dirs(), os.environ.get("PATH", "")])}
     env["SAM_CLI_TELEMETRY"] = "0"
     if endpoint_url:
         env.update(AWS_ENDPOINT_URL=endpoint_url, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test")

@@ -2,7 +2,8 @@
 
 The engine's launcher starts the function's next workers with debugpy listening on 127.0.0.1 and running the
 project's own `handlers/` files, so a breakpoint set in `handlers/reader.py` is hit by a real API request. Nothing
-is added to the handlers or to their bundle: the debugger exists only in the local engine, while asked for.
+is added to the handlers or to their bundle: the debugger (installed once for the function's runtime) is on the
+import path of the debugged function's workers only, while asked for.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from devkit.core.project import HANDLERS, ToolingError
+from devkit.core.runtime import debugger_packages
 from devkit.engines.ministack import MiniStack, port_is_free
 
 
@@ -41,7 +43,10 @@ def start(engine: MiniStack, function: str, function_name: str, *, port: int, wa
         raise ToolingError(f"Port {port} is not a port debugpy can listen on: pick one from 1024 to 65535.")
     if not port_is_free(port):
         raise ToolingError(f"Port {port} is in use on 127.0.0.1: pick another one with --port.")
-    engine.debug_function(function_name, port=port, wait=wait, code_dir=HANDLERS)
+    runtime = engine.client("lambda").get_function_configuration(FunctionName=function_name)["Runtime"]
+    engine.debug_function(
+        function_name, port=port, wait=wait, code_dir=HANDLERS, debugpy_path=debugger_packages(runtime)
+    )
     return DebugSession(function, function_name, port, wait)
 
 

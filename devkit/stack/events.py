@@ -6,19 +6,14 @@ sample purchase, schema and message encoder the handlers and their tests use: wh
 from __future__ import annotations
 
 import json
-import sys
 import time
 import uuid
 from collections.abc import Callable
 from typing import Any, Final
 
-from devkit.core.project import HANDLERS, ToolingError
-from seed.send import load_samples
-
-if str(HANDLERS) not in sys.path:
-    sys.path.append(str(HANDLERS))
-
+from devkit.core.project import ToolingError
 from purchases.schema import ID_FIELD
+from seed.send import load_samples
 
 REGION: Final = "us-east-1"
 ACCOUNT: Final = "000000000000"

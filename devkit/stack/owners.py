@@ -14,22 +14,17 @@ the backfill again picks up whatever is still left. The attribute names are the 
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from devkit.core.project import HANDLERS, ToolingError
+from devkit.core.project import ToolingError
 from devkit.engines import Engine
 from devkit.stack.auth import describe_app_client
 
-# The attribute names are the DynamoDB adapter's, imported, never restated (the handlers' folder is the functions'
-# code root, so its packages import as top-level ones there and here alike).
-if str(HANDLERS) not in sys.path:
-    sys.path.append(str(HANDLERS))
-
+# The attribute names are the DynamoDB adapter's, imported, never restated.
 from purchases.adapters.dynamodb import CLIENT_ID, DELETED, LISTED, LISTED_FOR
 from purchases.messages import MAX_CLIENT_ID_LENGTH
 from purchases.schema import ID_FIELD

@@ -42,7 +42,7 @@ def modules_loaded_by_importing(handler: str) -> set[str]:
         "POWERTOOLS_TRACE_DISABLED": "true",
         "LAMBDA_TASK_ROOT": str(HANDLERS),
     }
-    script = f"import sys, json; sys.path.insert(0, {str(HANDLERS)!r}); import {handler}; print(json.dumps(sorted(sys.modules)))"
+    script = f"import sys, json; import {handler}; print(json.dumps(sorted(sys.modules)))"
     completed = subprocess.run(
         [sys.executable, "-c", script], env=environ, capture_output=True, text=True, check=True, timeout=60
     )

@@ -1,6 +1,7 @@
 """MiniStack, the default engine: an emulator in this project's own environment, run as a child process.
 
-It runs each Lambda as a subprocess of the same interpreter, so the handlers get this environment's packages.
+It runs each Lambda function in a worker subprocess; the launcher makes that the interpreter of the function's
+runtime with only the handlers' locked dependency set and code on its import path (see devkit.core.runtime).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 import psutil
 
 from devkit.core.project import EMULATOR_ACCESS_KEY, EMULATOR_REGION, LOCAL, ToolingError
+from devkit.core.runtime import template_runtimes, worker_runtime
 from devkit.core.waiting import DeadlineExceeded, wait_for
 from devkit.engines import EngineStatus
 from devkit.engines.emulator import Emulator, check_stack_intact, stack_statuses
@@ -156,8 +158,11 @@ class MiniStack(Emulator):
         of ours running on another port is stopped (it saves) and started again on this one, its state moved."""
         process = self._our_process()
         running_port = self._running_port()
+        runtimes = self._worker_runtimes()
         if process and running_port == self.port and not (fresh or restore):
             if self.is_ready():
+                # The lock may have changed since it started: its next workers take the current set.
+                self._control("POST", "workers", body={"runtimes": runtimes})
                 return
             raise ToolingError(
                 f"MiniStack (PID {process.pid}) is running but not answering on port {self.port}. "
@@ -182,7 +187,7 @@ class MiniStack(Emulator):
 
         forget_stream_positions(self.state_dir / "state")
         self._follow_port()
-        self._spawn()
+        self._spawn(runtimes)
         try:
             self._check_stacks()
         except ToolingError:
@@ -237,7 +242,12 @@ class MiniStack(Emulator):
             if status.endswith("_COMPLETE") and status != "DELETE_COMPLETE":
                 check_stack_intact(self, name)
 
-    def _spawn(self) -> None:
+    @staticmethod
+    def _worker_runtimes() -> dict[str, dict[str, str]]:
+        """Each runtime of the template's functions, prepared (built once per lock) for the launcher."""
+        return {runtime: worker_runtime(runtime).as_json() for runtime in sorted(template_runtimes())}
+
+    def _spawn(self, runtimes: dict[str, dict[str, str]]) -> None:
         state = self.state_dir / "state"
         state.mkdir(parents=True, exist_ok=True)
         # Never hand real credentials to an emulator: MiniStack treats the key it was started with as the root.
@@ -265,6 +275,7 @@ class MiniStack(Emulator):
             AWS_SECRET_ACCESS_KEY=EMULATOR_ACCESS_KEY,
             AWS_DEFAULT_REGION=EMULATOR_REGION,
             TMPDIR=str(self.state_dir),
+            DEVKIT_WORKER_RUNTIMES=json.dumps(runtimes),
         )
         with self.log_file().open("a") as log:
             log.write(f"\n--- started {time.strftime('%Y-%m-%d %H:%M:%S')} on 127.0.0.1:{self.port}\n")
@@ -326,9 +337,18 @@ class MiniStack(Emulator):
         before any later save changes it; the answer says whether every file was written."""
         return self._control("POST", "snapshot", timeout=SAVE_TIMEOUT, body={"into": str(folder)})
 
-    def debug_function(self, function_name: str, *, port: int, wait: bool, code_dir: Path) -> None:
-        """The function's next workers start under debugpy on 127.0.0.1:`port`, running the code in `code_dir`."""
-        body = {"function": function_name, "port": port, "wait": wait, "code_dir": str(code_dir)}
+    def debug_function(
+        self, function_name: str, *, port: int, wait: bool, code_dir: Path, debugpy_path: Path
+    ) -> None:
+        """The function's next workers start under debugpy (imported from `debugpy_path`) on 127.0.0.1:`port`,
+        running the code in `code_dir`."""
+        body = {
+            "function": function_name,
+            "port": port,
+            "wait": wait,
+            "code_dir": str(code_dir),
+            "debugpy_path": str(debugpy_path),
+        }
         self._control("POST", "debug", body=body)
 
     def stop_debugging(self, function_name: str) -> None:

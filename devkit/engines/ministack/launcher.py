@@ -15,10 +15,18 @@ setting for. Each calls the engine's own functions; nothing here emulates a serv
 `POST /_devkit/snapshot` (`invoke snapshot.save`): a save, then a copy of the saved state folder into the folder
 the request names, both under the save lock, so the copy is one consistent save of every service.
 
+Workers on the functions' runtime: MiniStack runs a Python function's worker on its own interpreter, whose import
+path holds the whole development environment. Here each worker of a Python runtime runs on the interpreter the
+tooling prepared for that runtime (DEVKIT_WORKER_RUNTIMES, and `POST /_devkit/workers` for a running engine),
+isolated (`-I -S`), with the locked dependency set's folder put on its import path before the code folder that
+MiniStack adds: the worker imports the standard library, the bundle's packages and handlers/, nothing else. A
+function whose runtime has no prepared interpreter fails to start, as a function on an unsupported runtime does.
+
 `/_devkit/debug` (`invoke debug`): the next workers of the functions named there start under debugpy, listening on
 127.0.0.1 at the port asked for, and run the project's own handler files (so a debugger's breakpoints in
-`handlers/` map 1:1), with a long timeout so that a stopped breakpoint does not time the invocation out. Turning it
-on or off drops the function's idle workers, so the very next invocation starts a fresh one.
+`handlers/` map 1:1), with a long timeout so that a stopped breakpoint does not time the invocation out. debugpy
+comes from a folder of its own, added to that worker's import path only. Turning it on or off drops the function's
+idle workers, so the very next invocation starts a fresh one.
 
 And, for `invoke bench`, `POST /_devkit/profile/start` and `/stop`: a cProfile of the engine's event-loop thread
 (HTTP serving and the services' handlers), returned as a pstats summary.
@@ -200,6 +208,7 @@ DEBUG_TIMEOUT_SECONDS = 900
 # project's folder instead of the unzipped copy (the first line the worker reads names the code folder).
 _DEBUG_PRELUDE = """
 import json as _devkit_json, sys as _devkit_sys
+_devkit_sys.path.append({debugpy_path!r})
 try:
     import debugpy as _devkit_debugpy
     _devkit_debugpy.listen(("127.0.0.1", {port}))
@@ -230,6 +239,59 @@ class _DevkitStdin:
 
 _devkit_sys.stdin = _DevkitStdin(_devkit_sys.stdin)
 """
+
+
+# Put before MiniStack's Python worker script, whose own code then inserts the function's code folder before it.
+_RUNTIME_PRELUDE = """
+import sys as _devkit_sys
+_devkit_sys.path.insert(0, {packages!r})
+"""
+
+
+class WorkerRuntimes:
+    """The interpreter and dependency folder of each Python runtime, and the patch that makes MiniStack's workers
+    use them instead of the engine's own interpreter."""
+
+    def __init__(self, runtime: Any, prepared: dict[str, dict[str, str]]) -> None:
+        self.runtime = runtime
+        self.prepared = prepared
+        original_detect = runtime._detect_runtime_binary
+        runtimes = self
+
+        def detect(runtime_name: str) -> tuple[str, str]:
+            binary, script = original_detect(runtime_name)
+            if not str(runtime_name).startswith("python"):
+                return binary, script
+            settings = runtimes.prepared.get(runtime_name)
+            if settings is None:
+                raise RuntimeError(
+                    f"no interpreter prepared for {runtime_name} (prepared: {', '.join(runtimes.prepared) or 'none'})"
+                    ": `invoke up` prepares the template's runtimes"
+                )
+            return settings["python"], _RUNTIME_PRELUDE.format(packages=settings["packages"]) + script
+
+        runtime._detect_runtime_binary = detect
+
+    def answer(self, method: str, request: dict[str, Any]) -> dict[str, Any]:
+        prepared = request.get("runtimes")
+        if method == "POST" and isinstance(prepared, dict) and prepared != self.prepared:
+            self.prepared = prepared
+            # Idle workers run the previous set; the next invocation starts one on the new one.
+            with self.runtime._lock:
+                idle = [
+                    worker
+                    for entries in self.runtime._workers.values()
+                    for worker in entries
+                    if not worker.in_use
+                ]
+                for key, entries in list(self.runtime._workers.items()):
+                    busy = [worker for worker in entries if worker.in_use]
+                    if busy:
+                        self.runtime._workers[key] = busy
+                    else:
+                        self.runtime._workers.pop(key, None)
+            self.runtime.kill_workers(idle)
+        return {"runtimes": self.prepared}
 
 
 class Debugging:
@@ -272,6 +334,7 @@ class Debugging:
                 "port": int(request["port"]),
                 "wait": bool(request.get("wait")),
                 "code_dir": str(request["code_dir"]),
+                "debugpy_path": str(request["debugpy_path"]),
             }
             self._drop_idle_workers(name)
         elif method == "DELETE" and isinstance(name, str) and self.functions.pop(name, None) is not None:
@@ -310,10 +373,17 @@ class Control:
     """The ASGI layer in front of MiniStack's app: starts periodic saving once the engine has loaded its state,
     marks state as changed on each request, and answers the /_devkit/ routes."""
 
-    def __init__(self, app: Asgi, saver: Saver, debugging: Debugging | None = None) -> None:
+    def __init__(
+        self,
+        app: Asgi,
+        saver: Saver,
+        debugging: Debugging | None = None,
+        runtimes: WorkerRuntimes | None = None,
+    ) -> None:
         self.app = app
         self.saver = saver
         self.debugging = debugging
+        self.runtimes = runtimes
         self.profiler: cProfile.Profile | None = None
         self._saving: asyncio.Task[None] | None = None
 
@@ -360,6 +430,8 @@ class Control:
             body = self.saver.status()
         elif route[1] == "debug" and self.debugging is not None:
             body = self.debugging.answer(route[0], request)
+        elif route[1] == "workers" and self.runtimes is not None:
+            body = self.runtimes.answer(route[0], request)
         elif route == ("POST", "profile/start"):
             self.profiler = cProfile.Profile()
             self.profiler.enable()
@@ -411,7 +483,9 @@ def main() -> None:
     saver.original_save_all = engine.save_all
     # `main()` serves the module's `app` and its lifespan calls the module's `save_all`, both looked up at call time.
     engine.save_all = saver.save_all
-    engine.app = Control(engine.app, saver, Debugging(lambda_runtime))
+    # First the runtimes' patch, then debugging's, which wraps it (a debugged worker gets both preludes).
+    runtimes = WorkerRuntimes(lambda_runtime, json.loads(os.environ.get("DEVKIT_WORKER_RUNTIMES", "{}")))
+    engine.app = Control(engine.app, saver, Debugging(lambda_runtime), runtimes)
     sys.argv[1:] = []  # the engine parses its own options (none are used); the launcher's path is not one
     engine.main()
 
