@@ -162,7 +162,7 @@ class MiniStack(Emulator):
         if process and running_port == self.port and not (fresh or restore):
             if self.is_ready():
                 # The lock may have changed since it started: its next workers take the current set.
-                self._control("POST", "workers", body={"runtimes": runtimes})
+                self.use_worker_runtimes(runtimes)
                 return
             raise ToolingError(
                 f"MiniStack (PID {process.pid}) is running but not answering on port {self.port}. "
@@ -246,6 +246,11 @@ class MiniStack(Emulator):
     def _worker_runtimes() -> dict[str, dict[str, str]]:
         """Each runtime of the template's functions, prepared (built once per lock) for the launcher."""
         return {runtime: worker_runtime(runtime).as_json() for runtime in sorted(template_runtimes())}
+
+    def use_worker_runtimes(self, runtimes: dict[str, dict[str, str]]) -> None:
+        """The running engine's next workers of each runtime run on these (`WorkerRuntime.as_json`); its idle
+        workers go when they change."""
+        self._control("POST", "workers", body={"runtimes": runtimes})
 
     def _spawn(self, runtimes: dict[str, dict[str, str]]) -> None:
         state = self.state_dir / "state"
