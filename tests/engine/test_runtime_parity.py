@@ -24,7 +24,9 @@ UNDECLARED = "pygments"
 ROLE_NAME = "parity-test"
 TRUST_LAMBDA = {
     "Version": "2012-10-17",
-    "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+    "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    ],
 }
 
 
@@ -40,7 +42,9 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MiniStack]:
     private.state_dir.mkdir()
     try:
         private.start()
-        private.client("iam").create_role(RoleName=ROLE_NAME, AssumeRolePolicyDocument=json.dumps(TRUST_LAMBDA))
+        private.client("iam").create_role(
+            RoleName=ROLE_NAME, AssumeRolePolicyDocument=json.dumps(TRUST_LAMBDA)
+        )
         yield private
     finally:
         private.stop(purge=True)
