@@ -1,19 +1,20 @@
-"""Each handler's cold start as its own figure: a fresh interpreter of this environment (the one MiniStack runs
-the workers on), given the function's deployed environment variables, imports the handler module and runs its
-init phase (configuration, AWS clients), timed inside."""
+"""Each handler's cold start as its own figure: a fresh worker interpreter (the template runtime's Python, with the
+import path a local worker has: handlers/, the locked dependency set, the standard library), given the function's
+deployed environment variables, imports the handler module and runs its init phase (configuration, AWS clients),
+timed inside."""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from devkit.bench.stats import percentile
 from devkit.core.project import EMULATOR_ACCESS_KEY, EMULATOR_REGION, HANDLERS, ToolingError
+from devkit.core.runtime import template_runtimes, worker_runtime
 from devkit.engines import Engine
 
 HANDLER_MODULES = ("sender", "reader", "writer")
@@ -24,9 +25,10 @@ _PLACEHOLDERS = {
     "AWS_DEFAULT_REGION": EMULATOR_REGION,
     "AWS_ENDPOINT_URL": "http://127.0.0.1:1",
 }
+# The worker's import path is set before the clock starts, as the worker's own script sets it.
 _PROBE = (
-    "import importlib, json, sys, time; started = time.perf_counter(); importlib.import_module(sys.argv[1]); "
-    "print(json.dumps(time.perf_counter() - started))"
+    "import importlib, json, sys, time; sys.path[:0] = sys.argv[2:]; started = time.perf_counter(); "
+    "importlib.import_module(sys.argv[1]); print(json.dumps(time.perf_counter() - started))"
 )
 
 
@@ -53,6 +55,8 @@ def function_environments(engine: Engine, outputs: Mapping[str, Any]) -> dict[st
 
 def measure_cold_starts(environments: Mapping[str, Mapping[str, str]], runs: int = 3) -> list[ColdStart]:
     """Time each handler module's import + init `runs` times, each in a fresh interpreter with its environment."""
+    (runtime,) = template_runtimes()
+    worker = worker_runtime(runtime)
     results = []
     for module, variables in environments.items():
         timings = []
@@ -64,7 +68,7 @@ def measure_cold_starts(environments: Mapping[str, Mapping[str, str]], runs: int
                 "AWS_LAMBDA_FUNCTION_NAME": f"cold-start-{module}",
             }
             probe = subprocess.run(
-                [sys.executable, "-c", _PROBE, module],
+                [str(worker.launcher), "-c", _PROBE, module, str(HANDLERS), str(worker.packages)],
                 cwd=HANDLERS,
                 env=environment,
                 capture_output=True,
