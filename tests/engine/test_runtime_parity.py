@@ -50,7 +50,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MiniStack]:
         private.stop(purge=True)
 
 
-def _deploy(engine: MiniStack, runtime: str, source: str) -> str:
+def _deploy(engine: MiniStack, runtime: str, source: str, *, timeout: int = 30) -> str:
     """A function whose handler module is `source`, on the template's runtime; its name."""
     code = io.BytesIO()
     with zipfile.ZipFile(code, "w") as bundle:
@@ -64,7 +64,7 @@ def _deploy(engine: MiniStack, runtime: str, source: str) -> str:
         Role=role,
         Handler="handler.handler",
         Code={"ZipFile": code.getvalue()},
-        Timeout=30,
+        Timeout=timeout,
     )
     lambda_client.get_waiter("function_active_v2").wait(FunctionName=name)
     return name
@@ -149,3 +149,15 @@ def test_an_import_the_bundle_lacks_fails_as_on_aws_until_the_dependency_is_decl
         assert payload["module"].startswith(str(prepared.packages))
     finally:
         engine.use_worker_runtimes({runtime: worker_runtime(runtime).as_json()})
+
+
+def test_an_invocation_that_outlasts_the_functions_timeout_ends_with_the_lambda_timeout_error(
+    engine: MiniStack, runtime: str
+) -> None:
+    # Given a function with a 1 s timeout whose handler takes longer
+    source = "import time\ndef handler(event, context):\n    time.sleep(5)\n    return 'finished'\n"
+    name = _deploy(engine, runtime, source, timeout=1)
+    # When it is invoked, then the invocation fails as on Lambda, instead of returning the late result
+    error, payload = _invoke(engine, name)
+    assert error == "Unhandled", payload
+    assert payload == {"errorMessage": "Task timed out after 1.00 seconds", "errorType": "Sandbox.Timedout"}

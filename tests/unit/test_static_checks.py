@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from devkit.checks import lint as static_checks
-from devkit.core.project import ToolingError
-from devkit.core.runtime import REQUIREMENTS, export_command
+from devkit.core.project import HANDLERS, ToolingError
+from devkit.core.runtime import REQUIREMENTS, export_command, template_runtimes, worker_runtime
 
 
 def test_given_both_templates_then_the_sam_translator_accepts_them() -> None:
@@ -88,3 +88,24 @@ def test_given_requirements_that_drifted_from_the_lock_then_lint_fails_with_the_
     with pytest.raises(ToolingError, match=r"does not match uv\.lock") as failure:
         static_checks.check_requirements(drifted)
     assert export_command() in str(failure.value)
+
+
+# Lambda's quota for a function's code and layers, unzipped.
+UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024
+
+
+def _size(folder: Path) -> int:
+    """Bytes of the files `sam build` would ship from `folder` (it never ships bytecode caches)."""
+    files = [path for path in folder.rglob("*") if path.is_file() and "__pycache__" not in path.parts]
+    assert files, f"nothing in {folder}"
+    return sum(path.stat().st_size for path in files)
+
+
+def test_given_the_handlers_and_their_locked_dependencies_then_the_bundle_fits_lambdas_unzipped_limit() -> (
+    None
+):
+    # Given the code folder and the dependency set installed from the exported lock for the runtime's Python
+    (runtime,) = template_runtimes()
+    packages = worker_runtime(runtime, say=lambda _: None).packages
+    # When their sizes are added up, then they fit the 250 MB Lambda allows
+    assert _size(HANDLERS) + _size(packages) <= UNZIPPED_LIMIT_BYTES
