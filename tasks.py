@@ -11,7 +11,13 @@ import os
 
 from invoke.collection import Collection
 
-from devkit.commands import (
+from devkit.core.environment import compile_once
+from devkit.core.project import ROOT
+
+# Before the tasks' imports, which are what an uncompiled environment slows down.
+compile_once()
+
+from devkit.commands import (  # noqa: E402
     bench,
     checks,
     consumer,
@@ -23,7 +29,6 @@ from devkit.commands import (
     service,
     snapshot,
 )
-from devkit.core.project import ROOT
 
 # `invoke` finds this file from any subfolder; the commands it runs expect the project root.
 os.chdir(ROOT)
