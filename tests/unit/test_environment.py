@@ -19,7 +19,7 @@ def uv_calls(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[list[str]]
         calls.append(command)
         return subprocess.CompletedProcess(command, 0, b"", b"")
 
-    monkeypatch.setattr(environment.subprocess, "run", run)
+    monkeypatch.setattr(subprocess, "run", run)
     monkeypatch.setattr(environment, "STAMP", tmp_path / "stamp")
     return calls
 
