@@ -22,7 +22,8 @@ class EngineStatus:
 
 class Engine(Protocol):
     name: str
-    # Emulators run the handlers from the zip as-is (MiniStack) or in a bare runtime image (LocalStack); AWS gets
+    # MiniStack runs the zip as-is, its workers taking the dependency set from a folder built per lock
+    # (devkit.core.runtime); LocalStack runs it in a bare runtime image, so its zip carries them; AWS gets
     # `sam build`, which installs handlers/requirements.txt itself.
     bundles_dependencies: bool
 
