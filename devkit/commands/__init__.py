@@ -22,7 +22,7 @@ from invoke.program import Program
 from invoke.tasks import Task, task
 
 from devkit.core import ui
-from devkit.core.project import ToolingError, check_stage
+from devkit.core.project import ENGINES, STAGES, ToolingError, check_stage
 from devkit.engines import Engine, get_engine
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -115,11 +115,31 @@ class ProjectTask(Task):  # type: ignore[type-arg]
         return checked
 
 
+def shared_help(function: Callable[..., Any]) -> dict[str, str]:
+    """The help of the options that mean the same on every task (`--target`, `--stage`, `--json`), worded from the
+    task's defaults, so a task states only what is its own."""
+    parameters = inspect.signature(function).parameters
+    shared: dict[str, str] = {}
+    if "target" in parameters:
+        default = parameters["target"].default
+        shared["target"] = f"{default} (default), " + " or ".join(e for e in ENGINES if e != default)
+    if "stage" in parameters:
+        default = parameters["stage"].default
+        shared["stage"] = f"stage: {', '.join(STAGES)} " + (
+            f"(default {default})" if default else "(required)"
+        )
+    if "json_" in parameters:
+        shared["json"] = "print JSON (for scripts) instead of a table"
+    return shared
+
+
 def command(**options: Any) -> Callable[[F], Any]:
-    """`@task` whose expected failures (see `failure_message`) become one red line on stderr and exit code 1."""
+    """`@task` whose expected failures (see `failure_message`) become one red line on stderr and exit code 1; the
+    shared options get their help from `shared_help` unless the task words it itself."""
 
     def decorate(function: F) -> Any:
         _require_declared_positionals(function, options.get("positional", ()))
+        options["help"] = {**shared_help(function), **options.get("help", {})}
 
         @functools.wraps(function)
         def run(*args: Any, **kwargs: Any) -> Any:

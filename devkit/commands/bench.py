@@ -88,7 +88,6 @@ def bench(
         "tombstones": "tombstones to add for the second phase (default 10000; removed afterwards)",
         "requests": "list requests per phase (default 300)",
         "limit": "page size (default 50)",
-        "target": "ministack (default), localstack or aws",
         "stage": "stage to measure (default dev; never prod, which it would fill with tombstones)",
     }
 )

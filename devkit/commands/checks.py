@@ -16,7 +16,6 @@ from devkit.core.project import LOCAL, ROOT
 PYTEST = [sys.executable, "-m", "pytest"]
 # The options of the suites that run against a deployed stack (`e2e`, `browser`).
 DEPLOYED_STACK_HELP = {
-    "target": "ministack (default), localstack or aws",
     "stage": "stage to test (default dev)",
     "outputs_file": "a saved `invoke outputs --json` to test against instead of asking the engine",
 }

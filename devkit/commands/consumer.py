@@ -10,9 +10,6 @@ from devkit.core.project import stack_name
 from devkit.stack import consumers
 from devkit.stack.auth import READ_SCOPE, client_secret, parse_scopes
 
-TARGET_HELP = "ministack (default), localstack or aws"
-STAGE_HELP = "stage (default dev)"
-
 
 @command(
     positional=["name"],
@@ -20,8 +17,6 @@ STAGE_HELP = "stage (default dev)"
         "name": "the calling service, e.g. order-service (creates app client consumer-<name>)",
         "scopes": "comma-separated scopes (default: purchases/read; also purchases/write, purchases/admin)",
         "show_secret": "print the new client's secret (otherwise: read it with DescribeUserPoolClient)",
-        "target": TARGET_HELP,
-        "stage": STAGE_HELP,
     },
 )
 def create(
@@ -47,7 +42,7 @@ def create(
 
 @command(
     positional=["client_id"],
-    help={"client_id": "the consumer's app client id", "target": TARGET_HELP, "stage": STAGE_HELP},
+    help={"client_id": "the consumer's app client id"},
 )
 def remove(c: Context, client_id: str, target: str = "ministack", stage: str = "dev") -> None:
     """Remove a consumer's OAuth client: its secret stops working at once."""
@@ -56,7 +51,10 @@ def remove(c: Context, client_id: str, target: str = "ministack", stage: str = "
     say(f"Removed app client {client_id}.")
 
 
-@command(name="list", default=True, help={"target": TARGET_HELP, "stage": STAGE_HELP})
+@command(
+    name="list",
+    default=True,
+)
 def list_(c: Context, target: str = "ministack", stage: str = "dev") -> None:
     """List the consumers' OAuth clients and their scopes (also what `invoke consumer` alone does)."""
     engine, values = deployed(target, stage)

@@ -20,7 +20,6 @@ FUNCTION_HELP = "sender, reader, writer, notifier, connections or authorizer"
         "function": FUNCTION_HELP,
         "port": "port on 127.0.0.1 that debugpy listens on (default 5678)",
         "wait": "the first invocation waits until a debugger has attached",
-        "stage": "stage (default dev)",
     },
 )
 def on(c: Context, function: str, port: int = 5678, wait: bool = False, stage: str = "dev") -> None:
@@ -31,7 +30,7 @@ def on(c: Context, function: str, port: int = 5678, wait: bool = False, stage: s
     say(f"{function} runs without the debugger again.")
 
 
-@command(positional=["function"], help={"function": FUNCTION_HELP, "stage": "stage (default dev)"})
+@command(positional=["function"], help={"function": FUNCTION_HELP})
 def off(c: Context, function: str, stage: str = "dev") -> None:
     """Put a function back as it was after a debugging session (what Ctrl-C in `invoke debug` does)."""
     engine = _local_engine()

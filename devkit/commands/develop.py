@@ -31,8 +31,6 @@ def event(c: Context, kind: str) -> None:
     help={
         "function": "sender, reader, writer, notifier, connections or authorizer",
         "event": "JSON file with the event (- reads standard input; default: {})",
-        "target": "ministack (default), localstack or aws",
-        "stage": "stage (default dev)",
     },
 )
 def call(c: Context, function: str, event: str = "", target: str = "ministack", stage: str = "dev") -> None:

@@ -73,7 +73,6 @@ def up(
 
 @command(
     help={
-        "target": "ministack (default) or localstack",
         "purge": "also delete the engine's saved state",
         "force": "MiniStack: kill it if it does not stop in time (changes since its last save are lost)",
     }
@@ -87,7 +86,7 @@ def down(c: Context, target: str = "ministack", purge: bool = False, force: bool
     say(f"{target} {state}{'; its state is deleted' if purge else ''}.")
 
 
-@command(help={"target": "ministack (default), localstack or aws"})
+@command()
 def status(c: Context, target: str = "ministack") -> None:
     """Show whether the engine runs and which stacks it holds."""
     engine = engine_named(target)
@@ -101,7 +100,6 @@ def status(c: Context, target: str = "ministack") -> None:
 
 @command(
     help={
-        "target": "ministack (default), localstack or aws",
         "follow": "keep printing new lines",
         "function": "sender, reader, writer, notifier, connections or authorizer: its logs, not the engine's",
         "stage": "stage whose functions to read (default dev)",

@@ -15,13 +15,7 @@ from devkit.core import ui
 from devkit.core.project import ToolingError, check_stage
 
 
-@command(
-    help={
-        "target": "ministack (default), localstack or aws",
-        "stage": "stage (default dev)",
-        "json": "print JSON",
-    }
-)
+@command()
 def outputs(c: Context, target: str = "ministack", stage: str = "dev", json_: bool = False) -> None:
     """Print the stack outputs, with URLs reachable from this host."""
     _, values = deployed(target, stage)
@@ -31,7 +25,7 @@ def outputs(c: Context, target: str = "ministack", stage: str = "dev", json_: bo
         ui.table(("Output", "Value"), sorted(values.items()))
 
 
-@command(help={"target": "ministack (default), localstack or aws", "stage": "stage (default dev)"})
+@command()
 def seed(c: Context, target: str = "ministack", stage: str = "dev") -> None:
     """Send the sample purchases through the API and print their ids once readable."""
     from devkit.stack.auth import authorization_header
@@ -48,7 +42,6 @@ def seed(c: Context, target: str = "ministack", stage: str = "dev") -> None:
     help={
         "scopes": "comma-separated scopes (default: purchases/read,purchases/write; add purchases/admin to see "
         "every client's purchases)",
-        "target": "ministack (default), localstack or aws",
         "stage": "stage (default dev; prod has no development client)",
     }
 )
@@ -63,8 +56,6 @@ def token(c: Context, scopes: str = "", target: str = "ministack", stage: str = 
 @command(
     help={
         "owner": "app client id that becomes the owner of every purchase without one (required)",
-        "target": "ministack (default), localstack or aws",
-        "stage": "stage (default dev)",
     }
 )
 def backfill_owners(c: Context, owner: str = "", target: str = "ministack", stage: str = "dev") -> None:
@@ -86,8 +77,6 @@ def backfill_owners(c: Context, owner: str = "", target: str = "ministack", stag
 
 @command(
     help={
-        "target": "ministack (default), localstack or aws",
-        "stage": "stage (default dev)",
         "redrive": "move the messages back to the queue",
     }
 )
@@ -123,7 +112,6 @@ def dlq(c: Context, target: str = "ministack", stage: str = "dev", redrive: bool
     help={
         "out": "file to write (default openapi.json; - for stdout)",
         "target": "engine whose running stack's URL goes into `servers` (default ministack; none if not deployed)",
-        "stage": "stage (default dev)",
     }
 )
 def openapi(c: Context, out: str = "openapi.json", target: str = "ministack", stage: str = "dev") -> None:
@@ -147,8 +135,6 @@ def openapi(c: Context, out: str = "openapi.json", target: str = "ministack", st
 
 @command(
     help={
-        "target": "ministack (default), localstack or aws",
-        "stage": "stage (default dev)",
         "bench": "instead: time N writes from 202 to notification received (p50/p95, warm)",
     }
 )
@@ -171,8 +157,6 @@ def notifications(c: Context, target: str = "ministack", stage: str = "dev", ben
 @command(
     help={
         "port": "port on 127.0.0.1 (default 0: a free one)",
-        "target": "ministack (default), localstack or aws",
-        "stage": "stage (default dev)",
         "open": "also open the console in your browser",
     }
 )

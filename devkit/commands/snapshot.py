@@ -16,7 +16,7 @@ NAME_HELP = "the snapshot's name: 1-64 letters, digits, '.', '_', '-'"
 TARGET_HELP = "ministack (default; the only engine with local snapshots)"
 
 
-@command(positional=["name"], help={"name": NAME_HELP, "target": TARGET_HELP})
+@command(positional=["name"], help={"name": NAME_HELP})
 def save(c: Context, name: str, target: str = "ministack") -> None:
     """Save the local engine's whole state as snapshot NAME."""
     with ui.phase(f"Saving snapshot {name}"):
@@ -26,7 +26,7 @@ def save(c: Context, name: str, target: str = "ministack") -> None:
     )
 
 
-@command(positional=["name"], help={"name": NAME_HELP, "target": TARGET_HELP})
+@command(positional=["name"], help={"name": NAME_HELP})
 def load(c: Context, name: str, target: str = "ministack") -> None:
     """Replace the local engine's state with snapshot NAME (the replaced state is kept as a snapshot)."""
     with ui.phase(f"Loading snapshot {name}"):
@@ -40,14 +40,17 @@ def load(c: Context, name: str, target: str = "ministack") -> None:
     )
 
 
-@command(positional=["name"], help={"name": NAME_HELP, "target": TARGET_HELP})
+@command(positional=["name"], help={"name": NAME_HELP})
 def remove(c: Context, name: str, target: str = "ministack") -> None:
     """Delete snapshot NAME."""
     removed = snapshots.remove(_snapshot_engine(target), name)
     say(f"Removed snapshot {removed.name}.")
 
 
-@command(name="list", default=True, help={"target": TARGET_HELP})
+@command(
+    name="list",
+    default=True,
+)
 def list_(c: Context, target: str = "ministack") -> None:
     """List the local engine's snapshots (also what `invoke snapshot` alone does)."""
     engine = _snapshot_engine(target)
