@@ -77,7 +77,7 @@ def find(engine: MiniStack, name: str) -> Snapshot:
     if snapshot is None:
         known = ", ".join(item.name for item in list_snapshots(engine)) or "none yet"
         raise ToolingError(
-            f"No snapshot named {name!r} (snapshots: {known}); `invoke snapshot list` shows them."
+            f"No snapshot named {name!r} (snapshots: {known}); `invoke snapshot.list` shows them."
         )
     return snapshot
 
