@@ -138,13 +138,36 @@ class Report:
     engine_figures: EngineFigures | None = None
     # Every latency and lag measured, in ms, so a figure can be recomputed from the JSON.
     samples: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    # A soak's injected faults: how often each one fired, from the writer's log (None: the log was not read).
+    faults_fired: Mapping[str, int] | None = None
+
+    @property
+    def problems(self) -> list[str]:
+        """What fails the run, one phrase each. A benchmark fails when a write was lost; a soak also when a write
+        was applied twice or an injected fault never fired (it then proved nothing about recovery)."""
+        if self.writes is None:
+            return ["the accepted writes were not accounted for"]
+        problems = []
+        if self.writes.lost:
+            problems.append(f"{self.writes.lost} accepted write(s) lost")
+        if self.kind != "soak":
+            return problems
+        if self.writes.duplicated:
+            problems.append(f"{self.writes.duplicated} write(s) applied twice")
+        if self.faults_fired is None:
+            problems.append("the writer's log could not be read, so no injected fault is known to have fired")
+        else:
+            idle = [f"{label} 0" for label, count in self.faults_fired.items() if count == 0]
+            if idle or not self.faults_fired:
+                problems.append(
+                    f"injected faults did not fire ({', '.join(idle) or 'none injected'}): the writer's live "
+                    "alias does not run with them"
+                )
+        return problems
 
     @property
     def passed(self) -> bool:
-        """A soak passes when nothing was lost or duplicated; a benchmark when nothing was lost."""
-        if self.writes is None:
-            return False
-        return self.writes.clean if self.kind == "soak" else self.writes.lost == 0
+        return not self.problems
 
 
 def machine_info() -> dict[str, Any]:
@@ -336,15 +359,23 @@ def _verdict(report: Report) -> list[str]:
         lines.append(f"Targets MISSED: {len(missed)}" + (f" ({', '.join(missed)})" if missed else ""))
         if unmeasured:
             lines.append(f"Not measured in this run: {', '.join(unmeasured)}")
-    if report.writes is None:
+    writes = report.writes
+    if writes is None:
         lines.append("Writes: not accounted for.")
-    elif report.passed:
+    elif writes.lost == 0 and (report.kind != "soak" or writes.duplicated == 0):
         lines.append(
             "Writes: every accepted write accounted for (none lost"
             + (", none duplicated)." if report.kind == "soak" else ").")
         )
     else:
-        lines.append(f"Writes: FAILED - {report.writes.lost} lost, {report.writes.duplicated} duplicated.")
+        lines.append(f"Writes: FAILED - {writes.lost} lost, {writes.duplicated} duplicated.")
+    if report.kind == "soak":
+        fired = report.faults_fired
+        counts = ", ".join(f"{label} {count}" for label, count in (fired or {}).items())
+        if fired and all(fired.values()):
+            lines.append(f"Faults: fired ({counts}).")
+        else:
+            lines.append(f"Faults: FAILED - {counts or 'not read from the writer log'}.")
     return lines
 
 

@@ -40,6 +40,7 @@ from devkit.engines import Engine
 from devkit.engines.ministack import MiniStack
 from devkit.stack import dlq, queues
 from devkit.stack.auth import authorization_header
+from devkit.stack.invoking import ALIAS
 from devkit.stack.outputs import reachable_outputs
 from devkit.stack.tombstones import remove_items
 
@@ -401,9 +402,7 @@ def run_soak(
             f"accepted; faults: {_describe(faults)}; retried POSTs: {result.retries}."
         )
         accounting = _account(engine, outputs, run_tag, result.accepted, progress)
-        evidence = _fault_evidence(engine, outputs["WriterFunctionName"], soak_started_ms)
-        if evidence:
-            notes.append(f"Faults seen in the writer's log: {evidence}.")
+        faults_fired = _faults_fired(engine, outputs["WriterFunctionName"], faults, soak_started_ms)
         if result.hit_deadline:
             notes.append(f"Sending hit its {SOAK_SEND_DEADLINE:g} s deadline.")
         if not keep_data:
@@ -430,6 +429,7 @@ def run_soak(
             floor=None,
             notes=notes,
         )
+        report = dataclasses.replace(report, faults_fired=faults_fired)
     finally:
         _restore_faults_off(engine, stage, progress)
     return report
@@ -557,20 +557,24 @@ def _wait_for_empty_queue(engine: Engine, queue_url: str, timeout: float) -> boo
 
 # -- fault switches
 
-# What the writer and the engine log when a fault fires: a record failed on purpose (purchases.faults), and the
-# engine's account of a worker that exited mid-batch (MiniStack's wording).
+# What the writer and the engine log when a fault fires, per fault parameter: a record failed on purpose
+# (purchases.faults), and the engine's account of a worker that exited mid-batch (MiniStack's wording).
 _FAULT_SIGNS = {
-    "records failed on purpose": '"on purpose"',
-    "writer processes died mid-batch": '"Worker process died"',
+    "WriterFaultRate": ("records failed on purpose", '"on purpose"'),
+    "WriterCrashRate": ("writer processes died mid-batch", '"Worker process died"'),
 }
 
 
-def _fault_evidence(engine: Engine, function_name: str, since_ms: int) -> str:
-    """How often the injected faults fired, from the writer's log (best effort: '' when the log can't be read),
-    so a soak that passed without exercising any fault shows it."""
+def _faults_fired(
+    engine: Engine, function_name: str, faults: dict[str, str], since_ms: int
+) -> dict[str, int] | None:
+    """How often each injected fault (a parameter above 0) fired, counted in the writer's log; None when the log
+    can't be read. A soak in which a fault never fired proved nothing about recovering from it."""
     logs = engine.client("logs")
-    found = []
-    for label, pattern in _FAULT_SIGNS.items():
+    fired = {}
+    for parameter, (label, pattern) in _FAULT_SIGNS.items():
+        if not float(faults.get(parameter, "0")):
+            continue
         arguments: dict[str, Any] = {
             "logGroupName": f"/aws/lambda/{function_name}",
             "startTime": since_ms,
@@ -578,15 +582,18 @@ def _fault_evidence(engine: Engine, function_name: str, since_ms: int) -> str:
         }
         try:
             pages = logs.get_paginator("filter_log_events").paginate(**arguments)
-            count = sum(len(page.get("events", [])) for page in pages)
+            fired[label] = sum(len(page.get("events", [])) for page in pages)
         except ClientError:
-            return ""
-        found.append(f"{label} {count}")
-    return ", ".join(found)
+            return None
+    return fired
 
 
 def _writer_fault_settings(engine: Engine, function_name: str) -> dict[str, str]:
-    configuration = engine.client("lambda").get_function_configuration(FunctionName=function_name)
+    """The fault rates the writer's `live` alias runs with: the alias is what the queue invokes, and a version
+    that was not republished would keep the previous rates whatever `$LATEST` says."""
+    configuration = engine.client("lambda").get_function_configuration(
+        FunctionName=function_name, Qualifier=ALIAS
+    )
     variables: dict[str, str] = configuration.get("Environment", {}).get("Variables", {})
     return {
         "WriterFaultRate": variables.get("WRITER_FAULT_RATE", "0"),
@@ -597,7 +604,9 @@ def _writer_fault_settings(engine: Engine, function_name: str) -> dict[str, str]
 def _check_writer_faults(engine: Engine, function_name: str, wanted: dict[str, str]) -> None:
     actual = _writer_fault_settings(engine, function_name)
     if any(float(actual[key]) != float(value) for key, value in wanted.items()):
-        raise ToolingError(f"The writer did not get the soak's faults ({_describe(actual)}); not soaking.")
+        raise ToolingError(
+            f"The writer's live alias did not get the soak's faults ({_describe(actual)}); not soaking."
+        )
 
 
 def _restore_faults_off(engine: Engine, stage: str, progress: Progress) -> None:

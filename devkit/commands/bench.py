@@ -80,7 +80,7 @@ def bench(
     ui.report(f"\n{benchmark.format_report(report)}")
     say(f"\nJSON: {path}")
     if not report.passed:
-        raise Exit("Some accepted writes were lost or applied twice (see above).", code=1)
+        raise Exit(f"The {report.kind} failed: {'; '.join(report.problems)} (see above).", code=1)
 
 
 @command(

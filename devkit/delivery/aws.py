@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 import shlex
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,9 +53,18 @@ class PipelineResources:
     # The managed policy every role of the stack must carry: the execution role creates no role without it.
     permissions_boundary_arn: str
 
-    def sam_deploy_arguments(self, stage: str) -> list[str]:
+    def parameter_overrides(self, stage: str) -> dict[str, str]:
+        """The stage's samconfig overrides plus the boundary on every role: what `sam deploy` is given."""
+        overrides = dict(item.split("=", 1) for item in samconfig_overrides(stage))
+        return {**overrides, "PermissionsBoundary": self.permissions_boundary_arn}
+
+    def sam_deploy_arguments(
+        self, stage: str, version_parameters: Mapping[str, str] | None = None
+    ) -> list[str]:
         """What `sam deploy` needs to upload to the bootstrap's bucket, deploy as its execution role and put the
-        boundary on every role (its overrides replace samconfig's as a whole, so the stage's come first)."""
+        boundary on every role (its overrides replace samconfig's as a whole, so the stage's come first), with
+        the functions' version keys (devkit.delivery.versions)."""
+        overrides = {**self.parameter_overrides(stage), **(version_parameters or {})}
         return [
             "--no-resolve-s3",
             "--s3-bucket",
@@ -65,8 +74,7 @@ class PipelineResources:
             "--role-arn",
             self.execution_role_arn,
             "--parameter-overrides",
-            *samconfig_overrides(stage),
-            f"PermissionsBoundary={self.permissions_boundary_arn}",
+            *(f"{key}={value}" for key, value in overrides.items()),
         ]
 
 
@@ -186,12 +194,13 @@ def deploy_stage(
     confirm: Callable[[str], bool] | None,
     dry_run: bool,
     progress: Progress = print,
+    version_parameters: Mapping[str, str] | None = None,
 ) -> str:
     """Create the change set (`sam deploy --no-execute-changeset`, which prints it), ask when `confirm` is given,
     execute it and follow the stack and its traffic shift. Returns the outcome; raises when it rolled back."""
     name = stack_name(stage)
     before = change_set_ids(cloudformation, name)
-    create_change_set(resources.sam_deploy_arguments(stage))
+    create_change_set(resources.sam_deploy_arguments(stage, version_parameters))
     change_set = new_change_set(cloudformation, name, before)
     if change_set is None:
         progress(f"Nothing to deploy: {name} already matches this commit.")

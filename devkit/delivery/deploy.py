@@ -16,6 +16,7 @@ from devkit.core.project import ToolingError, stack_name
 from devkit.core.template import dump_template, load_template, with_parameter_defaults
 from devkit.core.waiting import DeadlineExceeded, wait_for
 from devkit.delivery.packaging import CodeBundle, build_bundle
+from devkit.delivery.versions import version_keys, version_parameter_names
 from devkit.engines import Engine
 from devkit.engines.emulator import TEST_ONLY_PARAMETERS, check_stack_intact
 from devkit.stack.stacks import describe_stack, stack_functions
@@ -55,8 +56,12 @@ def deploy_to_emulator(
     name = name or stack_name(stage)
     bundle = bundle or build_bundle(with_dependencies=engine.bundles_dependencies)
     values = {"StageName": stage, **local_stage_parameters(engine, stage), **(parameters or {})}
-    template = with_parameter_defaults(template or load_template(inline_includes=True), values)
-    fingerprint = _fingerprint(template, values)
+    source = template or load_template(inline_includes=True)
+    # The fingerprint leaves the code out (a code-only change is pushed to the functions directly), so it is
+    # taken before the version keys, which hold the code's digest.
+    fingerprint = _fingerprint(with_parameter_defaults(source, values), values)
+    values |= version_keys(source, values, dict.fromkeys(version_parameter_names(source), bundle.sha256))
+    template = with_parameter_defaults(source, values)
     cloudformation = engine.client("cloudformation")
     stack = describe_stack(cloudformation, name)
     if stack and _is_settled(stack) and _tag(stack, FINGERPRINT_TAG) == fingerprint:

@@ -33,9 +33,10 @@ def ship(
     resources = delivery.pipeline_resources(engine.client("cloudformation"), stage) if aws else None
     with ui.phase("Building with sam build"):
         sam.build()
+    cloudformation = engine.client("cloudformation")
     if resources is not None:
         return delivery.deploy_stage(
-            engine.client("cloudformation"),
+            cloudformation,
             engine.client("codedeploy"),
             stage,
             resources,
@@ -43,9 +44,13 @@ def ship(
             confirm=confirm if stage == "prod" else None,
             dry_run=dry_run,
             progress=progress,
+            version_parameters=sam.version_parameters(
+                cloudformation, stack_name(stage), resources.parameter_overrides(stage)
+            ),
         )
     # On an emulator, the same `sam deploy` as on AWS, plus the engine's local-stage parameters.
     overrides = {"StageName": stage, **local_stage_parameters(engine, stage)}
+    overrides |= sam.version_parameters(cloudformation, stack_name(stage), overrides)
     sam.deploy(
         stage,
         dry_run=dry_run,

@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from devkit.core.project import ROOT, TEMPLATE, ToolingError
 from devkit.core.runtime import find_interpreter, template_runtimes
 from devkit.core.template import dump_template, load_template, with_parameter_defaults
+from devkit.delivery import versions
 
 SAM_VERSION = "1.170.0"
 BUILD_DIR = ROOT / ".aws-sam" / "build"
@@ -79,6 +81,22 @@ def _template_for(endpoint_url: str | None, parameters: dict[str, str] | None) -
     emulator_copy = BUILD_DIR / "template-emulator.json"
     emulator_copy.write_text(dump_template(with_parameter_defaults(load_template(built), parameters)))
     return emulator_copy
+
+
+def version_parameters(cloudformation: Any, stack: str, overrides: Mapping[str, str]) -> dict[str, str]:
+    """The functions' version keys for a `sam deploy` of the built template with `overrides`: each function's
+    code is the folder `sam build` made for it, and a parameter not overridden keeps the stack's current value."""
+    template = load_template(BUILD_DIR / "template.yaml")
+    digests = {}
+    for function_id in versions.version_parameter_names(template):
+        folder = BUILD_DIR / str(template["Resources"][function_id]["Properties"].get("CodeUri", function_id))
+        if not folder.is_dir():
+            raise ToolingError(
+                f"`sam build` left no code for {function_id} in {folder}: run `invoke deploy` again."
+            )
+        digests[function_id] = versions.directory_digest(folder)
+    previous = versions.stack_parameter_values(cloudformation, stack)
+    return versions.version_keys(template, overrides, digests, previous=previous)
 
 
 def delete(stack: str) -> None:

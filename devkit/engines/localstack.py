@@ -22,15 +22,21 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 SERVICE = "localstack"
 DEFAULT_PORT = 4566
 START_TIMEOUT = 120.0
-# LocalStack's API coverage pages: "Cognito User Pools API ... available starting with the Base plan"
-# (docs.localstack.cloud/api-coverage/v1/services/cognito-idp). The stack has no variant without authentication.
-COGNITO_SERVICE = "cognito-idp"
-COGNITO_PLAN_MESSAGE = (
-    "LocalStack reports no Cognito User Pools (cognito-idp), which the stack needs for its API authentication: "
-    "LocalStack offers it from the Base plan up, not on the free Hobby plan. Set LOCALSTACK_AUTH_TOKEN to a token "
-    "of a Base (or higher) plan and make sure SERVICES includes cognito-idp, or use the default engine, which "
-    "has it: `invoke up`."
+TOKEN_VARIABLE = "LOCALSTACK_AUTH_TOKEN"
+# Every LocalStack image since 2026.03 (calendar versions, YYYY.MM.patch) is one image that activates a license
+# with an auth token at start, and exits without one; the plan behind the token decides which services it serves.
+TOKEN_MESSAGE = (
+    f"LocalStack needs {TOKEN_VARIABLE} (its images since 2026.03 start only with one): export a token of a "
+    "Base plan or higher (Cognito and WebSocket APIs) from https://app.localstack.cloud, or use the default "
+    "engine, which needs none: `invoke up`."
 )
+# What the stack needs beyond LocalStack's free services, and why: LocalStack serves both from its Base plan up
+# (docs.localstack.cloud: API Gateway "V2 (HTTP, Management and WebSocket API) in the Base plan"; Cognito User
+# Pools "available starting with the Base plan").
+PLAN_SERVICES = {
+    "cognito-idp": "Cognito User Pools, the API's authentication",
+    "apigatewayv2": "WebSocket APIs, the change notifications",
+}
 _SERVICE_UP = frozenset({"available", "running"})
 
 
@@ -89,28 +95,49 @@ class LocalStack(Emulator):
         needed = ("cloudformation", "lambda", "apigateway", "sqs", "dynamodb", "s3", "iam")
         return all(states.get(service) in _SERVICE_UP for service in needed)
 
-    def require_cognito(self) -> None:
-        """Fail before any deploy when this LocalStack cannot serve Cognito, rather than deploy half a stack."""
+    def require_plan(self) -> None:
+        """Fail before any deploy, in one line, when this LocalStack's license or plan cannot serve the stack,
+        rather than deploy half a stack; LocalStack's own /_localstack/info and /_localstack/health say so."""
+        info = self.answers("/_localstack/info") or {}
         health = self.answers("/_localstack/health") or {}
-        if health.get("services", {}).get(COGNITO_SERVICE) not in _SERVICE_UP:
-            raise ToolingError(COGNITO_PLAN_MESSAGE)
+        version = info.get("version") or health.get("version") or "(version unknown)"
+        edition = info.get("edition") or health.get("edition") or "unknown"
+        if info.get("is_license_activated") is False:
+            raise ToolingError(
+                f"LocalStack {version} (edition {edition}) runs without an activated license: {TOKEN_VARIABLE} "
+                "was not passed to it or was refused; check the token at https://app.localstack.cloud and "
+                "restart it (`invoke down --target localstack`, then `invoke up --target localstack`)."
+            )
+        states = health.get("services", {})
+        missing = [service for service in PLAN_SERVICES if states.get(service) not in _SERVICE_UP]
+        if missing:
+            named = "; ".join(
+                f"{service} ({PLAN_SERVICES[service]}: {states.get(service, 'not listed')})"
+                for service in missing
+            )
+            raise ToolingError(
+                f"LocalStack {version} (edition {edition}) does not serve {named}: its plan lacks them. Use a "
+                f"token of a Base plan or higher, with SERVICES including {','.join(PLAN_SERVICES)}, or the "
+                "default engine, which has them: `invoke up`."
+            )
 
     def start(self, *, fresh: bool = False) -> None:
         if self.is_ready() and not fresh:
             # Ours from an earlier `up`, or one the user or CI runs (a service container): deploy to it.
-            self.require_cognito()
+            self.require_plan()
             return
+        # Before Docker is asked for anything: compose would pull an image that cannot start without it.
+        if not os.environ.get(TOKEN_VARIABLE):
+            raise ToolingError(TOKEN_MESSAGE)
         _docker_client()
         if fresh:
             self._compose("down", "--volumes")
-        if not os.environ.get("LOCALSTACK_AUTH_TOKEN"):
-            print("Note: LOCALSTACK_AUTH_TOKEN is not set; current LocalStack images need one (see README).")
         self._compose("up", "--detach", "--wait", SERVICE)
         try:
             wait_for(self.is_ready, timeout=START_TIMEOUT, interval=1.0, what="LocalStack to report healthy")
         except DeadlineExceeded as error:
             raise ToolingError(f"{error} See `docker compose logs {SERVICE}`.") from None
-        self.require_cognito()
+        self.require_plan()
 
     def stop(self, *, purge: bool = False) -> None:
         self._compose("down", *(["--volumes"] if purge else []))

@@ -223,7 +223,16 @@ def test_machine_busy_time_grows_and_leaves_idle_out() -> None:
 # -- the report
 
 
-def _report(*, kind: str = "bench", lost: int = 0, duplicated: int = 0) -> Report:
+FAULTS_FIRED = {"records failed on purpose": 480, "writer processes died mid-batch": 31}
+
+
+def _report(
+    *,
+    kind: str = "bench",
+    lost: int = 0,
+    duplicated: int = 0,
+    faults_fired: dict[str, int] | None = FAULTS_FIRED,
+) -> Report:
     post = Distribution.of_seconds([0.010, 0.012, 0.014, 0.200])
     lag = Distribution.of_seconds([0.030, 0.040, 0.050, 0.090])
     memory = Memory(
@@ -259,6 +268,7 @@ def _report(*, kind: str = "bench", lost: int = 0, duplicated: int = 0) -> Repor
         memory=memory,
         floor=Floor(messages=2000, failures=0, concurrency=16, seconds=2.0, per_second=1000.0),
         targets=targets_for(post, lag, 400.0, memory),
+        faults_fired=faults_fired if kind == "soak" else None,
     )
 
 
@@ -298,6 +308,35 @@ def test_lost_writes_fail_a_benchmark_and_duplicates_fail_a_soak() -> None:
     assert "Writes: FAILED - 1 lost" in format_report(_report(lost=1))
     assert not _report(kind="soak", duplicated=1).passed
     assert _report(kind="soak").passed
+
+
+def test_a_soak_in_which_an_injected_fault_never_fired_fails() -> None:
+    # Given a soak with nothing lost or duplicated, but in which the writer never crashed
+    report = _report(
+        kind="soak", faults_fired={"records failed on purpose": 480, "writer processes died mid-batch": 0}
+    )
+
+    # Then it fails, and says which fault never fired
+    assert not report.passed
+    assert report.problems == [
+        "injected faults did not fire (writer processes died mid-batch 0): the writer's live alias does not run "
+        "with them"
+    ]
+    assert (
+        "Faults: FAILED - records failed on purpose 480, writer processes died mid-batch 0."
+        in format_report(report)
+    )
+
+
+def test_a_soak_whose_writer_log_could_not_be_read_fails() -> None:
+    report = _report(kind="soak", faults_fired=None)
+    assert not report.passed
+    assert "no injected fault is known to have fired" in report.problems[0]
+
+
+def test_a_soak_in_which_every_fault_fired_says_how_often() -> None:
+    text = format_report(_report(kind="soak"))
+    assert "Faults: fired (records failed on purpose 480, writer processes died mid-batch 31)." in text
 
 
 def test_json_report_round_trips_with_verdicts(tmp_path: Path) -> None:

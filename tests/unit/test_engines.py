@@ -18,12 +18,14 @@ import pytest
 import yaml
 from docker.errors import DockerException
 
-from devkit.core.project import ToolingError
+from devkit.core.project import ROOT, ToolingError
 from devkit.core.waiting import wait_for
 from devkit.engines import engine_from_outputs, get_engine
 from devkit.engines.localstack import COMPOSE_FILE, LocalStack
 from devkit.engines.ministack import DEFAULT_PORT, MiniStack
 from devkit.engines.ministack.engine import LAUNCHER, _has_exited
+
+CI_WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
 
 
 @pytest.fixture(scope="module")
@@ -33,15 +35,57 @@ def localstack_service() -> dict[str, Any]:
     return service
 
 
-def test_compose_pins_the_localstack_image_and_lets_it_be_overridden(
+def test_compose_pins_a_current_localstack_image_and_lets_it_be_overridden(
     localstack_service: dict[str, Any],
 ) -> None:
-    # Given the compose file's image reference, e.g. ${LOCALSTACK_IMAGE:-localstack/localstack:4.14.0}
+    # Given the compose file's image reference, e.g. ${LOCALSTACK_IMAGE:-localstack/localstack:2026.09.0}
     image = localstack_service["image"]
-    # Then the default is a fixed version, never a moving tag, and LOCALSTACK_IMAGE overrides it
+    # Then the default is a fixed calendar version of the unified image (2026.03 and later: 4.14.0, the last
+    # Community tag, has no Cognito), never a moving tag, and LOCALSTACK_IMAGE overrides it
     assert image.startswith("${LOCALSTACK_IMAGE:-localstack/localstack:")
     tag = image.rsplit(":", 1)[1].rstrip("}")
-    assert tag not in {"latest", "stable"} and tag[0].isdigit()
+    assert _is_unified_image_tag(tag), tag
+
+
+def test_ci_runs_the_compose_files_localstack_image_and_only_with_the_token(
+    localstack_service: dict[str, Any],
+) -> None:
+    # Given the CI workflow's LocalStack job
+    jobs = yaml.safe_load(CI_WORKFLOW.read_text())["jobs"]
+    job = jobs["e2e-localstack"]
+    # Then its service container runs the very image the compose file pins, with the token from the secret ...
+    default_image = localstack_service["image"].removeprefix("${LOCALSTACK_IMAGE:-").removesuffix("}")
+    assert job["services"]["localstack"]["image"] == default_image
+    assert (
+        job["services"]["localstack"]["env"]["LOCALSTACK_AUTH_TOKEN"]
+        == "${{ secrets.LOCALSTACK_AUTH_TOKEN }}"
+    )
+    # ... and it runs only when that secret is set
+    assert job["needs"] == "localstack-token"
+    assert job["if"] == "needs.localstack-token.outputs.present == 'true'"
+
+
+@pytest.mark.parametrize(
+    ("tag", "unified"),
+    [
+        ("2026.09.0", True),
+        ("2026.3", True),
+        ("2027.01.2", True),
+        ("4.14.0", False),
+        ("latest", False),
+        ("2025.12.0", False),
+    ],
+)
+def test_unified_image_tags_are_calendar_versions_from_2026_03(tag: str, unified: bool) -> None:
+    assert _is_unified_image_tag(tag) is unified
+
+
+def _is_unified_image_tag(tag: str) -> bool:
+    """A pinned LocalStack tag of the unified image: YYYY.MM[.patch], 2026.03 or later."""
+    parts = tag.split(".")
+    if not 2 <= len(parts) <= 3 or not all(part.isdigit() for part in parts):
+        return False
+    return (int(parts[0]), int(parts[1])) >= (2026, 3) and 1 <= int(parts[1]) <= 12
 
 
 def test_compose_binds_localstack_to_loopback_only(localstack_service: dict[str, Any]) -> None:
@@ -68,11 +112,12 @@ def test_compose_passes_the_auth_token_through_and_mounts_the_docker_socket(
 def test_localstack_without_a_docker_engine_suggests_the_default_engine(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Given no Docker daemon answers, and nothing answers on the LocalStack port
+    # Given a token, but no Docker daemon answers, and nothing answers on the LocalStack port
     def no_daemon() -> Any:
         raise DockerException("Error while fetching server API version: connection refused")
 
     monkeypatch.setattr("docker.from_env", no_daemon)
+    monkeypatch.setenv("LOCALSTACK_AUTH_TOKEN", "ls-test-token")
     engine = LocalStack(port=_unused_port())
     # When LocalStack is asked to start
     with pytest.raises(ToolingError) as refused:
@@ -82,29 +127,76 @@ def test_localstack_without_a_docker_engine_suggests_the_default_engine(
     assert "invoke up" in str(refused.value)
 
 
+PLAN_HEALTH = {
+    "services": {"cloudformation": "available", "cognito-idp": "available", "apigatewayv2": "running"}
+}
+ACTIVATED = {"version": "2026.9.0", "edition": "pro", "is_license_activated": True}
+
+
+def _answers(info: dict[str, Any], health: dict[str, Any]) -> Any:
+    """LocalStack's own endpoints, as a fake: /_localstack/info and /_localstack/health."""
+    return lambda self, path: {"/_localstack/info": info, "/_localstack/health": health}.get(path)
+
+
 def test_localstack_reuses_one_that_already_answers(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Given a LocalStack already answering (e.g. CI's service container) and no Docker client at all
+    # Given a LocalStack already answering (e.g. CI's service container), with a Base-plan license, no token in
+    # this environment and no Docker client at all
     monkeypatch.setattr(LocalStack, "is_ready", lambda self: True)
-    monkeypatch.setattr(LocalStack, "answers", lambda self, path: {"services": {"cognito-idp": "available"}})
+    monkeypatch.setattr(LocalStack, "answers", _answers(ACTIVATED, PLAN_HEALTH))
+    monkeypatch.delenv("LOCALSTACK_AUTH_TOKEN", raising=False)
     monkeypatch.setattr("docker.from_env", lambda: pytest.fail("must not need the Docker daemon"))
     # When it is asked to start, then it deploys to that one without touching Docker
     LocalStack(port=4566).start()
 
 
-@pytest.mark.parametrize("state", [None, "disabled", "error"])
-def test_localstack_without_cognito_fails_before_deploying_and_names_the_plan(
-    monkeypatch: pytest.MonkeyPatch, state: str | None
+def test_localstack_without_a_token_fails_in_one_line_before_docker_is_asked_anything(
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Given a LocalStack that answers but whose health lists no usable cognito-idp (a Hobby-plan token, say)
-    services = {"cloudformation": "available", **({"cognito-idp": state} if state else {})}
+    # Given no LocalStack answering and no LOCALSTACK_AUTH_TOKEN
+    monkeypatch.setattr(LocalStack, "is_ready", lambda self: False)
+    monkeypatch.delenv("LOCALSTACK_AUTH_TOKEN", raising=False)
+    monkeypatch.setattr("docker.from_env", lambda: pytest.fail("must not reach Docker (compose would pull)"))
+    monkeypatch.setattr(LocalStack, "_compose", lambda self, *arguments: pytest.fail("must not run compose"))
+    # When `up --target localstack` starts it
+    with pytest.raises(ToolingError) as refused:
+        LocalStack(port=_unused_port()).start()
+    # Then one line names the variable and what to do
+    message = str(refused.value)
+    assert "\n" not in message
+    assert "LOCALSTACK_AUTH_TOKEN" in message and "invoke up" in message
+
+
+@pytest.mark.parametrize("state", [None, "disabled", "error"])
+@pytest.mark.parametrize("service", ["cognito-idp", "apigatewayv2"])
+def test_localstack_whose_plan_lacks_a_service_fails_before_deploying_and_names_it(
+    monkeypatch: pytest.MonkeyPatch, service: str, state: str | None
+) -> None:
+    # Given a licensed LocalStack that answers but whose health lists the service as unusable or not at all (a
+    # plan without it)
+    services = {name: value for name, value in PLAN_HEALTH["services"].items() if name != service}
+    health = {"services": {**services, **({service: state} if state else {})}}
     monkeypatch.setattr(LocalStack, "is_ready", lambda self: True)
-    monkeypatch.setattr(LocalStack, "answers", lambda self, path: {"services": services})
-    # When `up --engine localstack` starts it
+    monkeypatch.setattr(LocalStack, "answers", _answers(ACTIVATED, health))
+    # When `up --target localstack` starts it
     with pytest.raises(ToolingError) as refused:
         LocalStack(port=4566).start()
-    # Then it stops there, saying which plan the stack needs
-    assert "Base plan" in str(refused.value)
-    assert "cognito-idp" in str(refused.value)
+    # Then it stops there in one line, naming the missing service, the version and the plan the stack needs
+    message = str(refused.value)
+    assert "\n" not in message
+    assert service in message and "2026.9.0" in message and "Base plan" in message
+    assert f"{service} (" in message and ("cognito-idp (" in message) == (service == "cognito-idp")
+
+
+def test_localstack_without_an_activated_license_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a LocalStack whose token was refused (its info endpoint reports no activated license)
+    info = {"version": "2026.9.0", "edition": "pro", "is_license_activated": False}
+    monkeypatch.setattr(LocalStack, "is_ready", lambda self: True)
+    monkeypatch.setattr(LocalStack, "answers", _answers(info, PLAN_HEALTH))
+    # When `up --target localstack` starts it, then one line says the license is not activated
+    with pytest.raises(ToolingError) as refused:
+        LocalStack(port=4566).start()
+    assert "without an activated license" in str(refused.value)
+    assert "\n" not in str(refused.value)
 
 
 # The engine service behind each resource type's namespace (the template's `Type: AWS::<Namespace>::...`).

@@ -67,6 +67,11 @@ CONTRACT_DEFAULTS = {
     "LogRetentionInDays": "0",
     "MaxConnectionsPerClient": "5",
     "PermissionsBoundary": "",
+    # Empty: SAM's own publishing rule; the tooling passes each function's version key (devkit.delivery.versions).
+    **{
+        f"{function}FunctionSha256": ""
+        for function in ("Sender", "Reader", "Writer", "Authorizer", "Connections", "Notifier")
+    },
 }
 FUNCTIONS = ("SenderFunction", "ReaderFunction", "WriterFunction")
 # Without LogRetentionInDays, every log group keeps the stage's retention.
