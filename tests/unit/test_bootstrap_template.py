@@ -486,7 +486,9 @@ def test_given_the_boundary_then_it_grants_no_iam_no_key_or_pool_administration(
     ]
     assert set(as_list(signing["Action"])) == {"kms:GenerateMac", "kms:VerifyMac"}
     assert signing["Condition"] == {
-        "StringEquals": {"aws:ResourceTag/product-purchase:stack": {"Fn::Sub": "product-purchase-${StageName}"}}
+        "StringEquals": {
+            "aws:ResourceTag/product-purchase:stack": {"Fn::Sub": "product-purchase-${StageName}"}
+        }
     }
     assert {a for a in actions if a.startswith("cognito-idp:")} == {"cognito-idp:DescribeUserPoolClient"}
     # Only X-Ray, which accepts nothing else, is granted on '*'

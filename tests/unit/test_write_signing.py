@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from conftest import WRITE_SIGNING, InMemoryMessageAuthenticator, record_attributes
 
 import writer
 from purchases.adapters.dynamodb import DynamoDbPurchaseStore
@@ -17,8 +18,6 @@ from purchases.adapters.sqs import SqsWriteQueue
 from purchases.messages import WriteAction, WriteMessage, encode_message
 from purchases.rules import parse_purchase
 from purchases.signing import MAC_ATTRIBUTE, UnverifiedMessage, mac_attribute, record_mac
-
-from conftest import WRITE_SIGNING, InMemoryMessageAuthenticator, record_attributes
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
@@ -51,7 +50,9 @@ def deliver(
 
 def message(action: WriteAction, stamp: int, owner: str, document: dict[str, Any] | None) -> str:
     purchase = parse_purchase(document) if document is not None else None
-    return encode_message(WriteMessage(action, PURCHASE_ID, purchase, stamp, f"request-{stamp}", owner, owner))
+    return encode_message(
+        WriteMessage(action, PURCHASE_ID, purchase, stamp, f"request-{stamp}", owner, owner)
+    )
 
 
 def stored(table: Table) -> dict[str, Any] | None:
@@ -61,7 +62,9 @@ def stored(table: Table) -> dict[str, Any] | None:
 
 def emitted_metrics(output: str) -> list[str]:
     records = [json.loads(line) for line in output.splitlines() if '"_aws"' in line]
-    return [metric["Name"] for record in records for metric in record["_aws"]["CloudWatchMetrics"][0]["Metrics"]]
+    return [
+        metric["Name"] for record in records for metric in record["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+    ]
 
 
 def test_a_signed_message_is_applied(
@@ -93,10 +96,13 @@ def test_a_signed_message_is_applied(
             id="a valid MAC of another body",
         ),
         pytest.param(
-            lambda body: {MAC_ATTRIBUTE: {"stringValue": "not base64!", "dataType": "String"}}, id="garbled MAC"
+            lambda body: {MAC_ATTRIBUTE: {"stringValue": "not base64!", "dataType": "String"}},
+            id="garbled MAC",
         ),
         pytest.param(
-            lambda body: {MAC_ATTRIBUTE: {"stringValue": base64.b64encode(b"short").decode(), "dataType": "String"}},
+            lambda body: {
+                MAC_ATTRIBUTE: {"stringValue": base64.b64encode(b"short").decode(), "dataType": "String"}
+            },
             id="MAC of the wrong length",
         ),
     ],
@@ -237,7 +243,9 @@ def test_the_mac_attribute_is_what_the_writer_reads() -> None:
     mac = bytes(range(32))
     sent = mac_attribute(mac)[MAC_ATTRIBUTE]
     # Then the writer reads the same MAC
-    assert record_mac({MAC_ATTRIBUTE: {"stringValue": sent["StringValue"], "dataType": sent["DataType"]}}) == mac
+    assert (
+        record_mac({MAC_ATTRIBUTE: {"stringValue": sent["StringValue"], "dataType": sent["DataType"]}}) == mac
+    )
     # And a record without one is unverified
     with pytest.raises(UnverifiedMessage):
         record_mac(None)
