@@ -12,8 +12,9 @@ ToolingError says so: there, writes go through the API).
 
 from __future__ import annotations
 
+import functools
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import boto3
@@ -35,6 +36,27 @@ _SESSION_NAME = "devkit-injected-writes"
 _CLIENT_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 3})
 
 
+def role_clients(engine: Engine, role_arn: str) -> Callable[[str], Any]:
+    """A factory of the engine's clients acting as `role_arn`, assumed with the engine's credentials (a local
+    engine's root may assume the stack's function roles; see the module's docstring)."""
+    credentials = engine.client("sts").assume_role(RoleArn=role_arn, RoleSessionName=_SESSION_NAME)[
+        "Credentials"
+    ]
+    session = boto3.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=engine.session().region_name,
+    )
+    endpoint = engine.endpoint_url()
+
+    @functools.cache
+    def client(service: str) -> Any:
+        return session.client(service, endpoint_url=endpoint, config=_CLIENT_CONFIG)  # type: ignore[call-overload]
+
+    return client
+
+
 class SenderRole:
     """The stack's sender role, assumed with the engine's credentials: queues and signs write messages as the
     sender does."""
@@ -50,26 +72,8 @@ class SenderRole:
                 "On AWS only the sender function may queue and sign writes (its role trusts only Lambda): send them "
                 "through the API."
             )
-        credentials = engine.client("sts").assume_role(
-            RoleArn=str(outputs[ROLE_OUTPUT]), RoleSessionName=_SESSION_NAME
-        )["Credentials"]
-        self._session = boto3.Session(
-            aws_access_key_id=credentials["AccessKeyId"],
-            aws_secret_access_key=credentials["SecretAccessKey"],
-            aws_session_token=credentials["SessionToken"],
-            region_name=engine.session().region_name,
-        )
-        self._endpoint = engine.endpoint_url()
-        self._clients: dict[str, Any] = {}
+        self.client = role_clients(engine, str(outputs[ROLE_OUTPUT]))
         self._key = KmsMessageAuthenticator(str(outputs[KEY_OUTPUT]), lambda: self.client("kms"))
-
-    def client(self, service: str) -> Any:
-        """A client of the engine acting as the sender's role."""
-        if service not in self._clients:
-            self._clients[service] = self._session.client(  # type: ignore[call-overload]
-                service, endpoint_url=self._endpoint, config=_CLIENT_CONFIG
-            )
-        return self._clients[service]
 
     def attributes(self, body: str) -> dict[str, dict[str, str]]:
         """The `MessageAttributes` that carry `body`'s MAC, as the sender queues it."""

@@ -256,11 +256,11 @@ class Stack:
         ).get("Item")
         return None if item is None else deserialize(item)
 
-    def queue_writes(self, bodies: list[str], url: str | None = None) -> list[str]:
-        """Put `bodies` on the queue (or `url`) in this order, one after the other, signed as the sender signs them
-        and sent by the sender's role (the writer applies nothing else, the queue admits no one else); returns their
-        message ids."""
-        return self.sender().send(url or self.queue_url, bodies)
+    def queue_writes(self, bodies: list[str]) -> list[str]:
+        """Put `bodies` on the queue in this order, one after the other, signed as the sender signs them and sent by
+        the sender's role (the writer applies nothing else, the queue admits no one else); returns their message
+        ids."""
+        return self.sender().send(self.queue_url, bodies)
 
     def sender(self) -> SenderRole:
         """The sender's role, to queue and sign as it (`devkit.stack.signed_writes`); skips the test on AWS."""
@@ -272,9 +272,13 @@ class Stack:
             self._sender = SenderRole(self._engine, self._outputs)
         return self._sender
 
-    def send(self, body: str, url: str | None = None) -> str:
-        """One write `body`, signed, on the queue (or `url`)."""
-        (message_id,) = self.queue_writes([body], url)
+    def put_in_dlq(self, body: str) -> str:
+        """A write `body` with the sender's MAC, put straight into the DLQ, as if it had been dead-lettered (the
+        engine's root credentials: no policy guards the DLQ, and the sender's role may not send there)."""
+        reply = self.sqs.send_message(
+            QueueUrl=self.dlq_url, MessageBody=body, MessageAttributes=self.sender().attributes(body)
+        )
+        message_id: str = reply["MessageId"]
         return message_id
 
     def dead_letters(self) -> list[dict[str, Any]]:

@@ -89,7 +89,7 @@ def test_a_redriven_message_is_processed(
     purchase_id = new_id()
     body = write_message("create", purchase_id, stamp_after(0), new_purchase(), owner=owner)
     sent_to_dlq.add(body)
-    quiet_queue.send(body, quiet_queue.dlq_url)
+    quiet_queue.put_in_dlq(body)
     assert api.get(purchase_id).status == 404
 
     # When the DLQ is redriven the way `invoke dlq --redrive` does it
