@@ -218,3 +218,44 @@ def test_a_forged_write_that_reaches_the_queue_is_dead_lettered_not_applied(
     planted_id = next(key for key in forged if key != purchase_id)
     assert api.get(planted_id).status == 404
     assert stack.raw_item(planted_id) is None
+
+
+# ---------------------------------------------------------------------------------------------- engine gaps
+# What MiniStack does differently here (docs/emulator-differences.md), pinned so the page stays true: each test fails
+# once the engine behaves like AWS, and the work-around can go.
+
+
+@pytest.fixture
+def on_ministack(outputs: dict[str, Any]) -> None:
+    if outputs["Engine"] != "ministack":
+        pytest.skip("A MiniStack gap.")
+
+
+@pytest.mark.usefixtures("on_ministack")
+def test_ministack_gap_root_credentials_pass_the_key_policy(
+    outputs: dict[str, Any], aws_client: Callable[[str], Any]
+) -> None:
+    # Given the engine's root credentials, which the key policy does not let make MACs (AWS refuses them)
+    # When they ask for one, then MiniStack makes it: the tooling signs as the sender's role instead, and the tests
+    # prove the key policy with a role (test_an_operator_cannot_sign_a_write)
+    code = error_code(
+        lambda: aws_client("kms").generate_mac(
+            KeyId=outputs["WriteSigningKeyArn"], Message=mac_input("{}"), MacAlgorithm=MAC_ALGORITHM
+        )
+    )
+    assert code is None
+
+
+@pytest.mark.usefixtures("on_ministack")
+def test_ministack_gap_a_batch_send_is_an_action_of_its_own(stack: Stack) -> None:
+    # Given the sender's role, allowed sqs:SendMessage on the queue (which on AWS covers SendMessageBatch)
+    # When it sends a batch, then MiniStack asks for sqs:SendMessageBatch, which no policy grants: the tooling sends
+    # one message per call (devkit/stack/signed_writes.py)
+    code = error_code(
+        lambda: (
+            stack.sender()
+            .client("sqs")
+            .send_message_batch(QueueUrl=stack.queue_url, Entries=[{"Id": "1", "MessageBody": "{}"}])
+        )
+    )
+    assert code in DENIED_CODES, code
