@@ -20,6 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from purchases import api
 from purchases.adapters.clients import API_CALLS
 from purchases.adapters.dynamodb import DynamoDbPurchaseStore, idempotency_store, lazy_table
+from purchases.adapters.kms import KmsMessageAuthenticator, lazy_kms_client
 from purchases.adapters.sqs import SqsWriteQueue, lazy_sqs_client
 from purchases.commands import Accepted, IdempotencyKeyReused, PurchaseCommands, PurchaseNotFound
 from purchases.config import SenderConfig
@@ -46,15 +47,19 @@ metrics = build_metrics()
 config = SenderConfig.from_environ()
 
 # A write request makes at most this many AWS calls, each within API_CALLS: a POST with an Idempotency-Key
-# claims the key, checks whether its purchase exists already, sends, and saves the answer (a PUT or DELETE:
-# checks the purchase and its owner, then sends). The template gives the function time for all of them.
-AWS_CALLS_PER_REQUEST = 4
+# claims the key, checks whether its purchase exists already, signs the message, sends it, and saves the answer
+# (a PUT or DELETE: checks the purchase and its owner, signs, then sends). The template gives the function time for
+# all of them.
+AWS_CALLS_PER_REQUEST = 5
 table = lazy_table(config.table_name, API_CALLS)
 sqs_client = lazy_sqs_client(API_CALLS)
+kms_client = lazy_kms_client(API_CALLS)
 commands: Lazy[PurchaseCommands] = Lazy(
     lambda: PurchaseCommands(
         store=DynamoDbPurchaseStore(table),
-        queue=SqsWriteQueue(config.queue_url, sqs_client),
+        queue=SqsWriteQueue(
+            config.queue_url, sqs_client, KmsMessageAuthenticator(config.signing_key_id, kms_client)
+        ),
     )
 )
 idempotency = idempotency_config()
@@ -195,4 +200,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     return response
 
 
-build_during_init(table, sqs_client)
+build_during_init(table, sqs_client, kms_client)

@@ -1,13 +1,20 @@
 """SQS consumer: applies queued write messages to the table, reporting failed records one by one.
 
+Only what the sender queued is applied: each record's body must carry the sender's MAC (`purchases.signing`),
+verified with KMS before the body is even parsed. A record that fails verification is never applied: it is
+counted (PurchaseWriteUnverified, watched by an alarm) and reported failed like any record that cannot be applied,
+so the queue's redrive policy moves it, unchanged and with its receive count, to the dead-letter queue. (Not sent
+there by the writer itself: that would need a second path to the DLQ, and a window in which a message is in
+neither queue.)
+
 A record that cannot be applied fails alone (partial batch response) and returns to the queue,
 reaching the dead-letter queue after the redrive policy's receive count; the rest of the batch is
 acknowledged. Applying is idempotent and order-proof (see `purchases.ordering`), so redeliveries,
 duplicates and reordering are harmless.
 
 The writer never times out on a batch: a timed-out invocation fails every record of it, applied or not.
-A record is started only while the invocation has time left for the longest its table write may take
-(WRITER_CALLS, the client's timeouts) plus the batch report; the records it cannot start are reported as
+A record is started only while the invocation has time left for the longest its verification and its table write
+may take (WRITER_CALLS, the clients' timeouts) plus the batch report; the records it cannot start are reported as
 failures, untouched, for the queue to deliver again.
 """
 
@@ -22,31 +29,38 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from purchases.adapters.clients import WRITER_CALLS
 from purchases.adapters.dynamodb import DynamoDbPurchaseStore, lazy_table
+from purchases.adapters.kms import KmsMessageAuthenticator, lazy_kms_client
 from purchases.config import WriterConfig
 from purchases.lazy import Lazy, build_during_init
 from purchases.messages import MalformedMessage, decode_message
 from purchases.observability import (
     PURCHASE_WRITE_FAILED,
     PURCHASE_WRITE_SUPERSEDED,
+    PURCHASE_WRITE_UNVERIFIED,
     PURCHASE_WRITTEN,
     build_logger,
     build_metrics,
     build_tracer,
     count,
 )
-from purchases.ports import PurchaseStore, WriteOutcome
+from purchases.ports import MessageVerifier, PurchaseStore, WriteOutcome
+from purchases.signing import UnverifiedMessage, record_mac
 
 logger = build_logger()
 tracer = build_tracer()
 metrics = build_metrics()
 config = WriterConfig.from_environ()
 
-# What must be left of the invocation to start a record: its table write at worst, and time to report.
+# A record makes two AWS calls: VerifyMac, then one conditional PutItem.
+AWS_CALLS_PER_RECORD = 2
+# What must be left of the invocation to start a record: its calls at worst, and time to report.
 REPORT_SECONDS = 0.25
-RECORD_RESERVE_MS = int((WRITER_CALLS.worst_case_seconds + REPORT_SECONDS) * 1000)
+RECORD_RESERVE_MS = int((AWS_CALLS_PER_RECORD * WRITER_CALLS.worst_case_seconds + REPORT_SECONDS) * 1000)
 
 table = lazy_table(config.table_name, WRITER_CALLS)
+kms_client = lazy_kms_client(WRITER_CALLS)
 store: Lazy[PurchaseStore] = Lazy(lambda: DynamoDbPurchaseStore(table))
+verifier: Lazy[MessageVerifier] = Lazy(lambda: KmsMessageAuthenticator(config.signing_key_id, kms_client))
 # Reporting every record of an all-failed batch (instead of raising) keeps one poison message
 # in a batch of one from looking like a function error.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -72,13 +86,26 @@ def refused(reason: Exception) -> None:
     logger.warning("Write message not applied", extra={"reason": str(reason)})
 
 
+def verified_body(record: SQSRecord) -> str:
+    """The record's body, once its MAC proved the sender queued exactly it; raises `UnverifiedMessage`."""
+    body = record.body
+    if not verifier().verify(body, record_mac(record.raw_event.get("messageAttributes"))):
+        raise UnverifiedMessage("message MAC does not match its body")
+    return body
+
+
 def apply_record(record: SQSRecord, lambda_context: LambdaContext) -> None:
     start_record(record, lambda_context)
     try:
-        message = decode_message(record.body)
+        message = decode_message(verified_body(record))
         logger.set_correlation_id(message.correlation_id)
         logger.append_keys(client_id=message.client_id)
         outcome = store().apply_write(message)
+    except UnverifiedMessage as unverified:
+        # Forged, altered, or queued by something other than the sender: the DLQ keeps it for a look.
+        count(metrics, PURCHASE_WRITE_UNVERIFIED)
+        refused(unverified)
+        raise
     except MalformedMessage as malformed:
         refused(malformed)
         raise
@@ -104,4 +131,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
     )
 
 
-build_during_init(table)
+build_during_init(table, kms_client)

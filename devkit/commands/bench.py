@@ -110,3 +110,12 @@ def bench_list(
         engine_named(target), stage, tombstones=tombstones, requests=requests, limit=limit, progress=say
     )
     ui.report(f"\n{report.format()}")
+
+
+@command(help={"rounds": "timed rounds, each one call of every kind (default 300; 10 more warm up first)"})
+def bench_signing(c: Context, rounds: int = 300, target: str = "ministack", stage: str = "dev") -> None:
+    """What signing adds to a write: KMS GenerateMac + VerifyMac against SendMessage + PutItem, same run."""
+    from devkit.bench.signing import run_signing_bench
+
+    report = run_signing_bench(engine_named(target), check_stage(stage), rounds=rounds, progress=say)
+    ui.report(f"\n{report.format()}")

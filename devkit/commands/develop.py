@@ -6,7 +6,7 @@ import json
 
 from invoke.context import Context
 
-from devkit.commands import command, running, say
+from devkit.commands import command, deployed, running, say
 from devkit.core import ui
 from devkit.core.project import ToolingError, check_stage, stack_name
 
@@ -15,11 +15,17 @@ from devkit.core.project import ToolingError, check_stage, stack_name
     positional=["kind"],
     help={"kind": "api-get, api-post, api-put, api-delete, sqs-write, stream-change, ws-connect"},
 )
-def event(c: Context, kind: str) -> None:
+def event(c: Context, kind: str, target: str = "ministack", stage: str = "dev") -> None:
     """Print a ready sample event of that kind (pipe it to `invoke call FUNCTION --event -`)."""
-    from devkit.stack.events import FOR_FUNCTION, sample_event
+    from devkit.stack.events import FOR_FUNCTION, SIGNED_KINDS, sample_event
 
-    say(json.dumps(sample_event(kind), indent=2))
+    sign = None
+    if kind in SIGNED_KINDS:
+        # The writer applies only what the sender signed: the stack's own key signs it, as the sender would.
+        from devkit.stack.signed_writes import SenderRole
+
+        sign = SenderRole(*deployed(target, stage)).attributes
+    say(json.dumps(sample_event(kind, sign), indent=2))
     if ui.console.is_terminal:  # read, not piped: say where it goes
         ui.note(
             f"An event for the {FOR_FUNCTION[kind]}: `invoke event {kind} | invoke call {FOR_FUNCTION[kind]} --event -`"

@@ -86,7 +86,7 @@ def dlq(c: Context, target: str = "ministack", stage: str = "dev", redrive: bool
 
     engine, values = deployed(target, stage)
     if redrive:
-        moved = dead_letters.redrive(engine, values["DeadLetterQueueUrl"], values["QueueUrl"], progress=say)
+        moved = dead_letters.redrive(engine, values, progress=say)
         say(f"Moved {moved} message(s) back to the queue.")
         return
     messages = dead_letters.peek(engine, values["DeadLetterQueueUrl"])

@@ -241,12 +241,7 @@ class ConsoleHandler(BaseHTTPRequestHandler):
                 ],
             )
         elif (method, path) == ("POST", "/api/dead-letters/redrive"):
-            moved = dlq.redrive(
-                target.engine,
-                str(target.outputs["DeadLetterQueueUrl"]),
-                str(target.outputs["QueueUrl"]),
-                progress=lambda _: None,
-            )
+            moved = dlq.redrive(target.engine, target.outputs, progress=lambda _: None)
             self._json(HTTPStatus.OK, {"moved": moved})
         else:
             self._json(HTTPStatus.NOT_FOUND, {"message": "Not found"})

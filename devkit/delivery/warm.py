@@ -28,6 +28,7 @@ from devkit.engines import Engine
 from devkit.stack import queues
 from devkit.stack.auth import authorization_header
 from devkit.stack.outputs import reachable_outputs
+from devkit.stack.signed_writes import SenderRole
 
 
 def _warm_up_body() -> str:
@@ -81,8 +82,9 @@ def warm_up(
     def writer() -> None:
         # Through the queue: the engine keeps workers per qualifier, and after a restart its event source mapping
         # uses a different one than an alias invoke (measured: a second, cold worker for the first real write).
+        # As the sender's role: the queue admits no one else (`devkit.stack.signed_writes`).
+        SenderRole(engine, outputs).send(outputs["QueueUrl"], [_warm_up_body()])
         sqs = engine.client("sqs")
-        sqs.send_message(QueueUrl=outputs["QueueUrl"], MessageBody=_warm_up_body())
         if not queues.wait_until_empty(sqs, outputs["QueueUrl"], timeout=30, interval=0.05):
             raise ToolingError("Warming the writer: its warm-up message was not consumed within 30 s.")
 

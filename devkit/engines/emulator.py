@@ -23,8 +23,8 @@ from devkit.engines import Engine
 # a concurrency slot is free, so a message is in flight for one invocation (<= WriterTimeout) and 3x is ample. MiniStack enforces the stage's
 # throttle as API Gateway does; the production default (100 requests/s per method) would cap the local
 # benchmark below what the engine sustains, so local stages get API Gateway's account-level limits instead.
-# The writer needs about 1.25 s left to start a record (its table write at worst, see handlers/purchases/adapters/
-# clients.py), so 4 s leaves a batch room to finish after a slow record; a message is in flight for at most one
+# The writer needs about 2.25 s left to start a record (its MAC check and its table write at worst, see
+# handlers/purchases/adapters/clients.py), so 4 s leaves a batch room to finish after a slow record (1 s); a message is in flight for at most one
 # invocation, so 2x is enough visibility. The slow-record marker lets the e2e suite show that one slow record
 # fails alone; the template refuses it in prod.
 EMULATOR_STAGE_PARAMETERS = {

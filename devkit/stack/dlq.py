@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 from devkit.core.waiting import wait_for
 from devkit.engines import Engine
 from devkit.stack import queues
+from devkit.stack.signed_writes import SenderRole
 
 _MOVE_TIMEOUT = 300.0
 
@@ -36,13 +37,17 @@ def peek(engine: Engine, dlq_url: str, *, limit: int = 100) -> list[DeadLetter]:
     ]
 
 
-def redrive(engine: Engine, dlq_url: str, queue_url: str, *, progress: Callable[[str], None] = print) -> int:
-    """Move every DLQ message back to the queue; returns how many moved.
+def redrive(engine: Engine, outputs: Mapping[str, Any], *, progress: Callable[[str], None] = print) -> int:
+    """Move every message of the stack's DLQ back to its queue; returns how many moved.
 
     Uses SQS's own StartMessageMoveTask where the engine has it. Otherwise (MiniStack) each message is sent to
     the queue and only then deleted from the DLQ, so a crash in between can duplicate a message but never lose
-    one, and the writer's conditional writes make a duplicate harmless.
+    one, and the writer's conditional writes make a duplicate harmless. Those sends stand in for SQS's move task,
+    which the queue's policy lets through; here they are made as the sender's role, the one principal the queue
+    admits (`devkit.stack.signed_writes`), and each message keeps its own attributes: a message moves with the MAC
+    it had, never a new one, so a forged message stays forged.
     """
+    dlq_url, queue_url = str(outputs["DeadLetterQueueUrl"]), str(outputs["QueueUrl"])
     sqs = engine.client("sqs")
     dlq_arn, queue_arn = (_arn(sqs, url) for url in (dlq_url, queue_url))
     try:
@@ -51,7 +56,7 @@ def redrive(engine: Engine, dlq_url: str, queue_url: str, *, progress: Callable[
         if error.response["Error"]["Code"] not in {"InvalidAction", "UnsupportedOperation", "NotImplemented"}:
             raise
         progress("This engine has no StartMessageMoveTask: moving messages one by one.")
-        return _move_one_by_one(sqs, dlq_url, queue_url)
+        return _move_one_by_one(sqs, dlq_url, queue_url, SenderRole(engine, outputs))
     progress(f"Started message move task {task['TaskHandle']}.")
     finished = wait_for(
         lambda: _finished_task(sqs, dlq_arn, task["TaskHandle"]),
@@ -67,16 +72,11 @@ def redrive(engine: Engine, dlq_url: str, queue_url: str, *, progress: Callable[
     return moved
 
 
-def _move_one_by_one(sqs: Any, dlq_url: str, queue_url: str) -> int:
+def _move_one_by_one(sqs: Any, dlq_url: str, queue_url: str, sender: SenderRole) -> int:
     moved = 0
     while batch := queues.receive(sqs, dlq_url):
         for message in batch:
-            attributes = message.get("MessageAttributes")
-            sqs.send_message(
-                QueueUrl=queue_url,
-                MessageBody=message["Body"],
-                **({"MessageAttributes": attributes} if attributes else {}),
-            )
+            sender.send(queue_url, [message["Body"]], [message.get("MessageAttributes") or {}])
             sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
             moved += 1
     return moved

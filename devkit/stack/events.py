@@ -103,23 +103,39 @@ def write_message_body() -> str:
     return encode_checked(message)
 
 
-def sqs_write_event() -> dict[str, Any]:
-    """One record of the write queue, as the queue's event source mapping delivers it to the writer."""
+# Signs a write-message body: the SendMessage `MessageAttributes` that carry its MAC (`SenderRole.attributes`).
+Signer = Callable[[str], dict[str, dict[str, str]]]
+
+
+def sqs_write_event(sign: Signer | None = None) -> dict[str, Any]:
+    """One record of the write queue, as the queue's event source mapping delivers it to the writer; with `sign`,
+    the record carries its body's MAC as the sender queues it (without, the writer refuses it as unverified)."""
     now = str(int(time.time() * 1000))
     message_id = str(uuid.uuid4())
+    body = write_message_body()
+    attributes = sign(body) if sign is not None else {}
     return {
         "Records": [
             {
                 "messageId": message_id,
                 "receiptHandle": f"sample-{message_id}",
-                "body": write_message_body(),
+                "body": body,
                 "attributes": {
                     "ApproximateReceiveCount": "1",
                     "SentTimestamp": now,
                     "SenderId": "sample-sender",
                     "ApproximateFirstReceiveTimestamp": now,
                 },
-                "messageAttributes": {},
+                # The event's spelling of the attributes SendMessage was given.
+                "messageAttributes": {
+                    name: {
+                        "stringValue": value["StringValue"],
+                        "stringListValues": [],
+                        "binaryListValues": [],
+                        "dataType": value["DataType"],
+                    }
+                    for name, value in attributes.items()
+                },
                 "md5OfBody": "",
                 "eventSource": "aws:sqs",
                 "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT}:sample-write-queue",
@@ -207,9 +223,16 @@ FOR_FUNCTION: Final = {
 }
 
 
-def sample_event(kind: str) -> dict[str, Any]:
+# The kinds that carry something only a deployed stack can make (a write message's MAC).
+SIGNED_KINDS: Final = frozenset({"sqs-write"})
+
+
+def sample_event(kind: str, sign: Signer | None = None) -> dict[str, Any]:
+    """The sample event of `kind`; `sign` signs what an SQS write carries (`SIGNED_KINDS`)."""
     try:
         build = BUILDERS[kind]
     except KeyError:
         raise ToolingError(f"Unknown event kind {kind!r}: choose one of {', '.join(BUILDERS)}.") from None
+    if kind in SIGNED_KINDS:
+        return sqs_write_event(sign)
     return build()

@@ -41,6 +41,8 @@ class SenderConfig:
     queue_url: str
     table_name: str
     idempotency_table_name: str
+    # The KMS HMAC key the sender signs each queued write with (`purchases.signing`).
+    signing_key_id: str
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> SenderConfig:
@@ -48,6 +50,7 @@ class SenderConfig:
             queue_url=_required(environ, "QUEUE_URL"),
             table_name=_required(environ, "TABLE_NAME"),
             idempotency_table_name=_required(environ, "IDEMPOTENCY_TABLE_NAME"),
+            signing_key_id=_required(environ, "WRITE_SIGNING_KEY_ID"),
         )
 
 
@@ -63,10 +66,15 @@ class ReaderConfig:
 @dataclass(frozen=True, slots=True)
 class WriterConfig:
     table_name: str
+    # The KMS HMAC key whose MAC every write message must carry to be applied (`purchases.signing`).
+    signing_key_id: str
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> WriterConfig:
-        return cls(table_name=_required(environ, "TABLE_NAME"))
+        return cls(
+            table_name=_required(environ, "TABLE_NAME"),
+            signing_key_id=_required(environ, "WRITE_SIGNING_KEY_ID"),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,9 @@ PURCHASE_REJECTED: Final = "PurchaseRejected"
 PURCHASE_WRITTEN: Final = "PurchaseWritten"
 PURCHASE_WRITE_SUPERSEDED: Final = "PurchaseWriteSuperseded"
 PURCHASE_WRITE_FAILED: Final = "PurchaseWriteFailed"
+# A queued body whose MAC is missing or wrong (`purchases.signing`): forged or altered, never applied. The template's
+# UnverifiedWriteAlarm watches it.
+PURCHASE_WRITE_UNVERIFIED: Final = "PurchaseWriteUnverified"
 
 
 def tracing_disabled(environ: Any = os.environ) -> bool:

@@ -1,4 +1,4 @@
-"""The two things the handlers need from the outside world, as small Protocols.
+"""What the handlers need from the outside world, as small Protocols.
 
 AWS implementations live in `purchases.adapters`; unit tests use in-memory ones.
 """
@@ -87,4 +87,17 @@ class PurchaseStore(Protocol):
 class WriteQueue(Protocol):
     def enqueue_write(self, message: WriteMessage) -> str:
         """Queue `message` for the writer; returns the queue's message id."""
+        ...
+
+
+class MessageSigner(Protocol):
+    def sign(self, body: str) -> bytes:
+        """The MAC of `body` (`purchases.signing.mac_input`), made with the write-signing key."""
+        ...
+
+
+class MessageVerifier(Protocol):
+    def verify(self, body: str, mac: bytes) -> bool:
+        """Whether `mac` is the write-signing key's MAC of `body`; False for a wrong MAC. Raises when the
+        verification itself could not be made (the service failed), so that the message is tried again."""
         ...

@@ -113,8 +113,8 @@ def api(api_url: str, bearer: Callable[[], dict[str, str]]) -> Api:
 
 
 @pytest.fixture(scope="session")
-def stack(outputs: dict[str, Any], aws_client: Callable[[str], Any]) -> Stack:
-    return Stack(outputs, aws_client)
+def stack(outputs: dict[str, Any], aws_client: Callable[[str], Any], engine: Engine) -> Stack:
+    return Stack(outputs, aws_client, engine)
 
 
 @pytest.fixture(scope="session")

@@ -14,11 +14,14 @@ from decimal import Decimal
 from typing import Any, TypeVar
 from urllib.parse import urljoin
 
+import pytest
 from boto3.dynamodb.types import TypeDeserializer
 
 from devkit.core.http import Reply, call
 from devkit.core.waiting import wait_for
+from devkit.engines import Engine
 from devkit.stack import queues
+from devkit.stack.signed_writes import SenderRole
 
 T = TypeVar("T")
 
@@ -220,13 +223,16 @@ def same_purchase(returned: dict[str, Any], sent: dict[str, Any]) -> bool:
 class Stack:
     """The stack's queue, dead-letter queue and table, reached with the engine's own (root) credentials."""
 
-    def __init__(self, outputs: dict[str, Any], client: Callable[[str], Any]) -> None:
+    def __init__(self, outputs: dict[str, Any], client: Callable[[str], Any], engine: Engine) -> None:
         self.queue_url: str = outputs["QueueUrl"]
         self.dlq_url: str = outputs["DeadLetterQueueUrl"]
         self.table_name: str = outputs["TableName"]
         self.idempotency_table_name: str = outputs.get("IdempotencyTableName", "")
         self.sqs = client("sqs")
         self.dynamodb = client("dynamodb")
+        self._outputs = outputs
+        self._engine = engine
+        self._sender: SenderRole | None = None
 
     def queue_depth(self, url: str | None = None) -> int:
         """Messages waiting, in flight and delayed."""
@@ -250,8 +256,29 @@ class Stack:
         ).get("Item")
         return None if item is None else deserialize(item)
 
-    def send(self, body: str, url: str | None = None) -> str:
-        message_id: str = self.sqs.send_message(QueueUrl=url or self.queue_url, MessageBody=body)["MessageId"]
+    def queue_writes(self, bodies: list[str]) -> list[str]:
+        """Put `bodies` on the queue in this order, one after the other, signed as the sender signs them and sent by
+        the sender's role (the writer applies nothing else, the queue admits no one else); returns their message
+        ids."""
+        return self.sender().send(self.queue_url, bodies)
+
+    def sender(self) -> SenderRole:
+        """The sender's role, to queue and sign as it (`devkit.stack.signed_writes`); skips the test on AWS."""
+        if self._engine.name == "aws":
+            pytest.skip(
+                "On AWS only the sender function may queue and sign writes; this test runs on local engines."
+            )
+        if self._sender is None:
+            self._sender = SenderRole(self._engine, self._outputs)
+        return self._sender
+
+    def put_in_dlq(self, body: str) -> str:
+        """A write `body` with the sender's MAC, put straight into the DLQ, as if it had been dead-lettered (the
+        engine's root credentials: no policy guards the DLQ, and the sender's role may not send there)."""
+        reply = self.sqs.send_message(
+            QueueUrl=self.dlq_url, MessageBody=body, MessageAttributes=self.sender().attributes(body)
+        )
+        message_id: str = reply["MessageId"]
         return message_id
 
     def dead_letters(self) -> list[dict[str, Any]]:

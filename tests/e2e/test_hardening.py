@@ -107,11 +107,7 @@ def test_a_slow_record_fails_alone_and_the_rest_of_its_batch_is_applied_once(
     entries = [*bodies[:3], slow, *bodies[3:]]
 
     # When they are put on the queue together
-    reply = quiet_queue.sqs.send_message_batch(
-        QueueUrl=quiet_queue.queue_url,
-        Entries=[{"Id": str(index), "MessageBody": body} for index, body in enumerate(entries)],
-    )
-    assert not reply.get("Failed"), reply["Failed"]
+    quiet_queue.queue_writes(entries)
 
     # Then every good one is applied, at its own stamp, while the slow one is not yet
     for purchase_id, stamp in good.items():

@@ -9,6 +9,7 @@ business there (their trust policies admit only Lambda), and the template unit t
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,9 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from devkit.engines import Engine
+from devkit.stack.signed_writes import SenderRole
+from purchases.adapters.kms import MAC_ALGORITHM
+from purchases.signing import mac_input
 
 from .messages import new_id, stamp_after, write_message
 from .support import Api, Stack, make_purchase, unique_token
@@ -42,11 +46,14 @@ class Resources:
     table: str
     foreign_queue_url: str
     foreign_table: str
-    idempotency_table: str = ""
+    idempotency_table: str
+    signing_key: str
+    # Signs as the sender does, so an allowed send is a write the writer applies.
+    signer: SenderRole
 
 
 @pytest.fixture(scope="module")
-def resources(stack: Stack, aws_client: Callable[[str], Any]) -> Iterator[Resources]:
+def resources(stack: Stack, outputs: dict[str, Any], aws_client: Callable[[str], Any]) -> Iterator[Resources]:
     """The stack's resources plus a table and a queue of no stack, which no role may touch."""
     name = f"e2e-foreign-{unique_token()}"
     dynamodb, sqs = aws_client("dynamodb"), aws_client("sqs")
@@ -65,6 +72,8 @@ def resources(stack: Stack, aws_client: Callable[[str], Any]) -> Iterator[Resour
             foreign_queue,
             name,
             stack.idempotency_table_name,
+            outputs["WriteSigningKeyArn"],
+            stack.sender(),
         )
     finally:
         dynamodb.delete_table(TableName=name)
@@ -113,10 +122,30 @@ def _absent_item_put(table: Callable[[Resources], str]) -> Call:
 
 
 def _send_valid_write(queue: Callable[[Resources], str]) -> Call:
-    # A real create for a fresh id, so an allowed send is just one more purchase for the writer to apply.
-    return lambda client, r: client("sqs").send_message(
-        QueueUrl=queue(r),
-        MessageBody=write_message("create", new_id(), stamp_after(0), make_purchase(), owner="e2e-iam-probe"),
+    # A real, signed create for a fresh id, so an allowed send is just one more purchase for the writer to apply.
+    def send(client: Callable[[str], Any], r: Resources) -> Any:
+        body = write_message("create", new_id(), stamp_after(0), make_purchase(), owner="e2e-iam-probe")
+        return client("sqs").send_message(
+            QueueUrl=queue(r), MessageBody=body, MessageAttributes=r.signer.attributes(body)
+        )
+
+    return send
+
+
+def _generate_mac(client: Callable[[str], Any], r: Resources) -> Any:
+    return client("kms").generate_mac(
+        KeyId=r.signing_key, Message=mac_input("{}"), MacAlgorithm=MAC_ALGORITHM
+    )
+
+
+def _verify_mac(client: Callable[[str], Any], r: Resources) -> Any:
+    # A MAC the key really made: an authorized caller hears that it is valid.
+    mac = r.signer.attributes("{}")
+    return client("kms").verify_mac(
+        KeyId=r.signing_key,
+        Message=mac_input("{}"),
+        MacAlgorithm=MAC_ALGORITHM,
+        Mac=base64.b64decode(next(iter(mac.values()))["StringValue"]),
     )
 
 
@@ -264,6 +293,8 @@ ALLOWED: list[tuple[str, str, Call]] = [
     ("writer", "ReceiveMessage from the queue", _receive(_queue)),
     ("writer", "DeleteMessage on the queue", _delete_message(_queue)),
     ("writer", "GetQueueAttributes of the queue", _queue_attributes(_queue)),
+    ("sender", "GenerateMac with the write-signing key", _generate_mac),
+    ("writer", "VerifyMac with the write-signing key", _verify_mac),
 ]
 
 DENIED: list[tuple[str, str, Call]] = [
@@ -303,6 +334,11 @@ DENIED: list[tuple[str, str, Call]] = [
     ("writer", "Query the live-purchases index", _query_live_index(_table)),
     ("sender", "Query the live-purchases index", _query_live_index(_table)),
     ("writer", "Query the per-owner index", _query_owner_index(_table)),
+    # Only the sender signs write messages, only the writer checks them (the key policy).
+    ("writer", "GenerateMac with the write-signing key", _generate_mac),
+    ("reader", "GenerateMac with the write-signing key", _generate_mac),
+    ("sender", "VerifyMac with the write-signing key", _verify_mac),
+    ("reader", "VerifyMac with the write-signing key", _verify_mac),
 ]
 
 

@@ -1,5 +1,6 @@
 """A standard queue reorders and duplicates: whatever order writes arrive in, the newest accepted write wins and
-a delete is final. The messages go straight onto the queue, in the worst order, built by the service's encoder."""
+a delete is final. The messages go straight onto the queue, in the worst order, built by the service's encoder and
+signed as the sender signs them."""
 
 from __future__ import annotations
 
@@ -8,17 +9,6 @@ from typing import Any
 
 from .messages import new_id, stamp_after, write_message
 from .support import BOOKKEEPING_FIELDS, Api, Stack, same_purchase
-
-
-def _send_in_order(stack: Stack, bodies: list[str]) -> None:
-    # One batch call, so the writer sees them together, in exactly this order.
-    for start in range(0, len(bodies), 10):
-        chunk = bodies[start : start + 10]
-        reply = stack.sqs.send_message_batch(
-            QueueUrl=stack.queue_url,
-            Entries=[{"Id": str(index), "MessageBody": body} for index, body in enumerate(chunk)],
-        )
-        assert not reply.get("Failed"), reply["Failed"]
 
 
 def test_reordered_and_duplicated_writes_leave_the_newest_state(
@@ -37,8 +27,8 @@ def test_reordered_and_duplicated_writes_leave_the_newest_state(
     first = new_purchase(ProductName="Create that arrived second")
 
     # When their writes reach the queue out of order and twice
-    _send_in_order(
-        quiet_queue,
+    # (one right after the other, so the writer sees them in exactly this order, mostly in the same batches)
+    quiet_queue.queue_writes(
         [
             # the newer update first, then an older one, then the newer one again
             write_message("update", updated_id, stamp_after(2000, base), newest, owner=owner),

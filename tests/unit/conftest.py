@@ -7,8 +7,11 @@ against moto, with fake credentials so a slip cannot touch a real account.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import itertools
 import os
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +27,7 @@ os.environ.update(
         "QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/unit-test-queue",
         "TABLE_NAME": "unit-test-purchases",
         "IDEMPOTENCY_TABLE_NAME": "unit-test-idempotency",
+        "WRITE_SIGNING_KEY_ID": "arn:aws:kms:us-east-1:123456789012:key/unit-test-write-signing-key",
         "STAGE": "dev",
         "POWERTOOLS_SERVICE_NAME": "product-purchase",
         "POWERTOOLS_METRICS_NAMESPACE": "ProductPurchase",
@@ -47,6 +51,7 @@ from purchases.ports import (
     WriteOutcome,
 )
 from purchases.schema import ID_FIELD
+from purchases.signing import mac_input
 from seed.send import load_samples
 
 if TYPE_CHECKING:
@@ -185,11 +190,62 @@ def api_event() -> ApiEventFactory:
     return build
 
 
+class InMemoryMessageAuthenticator:
+    """`MessageSigner` and `MessageVerifier` with a secret of its own (HMAC-SHA-256, as the KMS key), counting its
+    calls."""
+
+    def __init__(self, secret: bytes = b"unit-test write-signing secret") -> None:
+        self._secret = secret
+        self.signed = 0
+        self.verified = 0
+
+    def sign(self, body: str) -> bytes:
+        self.signed += 1
+        return hmac.new(self._secret, mac_input(body), hashlib.sha256).digest()
+
+    def verify(self, body: str, mac: bytes) -> bool:
+        self.verified += 1
+        return hmac.compare_digest(hmac.new(self._secret, mac_input(body), hashlib.sha256).digest(), mac)
+
+
+# The one key the unit tests' sender signs with and writer verifies with (installed by the handler tests).
+WRITE_SIGNING = InMemoryMessageAuthenticator()
+
+
+def record_attributes(mac: bytes | None) -> dict[str, Any]:
+    """A Lambda SQS record's `messageAttributes` carrying `mac` (none: an unsigned message)."""
+    if mac is None:
+        return {}
+    from purchases.signing import MAC_ATTRIBUTE
+
+    return {
+        MAC_ATTRIBUTE: {
+            "stringValue": base64.b64encode(mac).decode(),
+            "stringListValues": [],
+            "binaryListValues": [],
+            "dataType": "String",
+        }
+    }
+
+
+@pytest.fixture(autouse=True)
+def writer_verifies_in_memory() -> Iterator[None]:
+    """The writer (once a test module imported it) verifies with `WRITE_SIGNING` instead of KMS."""
+    writer = sys.modules.get("writer")
+    if writer is None:
+        yield
+        return
+    writer.verifier.override(WRITE_SIGNING)
+    yield
+    writer.verifier.override(None)
+
+
 @pytest.fixture
 def sqs_event() -> SqsEventFactory:
-    """Builds SQS events; each record is (messageId, body)."""
+    """Builds SQS events; each record is (messageId, body), signed as the sender signs it (`WRITE_SIGNING`), or
+    (messageId, body, messageAttributes) to choose what it carries."""
 
-    def build(*records: tuple[str, str]) -> dict[str, Any]:
+    def build(*records: tuple[str, str] | tuple[str, str, dict[str, Any]]) -> dict[str, Any]:
         return {
             "Records": [
                 {
@@ -202,13 +258,16 @@ def sqs_event() -> SqsEventFactory:
                         "SenderId": "AIDAEXAMPLE",
                         "ApproximateFirstReceiveTimestamp": "1700000000001",
                     },
-                    "messageAttributes": {},
+                    "messageAttributes": (
+                        record[2] if len(record) == 3 else record_attributes(WRITE_SIGNING.sign(body))
+                    ),
                     "md5OfBody": "unused",
                     "eventSource": "aws:sqs",
                     "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:unit-test-queue",
                     "awsRegion": "us-east-1",
                 }
-                for message_id, body in records
+                for record in records
+                for message_id, body in [record[:2]]
             ]
         }
 

@@ -425,3 +425,19 @@ def test_given_the_template_then_the_bare_pipeline_has_a_handler_for_every_funct
     }
     # Then the baseline deploys a bare module for each (a missing one would fail, and be retried, under load)
     assert handlers == {path.stem for path in BARE_HANDLERS.glob("*.py")}
+
+
+def test_the_signing_cost_is_the_kms_calls_as_a_share_of_the_writes_own_calls() -> None:
+    from devkit.bench.signing import SigningCost
+    from devkit.bench.stats import Distribution
+
+    def ms(value: float) -> Distribution:
+        return Distribution.of_seconds([value / 1000])
+
+    # Given a run where the queue and table calls took 3 + 5 ms and the MAC calls 2 + 4 ms
+    cost = SigningCost(rounds=1, send_message=ms(3), put_item=ms(5), generate_mac=ms(2), verify_mac=ms(4))
+    # Then signing adds 6 ms per write, 0.75 x the write's own calls, and two KMS requests ($0.06 per 10,000 writes)
+    assert cost.added_ms_p50 == pytest.approx(6)
+    assert cost.ratio_p50 == pytest.approx(0.75)
+    assert cost.usd_per_10k_writes == pytest.approx(0.06)
+    assert "0.75 x the write's SendMessage + PutItem" in cost.format()

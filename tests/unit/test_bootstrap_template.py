@@ -476,8 +476,20 @@ def test_given_the_boundary_then_it_grants_no_iam_no_key_or_pool_administration(
         statement["Effect"] == "Allow" for statement in boundary["Properties"]["PolicyDocument"]["Statement"]
     )
     actions = {action for action, _ in granted}
-    assert not any(action.startswith(("iam:", "kms:", "sts:", "organizations:")) or action.endswith(":*")
+    assert not any(action.startswith(("iam:", "sts:", "organizations:")) or action.endswith(":*")
                    for action in actions), actions  # fmt: skip
+    # KMS: only signing and verifying the write messages, with the stage's own keys; no key administration
+    (signing,) = [
+        statement
+        for statement in boundary["Properties"]["PolicyDocument"]["Statement"]
+        if any(action.startswith("kms:") for action in as_list(statement["Action"]))
+    ]
+    assert set(as_list(signing["Action"])) == {"kms:GenerateMac", "kms:VerifyMac"}
+    assert signing["Condition"] == {
+        "StringEquals": {
+            "aws:ResourceTag/product-purchase:stack": {"Fn::Sub": "product-purchase-${StageName}"}
+        }
+    }
     assert {a for a in actions if a.startswith("cognito-idp:")} == {"cognito-idp:DescribeUserPoolClient"}
     # Only X-Ray, which accepts nothing else, is granted on '*'
     assert {action for action, resource in granted if resource == "*"} == {

@@ -35,7 +35,7 @@ ROLLBACK_ALARMS = {
     "QueueBacklogAlarm",
 }
 # Queues that stay non-empty until someone acts: they page, but would block the fix as rollback triggers.
-PAGING_ONLY_ALARMS = {"DeadLetterAlarm", "NotificationFailureAlarm"}
+PAGING_ONLY_ALARMS = {"DeadLetterAlarm", "NotificationFailureAlarm", "UnverifiedWriteAlarm"}
 # Every function, the WebSocket side's included: all are published behind the alias and shifted by CodeDeploy.
 ALL_FUNCTIONS = (*FUNCTIONS, *REALTIME_FUNCTIONS)
 # The WebSocket API invokes two functions through Lambda permissions of its own (the authorizer, the routes).

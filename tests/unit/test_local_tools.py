@@ -80,6 +80,28 @@ def test_the_sqs_write_event_carries_a_message_the_writer_decodes() -> None:
     assert message.action is WriteAction.CREATE and message.client_id == CLAIMS["client_id"]
 
 
+def test_a_signed_sqs_write_event_is_applied_by_the_writer(lambda_context: Any, store: Any) -> None:
+    from conftest import WRITE_SIGNING
+
+    import writer
+
+    # Given the sample write signed as the sender signs (here with the unit tests' key)
+    from purchases.signing import mac_attribute
+
+    event = sample_event("sqs-write", lambda body: mac_attribute(WRITE_SIGNING.sign(body)))
+    writer.store.override(store)
+    writer.verifier.override(WRITE_SIGNING)
+    try:
+        # When the writer gets it, then it applies it
+        assert writer.lambda_handler(event, lambda_context) == {"batchItemFailures": []}
+        # And unsigned, it refuses it
+        unsigned = sample_event("sqs-write")
+        assert writer.lambda_handler(unsigned, lambda_context)["batchItemFailures"]
+    finally:
+        writer.store.override(None)
+        writer.verifier.override(None)
+
+
 def test_the_stream_change_event_is_a_created_purchase_notification(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CONNECTION_TABLE", "unit-test-connections")
     monkeypatch.setenv("NOTIFICATION_API_ID", "abc123")

@@ -1,20 +1,24 @@
-"""The DynamoDB and SQS adapters against moto."""
+"""The DynamoDB, SQS and KMS adapters against moto."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import boto3
 import pytest
 
 from purchases.adapters.dynamodb import DynamoDbPurchaseStore, decode_cursor, encode_cursor
+from purchases.adapters.kms import KmsMessageAuthenticator
 from purchases.adapters.sqs import SqsWriteQueue
 from purchases.messages import WriteAction, WriteMessage, decode_message
 from purchases.ports import InvalidCursor, WriteOutcome
 from purchases.rules import parse_purchase
+from purchases.signing import MAC_ATTRIBUTE, record_mac
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
+    from mypy_boto3_kms.client import KMSClient
     from mypy_boto3_sqs.client import SQSClient
 
 
@@ -126,18 +130,54 @@ def test_foreign_cursor_is_refused(cursor: str) -> None:
         decode_cursor(cursor)
 
 
-def test_enqueued_message_arrives_intact(sqs_client: SQSClient, purchase_document: dict[str, Any]) -> None:
-    # Given a queue and a write message
+@pytest.fixture
+def kms_client(mocked_aws: None) -> KMSClient:
+    return boto3.client("kms", region_name="us-east-1")
+
+
+def hmac_key(kms_client: KMSClient) -> KmsMessageAuthenticator:
+    """A fresh KMS HMAC key shaped like the template's WriteSigningKey, behind the adapter."""
+    key = kms_client.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["Arn"]
+    return KmsMessageAuthenticator(key, lambda: kms_client)
+
+
+def test_enqueued_message_arrives_intact_and_signed(
+    sqs_client: SQSClient, kms_client: KMSClient, purchase_document: dict[str, Any]
+) -> None:
+    # Given a queue, the write-signing key and a write message
     queue_url = sqs_client.create_queue(QueueName="unit-test-writes")["QueueUrl"]
+    key = hmac_key(kms_client)
     message = write(WriteAction.CREATE, 1, 123, purchase_document)
 
     # When it is enqueued
-    message_id = SqsWriteQueue(queue_url, lambda: sqs_client).enqueue_write(message)
+    message_id = SqsWriteQueue(queue_url, lambda: sqs_client, key).enqueue_write(message)
 
     # Then the queue holds it under the returned id, decodable back to the same message
-    received = sqs_client.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
+    received = sqs_client.receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    )["Messages"]
     assert [entry["MessageId"] for entry in received] == [message_id]
-    assert decode_message(received[0]["Body"]) == message
+    body = received[0]["Body"]
+    assert decode_message(body) == message
+    # And it carries the key's MAC of exactly that body, in the attribute the writer reads
+    attributes = {
+        name: {"stringValue": value["StringValue"], "dataType": value["DataType"]}
+        for name, value in received[0]["MessageAttributes"].items()
+    }
+    assert set(attributes) == {MAC_ATTRIBUTE}
+    assert key.verify(body, record_mac(attributes))
+
+
+def test_kms_verification_refuses_a_changed_body_and_another_keys_mac(kms_client: KMSClient) -> None:
+    # Given a body signed with the write-signing key
+    key, other_key = hmac_key(kms_client), hmac_key(kms_client)
+    body = '{"action":"create"}'
+    mac = key.sign(body)
+
+    # Then the key verifies it, and nothing else: not a changed body, not another key's MAC of the same body
+    assert key.verify(body, mac)
+    assert not key.verify(body.replace("create", "delete"), mac)
+    assert not key.verify(body, other_key.sign(body))
 
 
 def test_the_owner_is_kept_by_every_write_and_never_served(

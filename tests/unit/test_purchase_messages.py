@@ -257,9 +257,15 @@ def test_sender_config_names_the_missing_variable() -> None:
 
 
 def test_each_function_reads_only_what_it_needs() -> None:
-    # Given only TABLE_NAME, the reader and the writer are configured; the writer's test hooks also need STAGE
+    # Given only TABLE_NAME, the reader is configured; the writer also needs its signing key, its test hooks STAGE
     assert ReaderConfig.from_environ({"TABLE_NAME": "t"}) == ReaderConfig(table_name="t")
-    assert WriterConfig.from_environ({"TABLE_NAME": "t"}) == WriterConfig(table_name="t")
+    with pytest.raises(ConfigurationError, match="WRITE_SIGNING_KEY_ID"):
+        WriterConfig.from_environ({"TABLE_NAME": "t"})
+    assert WriterConfig.from_environ({"TABLE_NAME": "t", "WRITE_SIGNING_KEY_ID": "k"}) == WriterConfig(
+        table_name="t", signing_key_id="k"
+    )
+    with pytest.raises(ConfigurationError, match="WRITE_SIGNING_KEY_ID"):
+        SenderConfig.from_environ({"TABLE_NAME": "t", "QUEUE_URL": "q", "IDEMPOTENCY_TABLE_NAME": "i"})
     with pytest.raises(ConfigurationError, match="STAGE"):
         WriterHooksConfig.from_environ({"TABLE_NAME": "t"})
 

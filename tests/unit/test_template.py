@@ -538,9 +538,14 @@ def test_given_any_stage_then_the_alarm_topic_is_encrypted_with_a_key_cloudwatch
 
 
 EXPECTED_ENVIRONMENT = {
-    "SenderFunction": {"QUEUE_URL", "IDEMPOTENCY_TABLE_NAME"},
+    "SenderFunction": {"QUEUE_URL", "IDEMPOTENCY_TABLE_NAME", "WRITE_SIGNING_KEY_ID"},
     "ReaderFunction": set(),
-    "WriterFunction": {"WRITER_FAULT_RATE", "WRITER_CRASH_RATE", "WRITER_SLOW_MARKER"},
+    "WriterFunction": {
+        "WRITE_SIGNING_KEY_ID",
+        "WRITER_FAULT_RATE",
+        "WRITER_CRASH_RATE",
+        "WRITER_SLOW_MARKER",
+    },
 }
 SHARED_ENVIRONMENT = {
     "TABLE_NAME",
@@ -567,7 +572,7 @@ def test_given_any_stage_then_each_function_is_traced_json_logged_and_runs_as_it
     # Sized to each function's AWS calls (see the bounds tests below)
     assert (
         properties["Timeout"]
-        == {"WriterFunction": {"Ref": "WriterTimeout"}, "SenderFunction": 17, "ReaderFunction": 5}[function]
+        == {"WriterFunction": {"Ref": "WriterTimeout"}, "SenderFunction": 21, "ReaderFunction": 5}[function]
     )
 
 
@@ -644,6 +649,7 @@ EXPECTED_GRANTS = {
         ("dynamodb:PutItem", "IdempotencyTable.Arn"),
         ("dynamodb:UpdateItem", "IdempotencyTable.Arn"),
         ("dynamodb:DeleteItem", "IdempotencyTable.Arn"),
+        ("kms:GenerateMac", "WriteSigningKey.Arn"),
         *((action, "SenderLogGroup.Arn") for action in LOGS),
         *XRAY,
     },
@@ -660,6 +666,7 @@ EXPECTED_GRANTS = {
         ("sqs:DeleteMessage", "PurchaseQueue.Arn"),
         ("sqs:GetQueueAttributes", "PurchaseQueue.Arn"),
         ("sqs:ChangeMessageVisibility", "PurchaseQueue.Arn"),
+        ("kms:VerifyMac", "WriteSigningKey.Arn"),
         *((action, "WriterLogGroup.Arn") for action in LOGS),
         *XRAY,
     },
@@ -709,6 +716,73 @@ def test_given_any_stage_then_the_reader_cannot_write_and_the_sender_cannot_cons
         if action.startswith(("dynamodb:", "sqs:")) and resource != "IdempotencyTable.Arn"
     }
     assert sender_data_actions <= {"sqs:SendMessage", "dynamodb:GetItem"}
+
+
+def test_given_any_stage_then_only_the_senders_role_may_send_to_the_write_queue(stack: Stack) -> None:
+    # Given the queue's policy
+    policy = stack.properties("PurchaseQueuePolicy")
+    assert policy["Queues"] == [{"Ref": "PurchaseQueue"}]
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    # Then SendMessage, and nothing else (CloudFormation keeps managing the queue), is denied to everyone
+    assert (statement["Effect"], statement["Principal"], statement["Action"]) == (
+        "Deny",
+        "*",
+        "sqs:SendMessage",
+    )
+    assert statement["Resource"] == {"Fn::GetAtt": ["PurchaseQueue", "Arn"]}
+    # But the sender's role (as AWS reports it, and as MiniStack does) and a redrive made by SQS itself
+    assert statement["Condition"] == {
+        "ArnNotLike": {
+            "aws:PrincipalArn": [
+                {"Fn::GetAtt": ["SenderRole", "Arn"]},
+                {"Fn::Sub": "arn:${AWS::Partition}:sts::${AWS::AccountId}:assumed-role/${SenderRole}/*"},
+            ]
+        },
+        "BoolIfExists": {"aws:ViaAWSService": "false"},
+    }
+
+
+def test_given_any_stage_then_only_the_sender_signs_and_only_the_writer_verifies(stack: Stack) -> None:
+    # Given the write-signing key: an HMAC key
+    key = stack.properties("WriteSigningKey")
+    assert (key["KeySpec"], key["KeyUsage"]) == ("HMAC_256", "GENERATE_VERIFY_MAC")
+    statements = {statement["Sid"]: statement for statement in key["KeyPolicy"]["Statement"]}
+    assert all(statement["Effect"] == "Allow" for statement in statements.values())
+    # Then the sender's role alone may GenerateMac, the writer's alone VerifyMac
+    mac_grants = {
+        (action, json.dumps(statement["Principal"], sort_keys=True))
+        for statement in statements.values()
+        for action in as_list(statement["Action"])
+        if action in {"kms:GenerateMac", "kms:VerifyMac", "kms:*"} or action.endswith(("Mac", "*"))
+    }
+    assert mac_grants == {
+        ("kms:GenerateMac", json.dumps({"AWS": {"Fn::GetAtt": ["SenderRole", "Arn"]}})),
+        ("kms:VerifyMac", json.dumps({"AWS": {"Fn::GetAtt": ["WriterRole", "Arn"]}})),
+    }
+    # And the account administers the key without being able to hand MAC operations out (no grants, no wildcard)
+    administration = as_list(statements["AccountAdministersKey"]["Action"])
+    assert "kms:PutKeyPolicy" in administration
+    assert not {"kms:CreateGrant", "kms:GenerateMac", "kms:VerifyMac"} & set(administration)
+    # And the functions are told which key
+    for function in ("SenderFunction", "WriterFunction"):
+        variables = stack.properties(function)["Environment"]["Variables"]
+        assert variables["WRITE_SIGNING_KEY_ID"] == {"Fn::GetAtt": ["WriteSigningKey", "Arn"]}
+
+
+def test_given_any_stage_then_an_unverified_write_raises_an_alarm(stack: Stack) -> None:
+    from purchases.observability import PURCHASE_WRITE_UNVERIFIED
+
+    alarm = stack.properties("UnverifiedWriteAlarm")
+    # The writer's Powertools metric, in the functions' namespace and with their service dimension
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("ProductPurchase", PURCHASE_WRITE_UNVERIFIED)
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "product-purchase"}]
+    # One is enough
+    assert (alarm["Statistic"], alarm["Threshold"], alarm["ComparisonOperator"]) == (
+        "Sum",
+        1,
+        "GreaterThanOrEqualToThreshold",
+    )
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
 
 
 def test_given_any_stage_then_no_function_role_touches_the_dead_letter_queue(stack: Stack) -> None:
@@ -957,6 +1031,7 @@ CONTRACT_OUTPUTS = {
     "ApiId",
     "StageName",
     "QueueUrl",
+    "WriteSigningKeyArn",
     "DeadLetterQueueUrl",
     "TableName",
     "SenderFunctionName",
@@ -1168,7 +1243,7 @@ def test_given_any_stage_then_the_list_indexes_are_the_sparse_ones_the_code_quer
         assert index["Projection"] == {"ProjectionType": "ALL"}
 
 
-@pytest.mark.parametrize(("function", "calls"), [("SenderFunction", 4), ("ReaderFunction", 1)])
+@pytest.mark.parametrize(("function", "calls"), [("SenderFunction", 5), ("ReaderFunction", 1)])
 def test_given_any_stage_then_an_api_function_outlasts_its_aws_calls_at_their_worst(
     stack: Stack, function: str, calls: int
 ) -> None:
@@ -1189,6 +1264,9 @@ def test_given_the_default_writer_timeout_then_a_batch_can_finish_after_a_slow_r
     timeout_ms = int(parameter_values(source, {})["WriterTimeout"]) * 1000
     # A slow record takes the writer's call budget at worst; the rest still find the reserve they need
     assert WRITER_CALLS.worst_case_seconds * 1000 + writer.RECORD_RESERVE_MS < timeout_ms
+    # And the reserve holds a record's calls at their worst: its verification and its table write
+    assert writer.AWS_CALLS_PER_RECORD == 2
+    assert writer.AWS_CALLS_PER_RECORD * WRITER_CALLS.worst_case_seconds * 1000 <= writer.RECORD_RESERVE_MS
 
 
 def test_given_any_stage_then_the_senders_existence_check_may_read_only_key_flag_owner_and_digest(

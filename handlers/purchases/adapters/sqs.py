@@ -1,4 +1,4 @@
-"""`WriteQueue` on an SQS queue."""
+"""`WriteQueue` on an SQS queue: each message is queued with its MAC (`purchases.signing`)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import boto3
 
 from purchases.adapters.clients import CallBudget
 from purchases.messages import WriteMessage, encode_checked
+from purchases.ports import MessageSigner
+from purchases.signing import mac_attribute
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
@@ -26,11 +28,17 @@ def lazy_sqs_client(budget: CallBudget) -> Callable[[], SQSClient]:
 
 
 class SqsWriteQueue:
-    def __init__(self, queue_url: str, client: Callable[[], SQSClient]) -> None:
+    def __init__(self, queue_url: str, client: Callable[[], SQSClient], signer: MessageSigner) -> None:
         self._queue_url = queue_url
         self._client = client
+        self._signer = signer
 
     def enqueue_write(self, message: WriteMessage) -> str:
         body = encode_checked(message)
-        response = self._client().send_message(QueueUrl=self._queue_url, MessageBody=body)
+        # The writer applies only a body whose MAC verifies: the signature is made over the exact bytes sent.
+        response = self._client().send_message(
+            QueueUrl=self._queue_url,
+            MessageBody=body,
+            MessageAttributes=mac_attribute(self._signer.sign(body)),  # type: ignore[arg-type]
+        )
         return response["MessageId"]
