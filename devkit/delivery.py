@@ -17,6 +17,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from devkit.project import ROOT, ToolingError, stack_name
+from devkit.stacks import describe_stack
 from devkit.template import dump_template, load_template
 from devkit.waiting import DeadlineExceeded, wait_for
 
@@ -117,6 +118,7 @@ def bootstrap_parameters(
     *,
     domain_name: str = "",
     hosted_zone_id: str = "",
+    notification_api_id: str = "",
 ) -> dict[str, str]:
     if repository.count("/") != 1 or not all(repository.split("/")):
         raise ToolingError(f"--repository must be OWNER/REPO (the GitHub repository), not {repository!r}.")
@@ -130,7 +132,16 @@ def bootstrap_parameters(
         "OidcProviderArn": oidc_provider_arn or "",
         "DomainName": domain_name,
         "HostedZoneId": hosted_zone_id,
+        "NotificationApiId": notification_api_id,
     }
+
+
+def stage_notification_api_id(cloudformation: Any, stage: str) -> str:
+    """The stage stack's WebSocket API id, or '' before its first deploy: the bootstrap scopes the execution role's
+    rights on that API's routes, integrations and authorizer to it (they carry no tag an IAM condition could test)."""
+    stack = describe_stack(cloudformation, stack_name(stage))
+    outputs = {item["OutputKey"]: item["OutputValue"] for item in (stack or {}).get("Outputs", [])}
+    return str(outputs.get("NotificationApiId", ""))
 
 
 def github_subject_step(repository: str) -> str:
