@@ -121,7 +121,8 @@ def _apply_dropped_boundaries(engine: MiniStack, stage: str, stack_boundary: str
         ]
     }
     boundaries = {}
-    if "ExecutionRoleBoundaryPolicy" in bootstrap:  # (the unit tests require it; this test shows what it does)
+    # The unit tests require the execution role's boundary; this test shows what it does where there is one.
+    if "ExecutionRoleBoundaryPolicy" in bootstrap:
         boundaries[bootstrap["CloudFormationExecutionRole"]] = bootstrap["ExecutionRoleBoundaryPolicy"]
     for resource in cloudformation.list_stack_resources(StackName=f"product-purchase-{stage}")[
         "StackResourceSummaries"
