@@ -12,7 +12,13 @@ import pytest
 from cfnlint.api import ManualArgs, lint_file
 from test_template import TEMPLATE, Stack, as_list, sam_transform
 
-from devkit.delivery import BOOTSTRAP_TEMPLATE, PipelineResources, bootstrap_parameters, pipeline_resources
+from devkit.delivery import (
+    BOOTSTRAP_TEMPLATE,
+    PipelineResources,
+    bootstrap_parameters,
+    pipeline_resources,
+    stage_notification_api_id,
+)
 from devkit.project import ToolingError
 from devkit.template import load_template
 
@@ -302,6 +308,20 @@ def test_given_a_bootstrap_without_a_boundary_output_then_deploying_says_to_run_
 def test_given_a_malformed_repository_then_bootstrap_refuses_it(repository: str) -> None:
     with pytest.raises(ToolingError, match="OWNER/REPO"):
         bootstrap_parameters("dev", repository, None)
+
+
+def test_given_a_deployed_stage_when_bootstrapping_then_its_websocket_api_id_is_passed() -> None:
+    deployed = {
+        "StackStatus": "UPDATE_COMPLETE",
+        "Outputs": [{"OutputKey": "NotificationApiId", "OutputValue": "a1b2c3d4e5"}],
+    }
+    cloudformation = _FakeCloudFormation({"product-purchase-qa": deployed})
+    # Given the stage's stack exists, then its API id is read; before its first deploy there is none
+    assert stage_notification_api_id(cloudformation, "qa") == "a1b2c3d4e5"
+    assert stage_notification_api_id(cloudformation, "prod") == ""
+    parameters = bootstrap_parameters("qa", REPOSITORY, None, notification_api_id="a1b2c3d4e5")
+    assert parameters["NotificationApiId"] == "a1b2c3d4e5"
+    assert set(parameters) <= set(load_template(BOOTSTRAP_TEMPLATE)["Parameters"])
 
 
 def test_given_the_template_file_then_it_is_where_the_tasks_look() -> None:
