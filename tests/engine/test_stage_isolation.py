@@ -28,12 +28,12 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from devkit.delivery import bootstrap_stack_name
-from devkit.deploy import deploy_to_emulator
+from devkit.delivery.aws import bootstrap_stack_name
+from devkit.delivery.deploy import deploy_to_emulator
+from devkit.delivery.release import Bootstrapped, bootstrap_stage
 from devkit.engines.ministack import MiniStack, free_port
-from devkit.outputs import reachable_outputs
-from devkit.release import Bootstrapped, bootstrap_stage
-from devkit.stacks import describe_stack
+from devkit.stack.outputs import reachable_outputs
+from devkit.stack.stacks import describe_stack
 
 STAGE_A, STAGE_B = "staging", "prod"
 REPOSITORY = "example-org/product-purchase"
