@@ -9,6 +9,7 @@ could grant them (everything, on '*'), which only the stage's permissions bounda
 Where MiniStack cannot evaluate a condition a statement relies on, the refusal on stage B proves nothing by itself
 (MiniStack refuses stage A's own resource too): those rows name the limitation (`ENGINE_GAPS`) and their
 own-stage control is an expected failure (strict: it starts failing the day the engine evaluates the condition).
+What each gap costs is then shown with MiniStack's own policy evaluator, given the key the engine leaves out.
 GitHub's OIDC token cannot be had here: the deploy role is assumed with an unsigned token carrying the claims
 GitHub's would, which MiniStack accepts (AWS verifies the signature).
 """
@@ -480,3 +481,93 @@ def test_given_both_stages_then_their_stacks_and_bootstraps_exist(deployed: Depl
         parameters = {p["ParameterKey"]: p["ParameterValue"] for p in bootstrap["Parameters"]}
         assert parameters["NotificationApiId"] == stage.outputs["NotificationApiId"]
     assert deployed.a.outputs["UserPoolId"] != deployed.b.outputs["UserPoolId"]
+
+
+# ---------------------------------------------------------------------------------------------- the named gaps
+
+
+def _policy_document(engine: MiniStack, stage: Stage, gap: str) -> dict[str, Any]:
+    """The deployed policy whose stage condition the engine cannot evaluate, as IAM holds it (ARNs resolved)."""
+    iam = engine.client("iam")
+    if gap == "change-set-role":
+        role = stage.bootstrap.resources.deploy_role_arn.rsplit("/", 1)[-1]
+        document: dict[str, Any] = iam.get_role_policy(RoleName=role, PolicyName="deploy-the-stage-stack")[
+            "PolicyDocument"
+        ]
+        return document
+    if gap == "pool-tag":
+        arn = stage.bootstrap.resources.permissions_boundary_arn
+    else:
+        arn = next(
+            policy["Arn"]
+            for policy in iam.list_policies(Scope="Local")["Policies"]
+            if policy["PolicyName"] == f"product-purchase-{stage.name}-execution-functions-and-roles"
+        )
+    version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+    document = iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
+    return document
+
+
+def _account(deployed: Deployed) -> str:
+    return deployed.a.bootstrap.resources.deploy_role_arn.split(":")[4]
+
+
+def _request(deployed: Deployed, gap: str, of_stage: Stage) -> tuple[str, str, str, str]:
+    """(action, resource, the condition key the engine leaves out, its value) of a request on `of_stage`."""
+    a = deployed.a
+    region, account = deployed.engine.session().region_name, _account(deployed)
+    if gap == "pool-tag":
+        pool = f"arn:aws:cognito-idp:{region}:{account}:userpool/{of_stage.outputs['UserPoolId']}"
+        return (
+            "cognito-idp:DescribeUserPoolClient",
+            pool,
+            "aws:ResourceTag/product-purchase:stack",
+            (f"product-purchase-{of_stage.name}"),
+        )
+    if gap == "function-arn":
+        function = deployed.engine.client("lambda").get_function(
+            FunctionName=of_stage.outputs["WriterFunctionName"]
+        )
+        return (
+            "lambda:CreateEventSourceMapping",
+            "*",
+            "lambda:FunctionArn",
+            function["Configuration"]["FunctionArn"],
+        )
+    stack = f"arn:aws:cloudformation:{region}:{account}:stack/product-purchase-{a.name}/*"
+    return (
+        "cloudformation:CreateChangeSet",
+        stack,
+        "cloudformation:RoleArn",
+        (of_stage.bootstrap.resources.execution_role_arn),
+    )
+
+
+@pytest.mark.parametrize("gap", sorted(ENGINE_GAPS))
+def test_given_the_condition_key_the_engine_leaves_out_then_its_own_evaluator_holds_the_statement_to_the_stage(
+    deployed: Deployed, gap: str
+) -> None:
+    """What each named gap costs: with the key supplied, MiniStack's own policy evaluator allows stage A's request on
+    its own resource and refuses it on stage B's, and without the key (as the engine evaluates) refuses both."""
+    from ministack.core.iam_evaluator import EvalContext, evaluate, parse_policy_document
+
+    statements = parse_policy_document(_policy_document(deployed.engine, deployed.a, gap))
+
+    def decision(of_stage: Stage | None) -> str:
+        action, resource, key, value = _request(deployed, gap, of_stage or deployed.a)
+        context = {key.lower(): value} if of_stage else {}
+        request = EvalContext(
+            principal_arn=f"arn:aws:sts::{_account(deployed)}:assumed-role/stage-a/probe",
+            principal_type="AssumedRole",
+            principal_account=_account(deployed),
+            action=action,
+            resource_arn=resource,
+            region=deployed.engine.session().region_name,
+            service_context=context,
+        )
+        result: str = evaluate(request, [statements]).decision
+        return result
+
+    assert decision(deployed.a) == "Allow"
+    assert decision(deployed.b) == "ImplicitDeny"
+    assert decision(None) == "ImplicitDeny"
