@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 from devkit.core.project import ROOT, ToolingError, stack_name
 from devkit.core.template import dump_template, load_template
 from devkit.core.waiting import DeadlineExceeded, wait_for
+from devkit.stack.stacks import describe_stack
 
 BOOTSTRAP_TEMPLATE = ROOT / "pipeline" / "bootstrap.yaml"
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
@@ -125,6 +126,7 @@ def bootstrap_parameters(
     *,
     domain_name: str = "",
     hosted_zone_id: str = "",
+    notification_api_id: str = "",
 ) -> dict[str, str]:
     if repository.count("/") != 1 or not all(repository.split("/")):
         raise ToolingError(f"--repository must be OWNER/REPO (the GitHub repository), not {repository!r}.")
@@ -138,7 +140,16 @@ def bootstrap_parameters(
         "OidcProviderArn": oidc_provider_arn or "",
         "DomainName": domain_name,
         "HostedZoneId": hosted_zone_id,
+        "NotificationApiId": notification_api_id,
     }
+
+
+def stage_notification_api_id(cloudformation: Any, stage: str) -> str:
+    """The stage stack's WebSocket API id, or '' before its first deploy: the bootstrap scopes the execution role's
+    rights on that API's routes, integrations and authorizer to it (they carry no tag an IAM condition could test)."""
+    stack = describe_stack(cloudformation, stack_name(stage))
+    outputs = {item["OutputKey"]: item["OutputValue"] for item in (stack or {}).get("Outputs", [])}
+    return str(outputs.get("NotificationApiId", ""))
 
 
 def github_subject_step(repository: str) -> str:

@@ -109,7 +109,8 @@ def apply_template(
         "StackName": name,
         "TemplateBody": body,
         "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(parameters.items())],
-        "Capabilities": ["CAPABILITY_IAM"],
+        # The bootstrap names its managed policies (product-purchase-<stage>-boundary, ...): named IAM resources.
+        "Capabilities": ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
     }
     progress(f"{'Updating' if stack else 'Creating'} stack {name} ...")
     if not stack:

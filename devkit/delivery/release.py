@@ -99,12 +99,20 @@ def bootstrap_stage(
         )
     elif provider:
         progress(f"Reusing the account's GitHub OIDC provider {provider}.")
+    api_id = delivery.stage_notification_api_id(engine.client("cloudformation"), stage)
+    if api_id:
+        progress(f"The execution role may change only the WebSocket API {api_id} of {stack_name(stage)}.")
+    else:
+        progress(
+            f"{stack_name(stage)} is not deployed yet: until `invoke bootstrap` runs again after its first deploy, "
+            "its execution role may change the routes of any WebSocket API in the account."
+        )
     name = delivery.bootstrap_stack_name(stage)
     action = apply_template(
         engine,
         name,
         delivery.bootstrap_template_body(),
-        delivery.bootstrap_parameters(stage, repository, provider, **domain),
+        delivery.bootstrap_parameters(stage, repository, provider, notification_api_id=api_id, **domain),
         progress=progress,
     )
     return Bootstrapped(name, action, delivery.pipeline_resources(engine.client("cloudformation"), stage))

@@ -3,6 +3,9 @@ artifacts go (private, encrypted, TLS only, expiring) and what CloudFormation ma
 
 from __future__ import annotations
 
+import fnmatch
+import json
+import re
 from typing import Any
 
 import pytest
@@ -16,6 +19,7 @@ from devkit.delivery.aws import (
     PipelineResources,
     bootstrap_parameters,
     pipeline_resources,
+    stage_notification_api_id,
 )
 
 REPOSITORY = "example-org/product-purchase"
@@ -32,9 +36,14 @@ def staging() -> Stack:
 
 
 def statements(stack: Stack, role: str) -> list[dict[str, Any]]:
+    """Every statement of the role's inline policies and of the bootstrap's managed policies attached to it."""
     found: list[dict[str, Any]] = []
-    for policy in stack.properties(role)["Policies"]:
+    properties = stack.properties(role)
+    for policy in properties.get("Policies", []):
         found += as_list(policy["PolicyDocument"]["Statement"])
+    for arn in properties.get("ManagedPolicyArns", []):
+        if isinstance(arn, dict) and "Ref" in arn:
+            found += as_list(stack.properties(arn["Ref"])["PolicyDocument"]["Statement"])
     return found
 
 
@@ -301,6 +310,20 @@ def test_given_a_malformed_repository_then_bootstrap_refuses_it(repository: str)
         bootstrap_parameters("dev", repository, None)
 
 
+def test_given_a_deployed_stage_when_bootstrapping_then_its_websocket_api_id_is_passed() -> None:
+    deployed = {
+        "StackStatus": "UPDATE_COMPLETE",
+        "Outputs": [{"OutputKey": "NotificationApiId", "OutputValue": "a1b2c3d4e5"}],
+    }
+    cloudformation = _FakeCloudFormation({"product-purchase-qa": deployed})
+    # Given the stage's stack exists, then its API id is read; before its first deploy there is none
+    assert stage_notification_api_id(cloudformation, "qa") == "a1b2c3d4e5"
+    assert stage_notification_api_id(cloudformation, "prod") == ""
+    parameters = bootstrap_parameters("qa", REPOSITORY, None, notification_api_id="a1b2c3d4e5")
+    assert parameters["NotificationApiId"] == "a1b2c3d4e5"
+    assert set(parameters) <= set(load_template(BOOTSTRAP_TEMPLATE)["Parameters"])
+
+
 def test_given_the_template_file_then_it_is_where_the_tasks_look() -> None:
     assert BOOTSTRAP_TEMPLATE.exists()
     assert load_template(BOOTSTRAP_TEMPLATE).get("Transform") is None
@@ -478,19 +501,12 @@ def test_given_the_boundary_then_it_grants_no_iam_no_key_or_pool_administration(
     actions = {action for action, _ in granted}
     assert not any(action.startswith(("iam:", "sts:", "organizations:")) or action.endswith(":*")
                    for action in actions), actions  # fmt: skip
-    # KMS: only signing and verifying the write messages, with the stage's own keys; no key administration
-    (signing,) = [
-        statement
-        for statement in boundary["Properties"]["PolicyDocument"]["Statement"]
-        if any(action.startswith("kms:") for action in as_list(statement["Action"]))
-    ]
-    assert set(as_list(signing["Action"])) == {"kms:GenerateMac", "kms:VerifyMac"}
-    assert signing["Condition"] == {
-        "StringEquals": {
-            "aws:ResourceTag/product-purchase:stack": {"Fn::Sub": "product-purchase-${StageName}"}
-        }
+    # Keys are used (message authentication codes), never managed; pools are looked up, never managed
+    assert {a for a in actions if a.startswith("kms:")} <= {"kms:GenerateMac", "kms:VerifyMac"}
+    assert {a for a in actions if a.startswith("cognito-idp:")} <= {
+        "cognito-idp:DescribeUserPoolClient",
+        "cognito-idp:ListUserPoolClients",
     }
-    assert {a for a in actions if a.startswith("cognito-idp:")} == {"cognito-idp:DescribeUserPoolClient"}
     # Only X-Ray, which accepts nothing else, is granted on '*'
     assert {action for action, resource in granted if resource == "*"} == {
         "xray:PutTraceSegments",
@@ -556,3 +572,374 @@ def test_given_the_service_stack_then_what_the_execution_role_checks_by_tag_carr
         "ApiCustomDomain",
     ):
         assert tags(logical_id)["product-purchase:stack"] == stack_tag, logical_id
+
+
+# ---------------------------------------------------------------------------------------------- stage isolation
+# Stages may share an account, so every permission a stage's roles and boundaries grant must name that stage's own
+# resources: by name (product-purchase-<stage>-...), by the stage's tag (product-purchase:stack), or by a condition
+# naming the stage's functions, roles or execution role. A tag must not be settable on another stage's resource.
+
+STAGE_TAG_KEY = "product-purchase:stack"
+STAGE_TAG = {"Fn::Sub": "product-purchase-${StageName}"}
+EXECUTION_ROLE_ARN = {"Fn::GetAtt": ["CloudFormationExecutionRole", "Arn"]}
+STAGE_PREFIX = "product-purchase-${StageName}-"
+# Where a name, not a prefix, says the stage: the API stage named after it, the stack, the stage's parameters.
+# The bootstrap's own stack is the stage's too (product-purchase-pipeline-<stage>).
+STAGE_NAMED = ("/${StageName}/", "/${StageName}:*", "stack/product-purchase-${StageName}/", "${NotificationApiId}",
+               "${ArtifactsBucket.Arn}", "hostedzone/${HostedZoneId}", "stack/${AWS::StackName}/")  # fmt: skip
+# Resources of nobody's stage, named by AWS: the transforms, AWS managed policies, the predefined configurations.
+AWS_OWNED = (":aws:transform/", ":iam::aws:policy/", "deploymentconfig:CodeDeployDefault.Lambda")
+# Statements that cannot name a stage, and why. Each is read-only, account-wide by nature, or names nothing real.
+NOT_STAGE_SCOPED = {
+    "Tracing": "X-Ray accepts no resource but '*'; it only writes trace segments",
+    "ApiAccount": "the region's API Gateway logging role setting is one per account (docs/deploying.md)",
+    "EventSourceMappingReads": "a mapping is named by a generated UUID; reading one shows settings, never data",
+    "CustomDomainChanges": "route53:GetChange reads the status of a DNS change by its generated id",
+    "LogDeliveries": "a log delivery has no resource of its own; the ARN names the empty log group, none real",
+}
+# Per service, the actions that set and remove tags (API Gateway's are POST/PUT and DELETE on /tags/<arn>).
+TAG_ACTIONS = {
+    "acm": ("AddTagsToCertificate", "RemoveTagsFromCertificate"),
+    "iam": ("TagRole", "UntagRole"),
+    "sqs": ("TagQueue", "UntagQueue"),
+    **{
+        service: ("TagResource", "UntagResource")
+        for service in ("kms", "cognito-idp", "lambda", "dynamodb", "logs", "sns", "cloudwatch", "codedeploy")
+    },
+}
+
+
+def _conditions(statement: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    conditions: dict[str, dict[str, Any]] = statement.get("Condition", {})
+    return conditions
+
+
+def _condition(statement: dict[str, Any], operator: str, key: str) -> Any:
+    return _conditions(statement).get(operator, {}).get(key)
+
+
+def _names_the_stage(resource: Any) -> bool:
+    if resource in (EXECUTION_ROLE_ARN, {"Fn::GetAtt": ["ArtifactsBucket", "Arn"]}, BOUNDARY):
+        return True
+    arn = _sub(resource)
+    return (
+        STAGE_PREFIX in arn
+        or arn.endswith("/${StageName}")
+        or any(part in arn for part in STAGE_NAMED + AWS_OWNED)
+    )
+
+
+def _held_by_stage_condition(statement: dict[str, Any]) -> bool:
+    """A condition only the stage's own resources, functions, roles or execution role meet."""
+    resource_tag = _condition(statement, "StringEquals", f"aws:ResourceTag/{STAGE_TAG_KEY}")
+    request_tag = _condition(statement, "StringEquals", f"aws:RequestTag/{STAGE_TAG_KEY}")
+    untagged = _condition(statement, "Null", f"aws:ResourceTag/{STAGE_TAG_KEY}") == "true"
+    stage_arns = [
+        _sub(_condition(statement, "ArnLike", key)) for key in ("lambda:FunctionArn", "aws:PrincipalArn")
+    ]
+    return (
+        resource_tag == STAGE_TAG
+        # Created with the stage's tag (nothing tagged yet is being changed)
+        or (request_tag == STAGE_TAG and untagged)
+        or any(STAGE_PREFIX in arn for arn in stage_arns)
+        or _condition(statement, "StringEquals", "cloudformation:RoleArn") == EXECUTION_ROLE_ARN
+    )
+
+
+def _matches(pattern: str, value: str) -> bool:
+    return fnmatch.fnmatchcase(value, pattern)
+
+
+def _denied_in_document(document: list[dict[str, Any]], action: str, operator: str, key: str) -> bool:
+    """Whether a Deny of the same document refuses `action` whenever the condition key says so."""
+    return any(
+        deny["Effect"] == "Deny"
+        and any(_matches(pattern, action) for pattern in as_list(deny["Action"]))
+        and key in _conditions(deny).get(operator, {})
+        for deny in document
+    )
+
+
+def _tagging_problem(statement: dict[str, Any], document: list[dict[str, Any]]) -> str | None:
+    """Why a statement lets a tag move a resource between stages, or None. A name-scoped statement cannot (the
+    name, not a tag, decides); otherwise setting a tag needs the stage's tag on the resource (or none yet, for the
+    resource being created) AND as the tag set, and removing tags must spare the stage's tag."""
+    resources = as_list(statement["Resource"])
+    if all(_names_the_stage(resource) for resource in resources):
+        return None
+    tagging_paths = any(r == "*" or "/tags/" in _sub(r) for r in resources)
+    for pattern in as_list(statement["Action"]):
+        service = pattern.split(":")[0]
+        tag, untag = TAG_ACTIONS.get(service, ("", ""))
+        tag_actions = [f"{service}:{tag}"] if tag else []
+        untag_actions = [f"{service}:{untag}"] if untag else []
+        if service == "apigateway" and tagging_paths:
+            tag_actions, untag_actions = ["apigateway:POST", "apigateway:PUT"], ["apigateway:DELETE"]
+        for action in (a for a in tag_actions if _matches(pattern, a)):
+            resource_tag = _condition(statement, "StringEquals", f"aws:ResourceTag/{STAGE_TAG_KEY}")
+            untagged = _condition(statement, "Null", f"aws:ResourceTag/{STAGE_TAG_KEY}") == "true"
+            request_tag = _condition(statement, "StringEquals", f"aws:RequestTag/{STAGE_TAG_KEY}")
+            if not (resource_tag == STAGE_TAG or untagged):
+                return f"{action} on a resource whatever its tag"
+            if request_tag != STAGE_TAG and not _denied_in_document(
+                document, action, "StringNotEquals", f"aws:RequestTag/{STAGE_TAG_KEY}"
+            ):
+                return f"{action} may set another stage's tag"
+        for action in (a for a in untag_actions if _matches(pattern, a)):
+            spares_the_stage_tag = _condition(statement, "ForAllValues:StringNotEquals", "aws:TagKeys") == [
+                STAGE_TAG_KEY
+            ] or _denied_in_document(document, action, "ForAnyValue:StringEquals", "aws:TagKeys")
+            if not spares_the_stage_tag:
+                return f"{action} may remove the stage's tag"
+    return None
+
+
+def unscoped_statements(document: list[dict[str, Any]]) -> list[str]:
+    """The statements of a policy document that reach beyond the stage, each with the reason."""
+    found = []
+    for statement in document:
+        if statement["Effect"] == "Deny":
+            continue  # a Deny only takes away
+        label = statement.get("Sid") or json.dumps(statement, sort_keys=True)[:120]
+        if statement.get("Sid") in NOT_STAGE_SCOPED:
+            continue
+        resources = as_list(statement["Resource"])
+        if not (all(_names_the_stage(r) for r in resources) or _held_by_stage_condition(statement)):
+            found.append(f"{label}: {[_sub(r) for r in resources]} names no stage and has no stage condition")
+        problem = _tagging_problem(statement, document)
+        if problem:
+            found.append(f"{label}: {problem}")
+    return found
+
+
+def policy_documents(stack: Stack) -> dict[str, list[dict[str, Any]]]:
+    """Every policy the bootstrap writes: the deploy role's, the execution role's and both boundaries."""
+    documents = {
+        "DeployRole": statements(stack, "DeployRole"),
+        "CloudFormationExecutionRole": statements(stack, "CloudFormationExecutionRole"),
+    }
+    for logical_id in stack.of_type("AWS::IAM::ManagedPolicy"):
+        documents[logical_id] = as_list(stack.properties(logical_id)["PolicyDocument"]["Statement"])
+    return documents
+
+
+WEBSOCKET_API_ID = "a1b2c3d4e5"
+
+
+def pinned(stage: str, **extra: str) -> Stack:
+    """A stage's bootstrap once its stack exists (`invoke bootstrap` passes the WebSocket API's id)."""
+    parameters = {"StageName": stage, "GitHubRepository": REPOSITORY, "OidcProviderArn": ""}
+    return Stack(
+        load_template(BOOTSTRAP_TEMPLATE), {**parameters, "NotificationApiId": WEBSOCKET_API_ID, **extra}
+    )
+
+
+@pytest.mark.parametrize("stage", ["dev", "staging", "prod"])
+@pytest.mark.parametrize(
+    "domain", [{}, {"DomainName": "api.example.com", "HostedZoneId": "Z0123456789ABCDEFGHIJ"}]
+)
+def test_given_a_stage_then_every_statement_of_its_roles_and_boundaries_names_its_own_resources(
+    stage: str, domain: dict[str, str]
+) -> None:
+    documents = policy_documents(pinned(stage, **domain))
+    assert {"PermissionsBoundaryPolicy", "ExecutionRoleBoundaryPolicy"} <= set(documents)
+    problems = {name: unscoped_statements(document) for name, document in documents.items()}
+    assert {name: found for name, found in problems.items() if found} == {}
+
+
+def test_given_a_stage_before_its_first_deploy_then_only_the_websocket_children_reach_any_api() -> None:
+    # The v2 API's routes carry no tag and inherit none: before the API exists, only its id-less path can be named.
+    problems = [
+        problem for document in policy_documents(bootstrapped("staging")).values()
+        for problem in unscoped_statements(document)
+    ]  # fmt: skip
+    assert problems and all(
+        problem.startswith(("WebSocketApiChildren:", "StageWebSocketApiAndAccount:")) for problem in problems
+    ), problems
+
+
+PLANTED: dict[str, dict[str, Any]] = {
+    # What the findings were: each must be reported.
+    "client secrets of every pool": {
+        "Effect": "Allow",
+        "Action": "cognito-idp:DescribeUserPoolClient",
+        "Resource": {
+            "Fn::Sub": "arn:${AWS::Partition}:cognito-idp:${AWS::Region}:${AWS::AccountId}:userpool/*"
+        },
+    },
+    "every log group": {
+        "Effect": "Allow",
+        "Action": ["logs:GetLogEvents", "logs:FilterLogEvents"],
+        "Resource": {"Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*"},
+    },
+    "any API's connections": {
+        "Effect": "Allow",
+        "Action": "execute-api:ManageConnections",
+        "Resource": {
+            "Fn::Sub": "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:*/*/*/@connections/*"
+        },
+    },
+    "any function's event sources": {
+        "Effect": "Allow",
+        "Action": ["lambda:CreateEventSourceMapping", "lambda:DeleteEventSourceMapping"],
+        "Resource": "*",
+    },
+    "retagging any key into the stage": {
+        "Effect": "Allow",
+        "Action": ["kms:CreateKey", "kms:TagResource"],
+        "Resource": "*",
+        "Condition": {"StringEquals": {f"aws:RequestTag/{STAGE_TAG_KEY}": STAGE_TAG}},
+    },
+    "removing the stage's tag": {
+        "Effect": "Allow",
+        "Action": "cognito-idp:UntagResource",
+        "Resource": {
+            "Fn::Sub": "arn:${AWS::Partition}:cognito-idp:${AWS::Region}:${AWS::AccountId}:userpool/*"
+        },
+        "Condition": {"StringEquals": {f"aws:ResourceTag/{STAGE_TAG_KEY}": STAGE_TAG}},
+    },
+    "change sets run by any role": {
+        "Effect": "Allow",
+        "Action": "cloudformation:CreateChangeSet",
+        "Resource": "*",
+    },
+}
+
+
+@pytest.mark.parametrize("planted", sorted(PLANTED))
+def test_given_a_planted_unscoped_statement_then_it_is_reported(planted: str) -> None:
+    documents = policy_documents(pinned("staging"))
+    boundary = [*documents["PermissionsBoundaryPolicy"], PLANTED[planted]]
+    assert unscoped_statements(boundary), planted
+
+
+def test_given_the_deploy_role_then_it_creates_change_sets_only_run_by_the_stages_execution_role() -> None:
+    creating = [
+        s for s in statements(pinned("prod"), "DeployRole") if "cloudformation:CreateChangeSet" in as_list(s["Action"])
+    ]  # fmt: skip
+    (statement,) = creating
+    assert as_list(statement["Action"]) == ["cloudformation:CreateChangeSet"]
+    assert statement["Condition"] == {"StringEquals": {"cloudformation:RoleArn": EXECUTION_ROLE_ARN}}
+
+
+def test_given_the_execution_role_then_event_source_mappings_change_only_for_the_stages_functions() -> None:
+    for statement in statements(pinned("staging"), "CloudFormationExecutionRole"):
+        actions = [a for a in as_list(statement["Action"]) if "EventSourceMapping" in a]
+        if any(not a.startswith("lambda:Get") for a in actions):
+            assert _sub(_condition(statement, "ArnLike", "lambda:FunctionArn")) == (
+                "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:product-purchase-${StageName}-*"
+            ), statement
+
+
+def test_given_a_deployed_stage_then_the_websocket_children_are_those_of_its_api_only() -> None:
+    stack = pinned("staging")
+    children = [
+        _sub(resource)
+        for name in ("CloudFormationExecutionRole",)
+        for statement in statements(stack, name)
+        if statement.get("Sid") == "WebSocketApiChildren"
+        for resource in as_list(statement["Resource"])
+    ]
+    assert children and all("/apis/${NotificationApiId}/" in arn for arn in children), children
+    assert stack.parameters["NotificationApiId"] == WEBSOCKET_API_ID
+
+
+def _role_grants(stack: Stack) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (action, _sub(resource), statement)
+        for statement in statements(stack, "CloudFormationExecutionRole")
+        for action in as_list(statement["Action"])
+        for resource in as_list(statement["Resource"])
+    ]
+
+
+@pytest.mark.parametrize(
+    "domain", [{}, {"DomainName": "api.example.com", "HostedZoneId": "Z0123456789ABCDEFGHIJ"}]
+)
+def test_given_the_execution_role_then_it_has_a_boundary_that_allows_all_it_does_and_nothing_of_another_stage(
+    domain: dict[str, str],
+) -> None:
+    stack = pinned("staging", **domain)
+    assert stack.properties("CloudFormationExecutionRole")["PermissionsBoundary"] == {
+        "Ref": "ExecutionRoleBoundaryPolicy"
+    }
+    boundary = as_list(stack.properties("ExecutionRoleBoundaryPolicy")["PolicyDocument"]["Statement"])
+    allows = [s for s in boundary if s["Effect"] == "Allow"]
+    # Every action on every resource the role's policies grant falls within one boundary statement, with the same
+    # stage condition where the role's statement is held by one (else a deploy on AWS would be refused).
+    for action, resource, statement in _role_grants(stack):
+        covering = [
+            s for s in allows
+            if any(_matches(p, action) for p in as_list(s["Action"]))
+            and any(_matches(_sub(r), resource) for r in as_list(s["Resource"]))
+            and (s.get("Condition") is None or _held_by_stage_condition(statement))
+        ]  # fmt: skip
+        assert covering, (action, resource)
+    # And it never lets a boundary or a managed policy be weakened, whatever is attached to the role
+    (never,) = [s for s in boundary if s.get("Sid") == "NeverLoosenTheLimits"]
+    assert never["Effect"] == "Deny" and never["Resource"] == "*"
+    assert {
+        "iam:DeleteRolePermissionsBoundary",
+        "iam:CreatePolicyVersion",
+        "iam:SetDefaultPolicyVersion",
+    } <= set(never["Action"])
+
+
+_LONGEST_STACK = "product-purchase-staging"
+# CloudFormation names an unnamed resource <stack>-<logical id>-<suffix of up to 13 characters>, cutting the stack's
+# and the logical id's part when the whole would exceed the service's limit: then the name would lose the stage
+# prefix the policies scope by. The limits of the resource types the stack leaves unnamed:
+_NAME_LIMITS = {
+    "AWS::Lambda::Function": 64,
+    "AWS::IAM::Role": 64,
+    "AWS::SQS::Queue": 80,
+    "AWS::DynamoDB::Table": 255,
+    "AWS::SNS::Topic": 256,
+    "AWS::CloudWatch::Alarm": 255,
+    "AWS::CodeDeploy::Application": 100,
+    "AWS::CodeDeploy::DeploymentGroup": 100,
+}
+_NAME_PROPERTIES = {
+    "AWS::Lambda::Function": "FunctionName",
+    "AWS::IAM::Role": "RoleName",
+    "AWS::SQS::Queue": "QueueName",
+    "AWS::DynamoDB::Table": "TableName",
+    "AWS::SNS::Topic": "TopicName",
+    "AWS::CloudWatch::Alarm": "AlarmName",
+    "AWS::CodeDeploy::Application": "ApplicationName",
+    "AWS::CodeDeploy::DeploymentGroup": "DeploymentGroupName",
+}
+
+
+def test_given_the_service_stack_then_every_name_the_policies_scope_by_carries_the_stage_prefix() -> None:
+    parameters = {
+        "StageName": "staging",
+        "CreateApiGatewayAccount": "true",
+        "AlarmEmail": "oncall@example.com",
+    }
+    service = Stack(sam_transform(load_template(TEMPLATE, inline_includes=True), parameters), parameters)
+    for resource_type, limit in _NAME_LIMITS.items():
+        resources = service.of_type(resource_type)
+        assert resources, resource_type
+        for logical_id, resource in resources.items():
+            # Unnamed, so CloudFormation names it after the stack, and the whole name fits uncut
+            assert _NAME_PROPERTIES[resource_type] not in resource["Properties"], logical_id
+            assert len(f"{_LONGEST_STACK}-{logical_id}-ABCDEFGHIJKLM") <= limit, logical_id
+    # Log groups are named explicitly: each matches what the boundary lets the stage's roles write
+    boundary = pinned("staging").properties("PermissionsBoundaryPolicy")["PolicyDocument"]["Statement"]
+    (logs,) = [s for s in boundary if s["Sid"] == "StageLogs"]
+    patterns = [_sub(r).split(":log-group:")[1] for r in as_list(logs["Resource"])]
+    functions = {
+        lid: f"{_LONGEST_STACK}-{lid}-ABCDEFGHIJKLM" for lid in service.of_type("AWS::Lambda::Function")
+    }
+    names = {
+        "AWS::StackName": _LONGEST_STACK,
+        "StageName": "staging",
+        "ProductPurchaseApi": "a1b2c3d4e5",
+        **functions,
+    }
+    for logical_id, group in service.of_type("AWS::Logs::LogGroup").items():
+        name = group["Properties"]["LogGroupName"]
+        resolved = re.sub(r"\$\{([^}]+)\}", lambda m: names[m.group(1)], _sub(name))
+        expanded = [p.replace("${StageName}", "staging") for p in patterns]
+        assert any(_matches(p, resolved) for p in expanded), (logical_id, resolved)
