@@ -29,7 +29,7 @@ def event(c: Context, kind: str) -> None:
 @command(
     positional=["function"],
     help={
-        "function": "sender, reader, writer, notifier, connections or authorizer",
+        "function": "sender, reader, writer, notifier, sweeper, connections or authorizer",
         "event": "JSON file with the event (- reads standard input; default: {})",
         "target": "ministack (default), localstack or aws",
         "stage": "stage (default dev)",
@@ -58,7 +58,7 @@ def call(c: Context, function: str, event: str = "", target: str = "ministack", 
 @command(
     positional=["function"],
     help={
-        "function": "sender, reader, writer, notifier, connections or authorizer",
+        "function": "sender, reader, writer, notifier, sweeper, connections or authorizer",
         "port": "port on 127.0.0.1 that debugpy listens on (default 5678)",
         "wait": "the first invocation waits until a debugger has attached",
         "off": "put the function back as it was (what Ctrl-C does)",

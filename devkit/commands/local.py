@@ -103,7 +103,7 @@ def status(c: Context, engine: str = "ministack") -> None:
     help={
         "engine": "ministack, localstack or aws",
         "follow": "keep printing new lines",
-        "function": "sender, reader, writer, notifier, connections or authorizer: its logs, not the engine's",
+        "function": "sender, reader, writer, notifier, sweeper, connections or authorizer: its logs, not the engine's",
         "stage": "stage whose functions to read (default dev)",
     }
 )

@@ -82,6 +82,7 @@ def test_the_sqs_write_event_carries_a_message_the_writer_decodes() -> None:
 
 def test_the_stream_change_event_is_a_created_purchase_notification(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CONNECTION_TABLE", "unit-test-connections")
+    monkeypatch.setenv("CONNECTION_LEASE_TABLE", "unit-test-leases")
     monkeypatch.setenv("NOTIFICATION_API_ID", "abc123")
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     monkeypatch.setenv("STAGE", "dev")
