@@ -133,19 +133,17 @@ def test_given_a_client_at_its_limit_then_a_claim_is_refused_until_a_lease_ends_
     assert store.claim(Connection("b1", "B", False, NOW + 600), limit=2, now=NOW, connected_at_ms=NOW_MS)
 
 
-def test_given_a_record_that_cannot_be_written_then_the_lease_is_given_back_and_the_error_raised(
-    table: Table, leases: Table
+def test_given_the_leases_cannot_be_written_then_the_record_is_removed_and_the_error_raised(
+    table: Table,
 ) -> None:
     class Unwritable:
-        name = "missing"
+        def update_item(self, **_: object) -> None:
+            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "x"}}, "UpdateItem")
 
-        def put_item(self, **_: object) -> None:
-            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "x"}}, "PutItem")
-
-    store = DynamoDbConnectionStore(lambda: Unwritable(), lambda: leases, clock=lambda: NOW)  # type: ignore[arg-type,return-value]
+    store = DynamoDbConnectionStore(lambda: table, lambda: Unwritable(), clock=lambda: NOW)  # type: ignore[arg-type,return-value]
     with pytest.raises(ClientError):
         store.claim(Connection("a1", "A", False, NOW + 600), limit=1, now=NOW, connected_at_ms=NOW_MS)
-    assert leases.get_item(Key={"ClientId": "A"})["Item"][LEASES] == {}
+    assert "Item" not in table.get_item(Key={"ConnectionId": "a1"})
 
 
 def test_given_a_user_pool_then_its_clients_are_listed_page_by_page_with_no_secret_returning_call() -> None:

@@ -173,9 +173,6 @@ class DynamoDbConnectionStore:
 
     def claim(self, connection: Connection, *, limit: int, now: float, connected_at_ms: int) -> bool:
         record_ends = connected_at_ms // 1000 + CONNECTION_LIFETIME_SECONDS
-        lease_ends = min(connection.token_expires_at, record_ends)
-        if not self._lease(connection, lease_ends=lease_ends, limit=limit, now=now, keep_until=record_ends):
-            return False
         item: dict[str, Any] = {
             CONNECTION_ID: connection.connection_id,
             CLIENT_ID: connection.client_id,
@@ -186,13 +183,22 @@ class DynamoDbConnectionStore:
         }
         if connection.admin:
             item[ADMIN_FEED] = ADMIN_FEED_VALUE
+        # The record first, the lease second: a $connect that dies in between (a timeout) leaves a record of a
+        # socket API Gateway never opened, which holds no place (the first push to it answers gone and forgets
+        # it), rather than a lease that would hold a place until the token expires.
+        table = self._table()
+        table.put_item(Item=item)
+        lease_ends = min(connection.token_expires_at, record_ends)
         try:
-            self._table().put_item(Item=item)
+            leased = self._lease(
+                connection, lease_ends=lease_ends, limit=limit, now=now, keep_until=record_ends
+            )
         except Exception:
-            # Not recorded: give the place back, and let $connect fail (the client connects again).
-            self._release(connection.client_id, connection.connection_id)
+            table.delete_item(Key={CONNECTION_ID: connection.connection_id})
             raise
-        return True
+        if not leased:
+            table.delete_item(Key={CONNECTION_ID: connection.connection_id})
+        return leased
 
     def _lease(
         self, connection: Connection, *, lease_ends: int, limit: int, now: float, keep_until: int
