@@ -2,6 +2,11 @@
 token expires or its app client is removed (the sweeper, on a rate(1 minute) schedule), while a connection with a
 valid token stays open; and ten simultaneous connects of one client admit exactly MaxConnectionsPerClient of them.
 
+MiniStack runs a WebSocket API's $connect invocations one after another, so ten handshakes at once cannot race
+there (a count-then-write admission passes that test on MiniStack: tried). The admission itself is therefore also
+driven ten threads at once against the stack's own tables, where the engine's DynamoDB does serve them side by
+side (a count-then-write admission lets all ten in: tried).
+
 The token's expiry is brought forward in the connection's record (the table is the stack's own state, written
 with the engine's root credentials, as test_notifications does for a gone client): access tokens live at least 5
 minutes, too long to wait for."""
@@ -24,6 +29,8 @@ from devkit.consumers import Consumer, create_consumer, remove_consumer
 from devkit.engines import Engine
 from devkit.notifications import OPEN_TIMEOUT, Listener, socket_url
 from devkit.project import ToolingError
+from purchases.adapters.connections import DynamoDbConnectionStore
+from purchases.notifications import Connection
 
 from .support import eventually, unique_token
 from .test_notifications_ownership import REFUSED
@@ -165,3 +172,34 @@ def test_the_connection_past_the_limit_is_refused_even_when_connects_arrive_at_o
     finally:
         for socket in admitted:
             socket.close()
+
+
+def test_ten_simultaneous_admissions_of_one_client_take_exactly_the_limit_of_places(
+    outputs: dict[str, Any], engine: Engine
+) -> None:
+    limit = int(outputs["MaxConnectionsPerClient"])
+    dynamodb = engine.session().resource("dynamodb", endpoint_url=engine.endpoint_url())
+    table = dynamodb.Table(outputs["ConnectionTableName"])
+    leases = dynamodb.Table(outputs["ConnectionLeaseTableName"])
+    client_id = f"e2e-burst-{unique_token()}"
+    start = threading.Barrier(SIMULTANEOUS_CONNECTS)
+
+    def admit(number: int) -> bool:
+        # Each thread its own store, as each $connect runs in its own function instance
+        store = DynamoDbConnectionStore(lambda: table, lambda: leases)
+        connection = Connection(f"{client_id}-{number}", client_id, False, int(time.time()) + 600)
+        start.wait(timeout=30)
+        return store.claim(connection, limit=limit, now=time.time(), connected_at_ms=int(time.time() * 1000))
+
+    # Given a client with no connection, When ten of its $connects are admitted at the same moment
+    with ThreadPoolExecutor(max_workers=SIMULTANEOUS_CONNECTS) as pool:
+        admitted = list(pool.map(admit, range(SIMULTANEOUS_CONNECTS)))
+    store = DynamoDbConnectionStore(lambda: table, lambda: leases)
+    try:
+        # Then exactly the limit are, and only theirs are recorded
+        assert admitted.count(True) == limit, admitted
+        recorded = {c.connection_id for c in store.recipients({client_id})}
+        assert recorded == {f"{client_id}-{n}" for n, ok in enumerate(admitted) if ok}
+    finally:
+        for number in range(SIMULTANEOUS_CONNECTS):
+            store.forget(f"{client_id}-{number}")
