@@ -93,7 +93,9 @@ def idle_connections(engine: Engine, outputs: Mapping[str, Any], count: int, run
     afterwards, whatever happens."""
     table = outputs.get("ConnectionTableName")
     if not table:
-        raise ToolingError("The stack outputs have no ConnectionTableName: deploy the stack again (`invoke up`).")
+        raise ToolingError(
+            "The stack outputs have no ConnectionTableName: deploy the stack again (`invoke up`)."
+        )
     clients = []
     ids: list[str] = []
     resource = engine.client("dynamodb")
@@ -117,9 +119,7 @@ def idle_connections(engine: Engine, outputs: Mapping[str, Any], count: int, run
         _write_all(resource, table, requests)
         yield
     finally:
-        _write_all(
-            resource, table, [{"DeleteRequest": {"Key": {"ConnectionId": {"S": cid}}}} for cid in ids]
-        )
+        _write_all(resource, table, [{"DeleteRequest": {"Key": {"ConnectionId": {"S": cid}}}} for cid in ids])
         for client in clients:
             with contextlib.suppress(ToolingError):
                 remove_consumer(engine, outputs, client.client_id)
@@ -153,7 +153,9 @@ def measure(
             alone, measured = _phase(engine, outputs, listener, writes, run_tag, WARMUP_WRITES)
             created += measured
             if idle:
-                progress(f"... and {writes} more beside {idle} idle connections of {IDLE_CLIENTS} other clients ...")
+                progress(
+                    f"... and {writes} more beside {idle} idle connections of {IDLE_CLIENTS} other clients ..."
+                )
                 with idle_connections(engine, outputs, idle, run_tag):
                     beside_idle, measured = _phase(
                         engine, outputs, listener, writes, run_tag, WARMUP_WRITES + writes
@@ -178,11 +180,18 @@ def format_bench(result: NotificationBench) -> str:
             f"  p95 {ms(phase.notification.p95)}  max {ms(phase.notification.max)}"
         )
 
-    lines = [f"{result.writes} writes per phase, one at a time (warm):", rows("no other connection", result.alone)]
+    lines = [
+        f"{result.writes} writes per phase, one at a time (warm):",
+        rows("no other connection", result.alone),
+    ]
     if result.beside_idle is not None:
-        lines.append(rows(f"beside {result.idle_connections} idle connections of other clients", result.beside_idle))
+        lines.append(
+            rows(f"beside {result.idle_connections} idle connections of other clients", result.beside_idle)
+        )
         ratio = result.idle_ratio
         verdict = "-" if ratio is None else ("met" if ratio <= IDLE_RATIO_TARGET else "missed")
         shown = "-" if ratio is None else f"{ratio:.2f}x"
-        lines.append(f"  notification p95 beside idle / alone: {shown} (target <= {IDLE_RATIO_TARGET:.0f}x): {verdict}")
+        lines.append(
+            f"  notification p95 beside idle / alone: {shown} (target <= {IDLE_RATIO_TARGET:.0f}x): {verdict}"
+        )
     return "\n".join(lines)

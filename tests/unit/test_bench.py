@@ -386,3 +386,19 @@ def test_given_the_template_then_the_bare_pipeline_has_a_handler_for_every_funct
     }
     # Then the baseline deploys a bare module for each (a missing one would fail, and be retried, under load)
     assert handlers == {path.stem for path in BARE_HANDLERS.glob("*.py")}
+
+
+def test_notification_latency_beside_idle_connections_is_judged_against_the_same_runs_figure_alone() -> None:
+    from devkit.bench.notifications import NotificationBench, Phase, format_bench
+
+    def phase(p95_seconds: float) -> Phase:
+        return Phase(Distribution.of_seconds([0.01, 0.02]), Distribution.of_seconds([0.01, p95_seconds]))
+
+    within = NotificationBench(2, phase(0.1), 1000, phase(0.19))
+    beyond = NotificationBench(2, phase(0.1), 1000, phase(0.21))
+    assert within.idle_ratio == pytest.approx(1.9) and beyond.idle_ratio == pytest.approx(2.1)
+    assert "1.90x (target <= 2x): met" in format_bench(within)
+    assert "2.10x (target <= 2x): missed" in format_bench(beyond)
+    # Without the idle phase there is no ratio and no verdict
+    alone = NotificationBench(2, phase(0.1), 0, None)
+    assert alone.idle_ratio is None and "target" not in format_bench(alone)
