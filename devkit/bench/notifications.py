@@ -2,10 +2,11 @@
 the WebSocket, one write at a time after a warm-up, so the figure is the pipeline's latency (queue, writer,
 stream, notifier, push), not a queue under load. The POST round trip of the same run is the reference.
 
-Measured twice in one run: with no other connection, then with `idle` idle connections of other clients (records
+Measured twice in one run: with no other connection, and with `idle` idle connections of other clients (records
 in the connection table, as the notifier sees connections, spread over a few app clients made for the run so the
-sweep keeps them). A batch reads only its owners' and the admins' connections, so the second figure must stay
-within IDLE_RATIO_TARGET of the first.
+sweep keeps them), in alternating rounds so that the machine's load drifting during the run weighs on both alike.
+A batch reads only its owners' and the admins' connections, so the second figure must stay within
+IDLE_RATIO_TARGET of the first.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ DEFAULT_IDLE_CONNECTIONS = 1000
 IDLE_CLIENTS = 4
 # p95 with the idle connections, against p95 without: the target.
 IDLE_RATIO_TARGET = 2.0
+# Rounds of (alone, beside idle): the idle records are written before and deleted after each idle block.
+ROUNDS = 4
 
 
 @dataclass(frozen=True)
@@ -57,9 +60,10 @@ class NotificationBench:
         return None if not alone or idle is None else idle / alone
 
 
-def _phase(
+def _timed_writes(
     engine: Engine, outputs: Mapping[str, Any], listener: Listener, writes: int, run_tag: str, first: int
-) -> tuple[Phase, list[str]]:
+) -> tuple[list[float], list[float], list[str]]:
+    """POST -> 202 and 202 -> notification seconds of `writes` writes, one at a time, and the purchases made."""
     collection = str(outputs["ProductPurchaseApi"]).rstrip("/")
     created: list[str] = []
     post_seconds: list[float] = []
@@ -84,53 +88,71 @@ def _phase(
         arrived = next(r.at for r in listener.received if r.message.get("ProductPurchaseId") == purchase_id)
         post_seconds.append(accepted - sent)
         lag_seconds.append(arrived - accepted)
-    return Phase(Distribution.of_seconds(post_seconds), Distribution.of_seconds(lag_seconds)), created
+    return post_seconds, lag_seconds, created
+
+
+class IdleConnections:
+    """`count` connection records of IDLE_CLIENTS app clients made for the run, valid for an hour, written and
+    deleted on demand (BatchWriteItem, with the engine's credentials)."""
+
+    def __init__(
+        self, engine: Engine, outputs: Mapping[str, Any], count: int, client_ids: list[str], run_tag: str
+    ):
+        table = outputs.get("ConnectionTableName")
+        if not table:
+            raise ToolingError(
+                "The stack outputs have no ConnectionTableName: deploy the stack again (`invoke up`)."
+            )
+        self._table = str(table)
+        self._dynamodb = engine.client("dynamodb")
+        self._ids = [f"{run_tag}idle{number}" for number in range(count)]
+        self._client_ids = client_ids
+
+    def add(self) -> None:
+        until = str(int(time.time()) + 3600)
+        connected_at = str(int(time.time() * 1000))
+        self._write_all(
+            [
+                {
+                    "PutRequest": {
+                        "Item": {
+                            "ConnectionId": {"S": connection_id},
+                            "ClientId": {"S": self._client_ids[number % len(self._client_ids)]},
+                            "Admin": {"BOOL": False},
+                            "TokenExpiresAt": {"N": until},
+                            "ExpiresAt": {"N": until},
+                            "ConnectedAt": {"N": connected_at},
+                        }
+                    }
+                }
+                for number, connection_id in enumerate(self._ids)
+            ]
+        )
+
+    def remove(self) -> None:
+        self._write_all([{"DeleteRequest": {"Key": {"ConnectionId": {"S": cid}}}} for cid in self._ids])
+
+    def _write_all(self, requests: list[dict[str, Any]]) -> None:
+        # BatchWriteItem takes 25 requests; what DynamoDB leaves unprocessed is sent again.
+        for start in range(0, len(requests), 25):
+            pending: dict[str, Any] = {self._table: requests[start : start + 25]}
+            while pending:
+                pending = self._dynamodb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
 
 
 @contextlib.contextmanager
-def idle_connections(engine: Engine, outputs: Mapping[str, Any], count: int, run_tag: str) -> Iterator[None]:
-    """`count` connection records of IDLE_CLIENTS app clients made for the run, valid for an hour; all removed
-    afterwards, whatever happens."""
-    table = outputs.get("ConnectionTableName")
-    if not table:
-        raise ToolingError(
-            "The stack outputs have no ConnectionTableName: deploy the stack again (`invoke up`)."
-        )
-    clients = []
-    ids: list[str] = []
-    resource = engine.client("dynamodb")
+def idle_clients(engine: Engine, outputs: Mapping[str, Any], run_tag: str, count: int) -> Iterator[list[str]]:
+    """`count` app clients made for the run (the sweep closes connections of clients not in the pool), removed
+    afterwards whatever happens."""
+    made = []
     try:
-        for number in range(IDLE_CLIENTS):
-            clients.append(create_consumer(engine, outputs, f"{run_tag}-idle-{number}", [READ_SCOPE]))
-        until = int(time.time()) + 3600
-        requests = []
         for number in range(count):
-            connection_id = f"{run_tag}idle{number}"
-            ids.append(connection_id)
-            item = {
-                "ConnectionId": {"S": connection_id},
-                "ClientId": {"S": clients[number % len(clients)].client_id},
-                "Admin": {"BOOL": False},
-                "TokenExpiresAt": {"N": str(until)},
-                "ExpiresAt": {"N": str(until)},
-                "ConnectedAt": {"N": str(int(time.time() * 1000))},
-            }
-            requests.append({"PutRequest": {"Item": item}})
-        _write_all(resource, table, requests)
-        yield
+            made.append(create_consumer(engine, outputs, f"{run_tag}-idle-{number}", [READ_SCOPE]))
+        yield [client.client_id for client in made]
     finally:
-        _write_all(resource, table, [{"DeleteRequest": {"Key": {"ConnectionId": {"S": cid}}}} for cid in ids])
-        for client in clients:
+        for client in made:
             with contextlib.suppress(ToolingError):
                 remove_consumer(engine, outputs, client.client_id)
-
-
-def _write_all(dynamodb: Any, table: str, requests: list[dict[str, Any]]) -> None:
-    # BatchWriteItem takes 25 requests; what DynamoDB leaves unprocessed is sent again.
-    for start in range(0, len(requests), 25):
-        pending = {table: requests[start : start + 25]}
-        while pending:
-            pending = dynamodb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
 
 
 def measure(
@@ -144,28 +166,50 @@ def measure(
     collection = str(outputs["ProductPurchaseApi"]).rstrip("/")
     run_tag = f"notify-{int(time.time())}"
     created: list[str] = []
-    beside_idle: Phase | None = None
-    with Listener(socket_url(engine, outputs)) as listener:
+    samples: dict[str, tuple[list[float], list[float]]] = {"alone": ([], []), "idle": ([], [])}
+    rounds = ROUNDS if idle else 1
+    with (
+        Listener(socket_url(engine, outputs)) as listener,
+        idle_clients(engine, outputs, run_tag, IDLE_CLIENTS if idle else 0) as clients,
+    ):
+        idle_records = IdleConnections(engine, outputs, idle, clients, run_tag)
         try:
             progress(f"Connected; {WARMUP_WRITES} warm-up writes, then {writes} measured, one at a time ...")
-            _, warmed = _phase(engine, outputs, listener, WARMUP_WRITES, run_tag, 0)
+            *_, warmed = _timed_writes(engine, outputs, listener, WARMUP_WRITES, run_tag, 0)
             created += warmed
-            alone, measured = _phase(engine, outputs, listener, writes, run_tag, WARMUP_WRITES)
-            created += measured
-            if idle:
-                progress(
-                    f"... and {writes} more beside {idle} idle connections of {IDLE_CLIENTS} other clients ..."
-                )
-                with idle_connections(engine, outputs, idle, run_tag):
-                    beside_idle, measured = _phase(
-                        engine, outputs, listener, writes, run_tag, WARMUP_WRITES + writes
-                    )
-                    created += measured
+            for round_number in range(rounds):
+                share = writes // rounds + (1 if round_number < writes % rounds else 0)
+                phases = ["alone", "idle"] if idle else ["alone"]
+                for phase in phases:
+                    if phase == "idle":
+                        progress(
+                            f"Round {round_number + 1}/{rounds}: {share} writes beside {idle} idle connections ..."
+                        )
+                        idle_records.add()
+                    else:
+                        progress(
+                            f"Round {round_number + 1}/{rounds}: {share} writes with no other connection ..."
+                        )
+                    try:
+                        post, lag, made = _timed_writes(
+                            engine, outputs, listener, share, run_tag, WARMUP_WRITES + len(created)
+                        )
+                    finally:
+                        if phase == "idle":
+                            idle_records.remove()
+                    samples[phase][0].extend(post)
+                    samples[phase][1].extend(lag)
+                    created += made
         finally:
             headers = {"Authorization": f"Bearer {access_token(engine, outputs, READ_WRITE_SCOPES)}"}
             for purchase_id in created:  # leave the table as it was
                 call("DELETE", f"{collection}/{purchase_id}", headers=headers)
-    return NotificationBench(writes, alone, idle, beside_idle)
+
+    def phase_of(name: str) -> Phase:
+        post, lag = samples[name]
+        return Phase(Distribution.of_seconds(post), Distribution.of_seconds(lag))
+
+    return NotificationBench(writes, phase_of("alone"), idle, phase_of("idle") if idle else None)
 
 
 def format_bench(result: NotificationBench) -> str:
