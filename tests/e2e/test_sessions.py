@@ -24,11 +24,11 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from devkit.auth import READ_SCOPE, access_token
-from devkit.consumers import Consumer, create_consumer, remove_consumer
+from devkit.core.project import ToolingError
 from devkit.engines import Engine
-from devkit.notifications import OPEN_TIMEOUT, Listener, socket_url
-from devkit.project import ToolingError
+from devkit.stack.auth import READ_SCOPE, access_token
+from devkit.stack.consumers import Consumer, create_consumer, remove_consumer
+from devkit.stack.notifications import OPEN_TIMEOUT, Listener, socket_url
 from purchases.adapters.connections import DynamoDbConnectionStore
 from purchases.notifications import Connection
 
