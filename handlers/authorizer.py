@@ -1,7 +1,7 @@
 """REQUEST authorizer of the notification API's $connect: admits a WebSocket only with a valid Cognito access
 token (query string `token`) that carries purchases/read, verified against the user pool's published keys. Its
 context tells the $connect route whose connection it is: the client id, whether the token has the admin scope,
-and when the token expires (the notifier closes the connection then).
+and when the token expires (the sweep closes the connection then).
 
 It never raises: API Gateway answers an authorizer error with 500, and a refused client must get 401/403.
 """

@@ -1,6 +1,7 @@
 """WebSocket routes of the notification API: $connect records the connection with its owner and token expiry
-(the authorizer has already admitted the token) unless its client holds the most connections it may, $disconnect
-forgets it, $default accepts a client's keep-alive (API Gateway drops a connection idle for 10 minutes) and
+(the authorizer has already admitted the token) unless its client holds the most connections it may (a lease
+taken by a conditional write, so simultaneous connects cannot overshoot), $disconnect forgets it and gives its
+lease back, $default accepts a client's keep-alive (API Gateway drops a connection idle for 10 minutes) and
 ignores anything else: the socket only pushes."""
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ tracer = build_tracer()
 config = ConnectionsConfig.from_environ()
 
 connection_table = lazy_connection_table(config.connection_table)
-store: Lazy[ConnectionStore] = Lazy(lambda: DynamoDbConnectionStore(connection_table))
+lease_table = lazy_connection_table(config.lease_table)
+store: Lazy[ConnectionStore] = Lazy(lambda: DynamoDbConnectionStore(connection_table, lease_table))
 
 _OK = {"statusCode": 200}
 # A refused $connect: API Gateway refuses the handshake with the route's status.
@@ -74,4 +76,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     return _OK
 
 
-build_during_init(connection_table)
+build_during_init(connection_table, lease_table)

@@ -24,9 +24,9 @@ from purchases.adapters.connections import (
     lazy_management_client,
 )
 from purchases.changes import encode_notification, notification, owner
-from purchases.config import NOTIFIER_RESERVE_SECONDS, NotifierConfig
+from purchases.config import CLIENT_LISTING_MAX_AGE_SECONDS, NOTIFIER_RESERVE_SECONDS, NotifierConfig
 from purchases.lazy import Lazy, build_during_init
-from purchases.notifications import Change, ClientDirectory, ConnectionStore, Pusher, fan_out
+from purchases.notifications import Change, ClientRoster, ConnectionStore, Pusher, fan_out
 from purchases.observability import build_logger, build_metrics, build_tracer, count
 
 NOTIFICATION_PUSHED = "NotificationPushed"
@@ -39,11 +39,17 @@ metrics = build_metrics()
 config = NotifierConfig.from_environ()
 
 connection_table = lazy_connection_table(config.connection_table)
+lease_table = lazy_connection_table(config.lease_table)
 management_client = lazy_management_client(config.management_endpoint)
 cognito_client = lazy_cognito_client()
-store: Lazy[ConnectionStore] = Lazy(lambda: DynamoDbConnectionStore(connection_table))
+store: Lazy[ConnectionStore] = Lazy(lambda: DynamoDbConnectionStore(connection_table, lease_table))
 pusher: Lazy[Pusher] = Lazy(lambda: ApiGatewayPusher(management_client))
-directory: Lazy[ClientDirectory] = Lazy(lambda: CognitoClientDirectory(cognito_client, config.user_pool_id))
+# Kept across invocations: one listing of the pool serves every batch for CLIENT_LISTING_MAX_AGE_SECONDS.
+clients: Lazy[ClientRoster] = Lazy(
+    lambda: ClientRoster(
+        CognitoClientDirectory(cognito_client, config.user_pool_id), max_age=CLIENT_LISTING_MAX_AGE_SECONDS
+    )
+)
 
 
 class UnfinishedBatch(RuntimeError):
@@ -72,7 +78,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> None:
         changes,
         store(),
         pusher(),
-        directory(),
+        clients(),
         now=time.time(),
         time_left=lambda: context.get_remaining_time_in_millis() / 1000,
         reserve_seconds=NOTIFIER_RESERVE_SECONDS,
@@ -100,4 +106,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> None:
     logger.info("Changes pushed", extra=summary)
 
 
-build_during_init(connection_table, management_client, cognito_client)
+build_during_init(connection_table, lease_table, management_client, cognito_client)

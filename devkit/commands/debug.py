@@ -10,7 +10,7 @@ from devkit.engines import debugging
 from devkit.engines.ministack import MiniStack
 from devkit.stack.stacks import function_named
 
-FUNCTION_HELP = "sender, reader, writer, notifier, connections or authorizer"
+FUNCTION_HELP = "sender, reader, writer, notifier, sweeper, connections or authorizer"
 
 
 @command(

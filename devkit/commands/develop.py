@@ -35,7 +35,7 @@ def event(c: Context, kind: str, target: str = "ministack", stage: str = "dev") 
 @command(
     positional=["function"],
     help={
-        "function": "sender, reader, writer, notifier, connections or authorizer",
+        "function": "sender, reader, writer, notifier, sweeper, connections or authorizer",
         "event": "JSON file with the event (- reads standard input; default: {})",
     },
 )

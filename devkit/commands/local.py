@@ -101,7 +101,7 @@ def status(c: Context, target: str = "ministack") -> None:
 @command(
     help={
         "follow": "keep printing new lines",
-        "function": "sender, reader, writer, notifier, connections or authorizer: its logs, not the engine's",
+        "function": "sender, reader, writer, notifier, sweeper, connections or authorizer: its logs, not the engine's",
         "stage": "stage whose functions to read (default dev)",
     }
 )

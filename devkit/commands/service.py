@@ -135,10 +135,13 @@ def openapi(c: Context, out: str = "openapi.json", target: str = "ministack", st
 
 @command(
     help={
-        "bench": "instead: time N writes from 202 to notification received (p50/p95, warm)",
+        "bench": "instead: time N writes from 202 to notification received (p50/p95, warm), alone and beside idle connections",
+        "idle": "with --bench: idle connections of other clients for the second phase (default 1000; 0: none)",
     }
 )
-def notifications(c: Context, target: str = "ministack", stage: str = "dev", bench: int = 0) -> None:
+def notifications(
+    c: Context, target: str = "ministack", stage: str = "dev", bench: int = 0, idle: int = 1000
+) -> None:
     """Print purchase notifications (created / updated / deleted) as they are pushed, until Ctrl-C."""
     from devkit.stack.notifications import watch
 
@@ -146,7 +149,9 @@ def notifications(c: Context, target: str = "ministack", stage: str = "dev", ben
     if bench:
         from devkit.bench.notifications import format_bench, measure
 
-        say(format_bench(measure(engine, values, bench, progress=say)))
+        if idle < 0:
+            raise ToolingError(f"--idle {idle}: give a number of connections, 0 or more.")
+        say(format_bench(measure(engine, values, bench, idle=idle, progress=say)))
         return
     try:
         watch(engine, values, show=say)

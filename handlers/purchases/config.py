@@ -112,6 +112,11 @@ REQUIRED_READ_SCOPE = "purchases/read"
 # What the notifier keeps back of its time: a push can take 3 s (1 s to connect, 2 s to read), and what is not
 # pushed must still be reported before the function times out.
 NOTIFIER_RESERVE_SECONDS = 5.0
+# How long the notifier trusts one listing of the pool's app clients. A removed client's connections may receive
+# changes this long; the sweep closes them within a minute anyway.
+CLIENT_LISTING_MAX_AGE_SECONDS = 30.0
+# What the sweep keeps back of its time: one close is three calls of at most 3 s each.
+SWEEP_RESERVE_SECONDS = 10.0
 
 
 def _positive_integer(environ: Mapping[str, str], name: str) -> int:
@@ -124,6 +129,8 @@ def _positive_integer(environ: Mapping[str, str], name: str) -> int:
 @dataclass(frozen=True, slots=True)
 class ConnectionsConfig:
     connection_table: str
+    # Each client's leases: its places under the connection limit.
+    lease_table: str
     # Open connections one app client may hold; the next is refused at $connect.
     max_connections_per_client: int
 
@@ -131,13 +138,29 @@ class ConnectionsConfig:
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> ConnectionsConfig:
         return cls(
             connection_table=_required(environ, "CONNECTION_TABLE"),
+            lease_table=_required(environ, "CONNECTION_LEASE_TABLE"),
             max_connections_per_client=_positive_integer(environ, "MAX_CONNECTIONS_PER_CLIENT"),
         )
 
 
+def _management_endpoint(environ: Mapping[str, str]) -> str:
+    """The @connections management endpoint of the WebSocket API's stage."""
+    api_id = _required(environ, "NOTIFICATION_API_ID")
+    stage = _required(environ, "STAGE")
+    emulator = environ.get("AWS_ENDPOINT_URL", "").strip().rstrip("/")
+    if emulator:
+        # On an emulator the event's domainName names a host nothing resolves; the engine serves the API
+        # under its own endpoint instead.
+        return f"{emulator}/_aws/execute-api/{api_id}/{stage}"
+    return f"https://{api_id}.execute-api.{_required(environ, 'AWS_REGION')}.amazonaws.com/{stage}"
+
+
 @dataclass(frozen=True, slots=True)
 class NotifierConfig:
+    """The notifier's, and the sweep's: both read, close and forget connections and list the pool's clients."""
+
     connection_table: str
+    lease_table: str
     # The @connections management endpoint of the WebSocket API's stage.
     management_endpoint: str
     # The pool whose app clients own the connections (a removed client's connections are closed).
@@ -145,20 +168,10 @@ class NotifierConfig:
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> NotifierConfig:
-        api_id = _required(environ, "NOTIFICATION_API_ID")
-        stage = _required(environ, "STAGE")
-        emulator = environ.get("AWS_ENDPOINT_URL", "").strip().rstrip("/")
-        if emulator:
-            # On an emulator the event's domainName names a host nothing resolves; the engine serves the API
-            # under its own endpoint instead.
-            endpoint = f"{emulator}/_aws/execute-api/{api_id}/{stage}"
-        else:
-            endpoint = (
-                f"https://{api_id}.execute-api.{_required(environ, 'AWS_REGION')}.amazonaws.com/{stage}"
-            )
         return cls(
             connection_table=_required(environ, "CONNECTION_TABLE"),
-            management_endpoint=endpoint,
+            lease_table=_required(environ, "CONNECTION_LEASE_TABLE"),
+            management_endpoint=_management_endpoint(environ),
             user_pool_id=_required(environ, "USER_POOL_ID"),
         )
 

@@ -2,9 +2,10 @@
 
 A connection belongs to the app client whose token opened it. It receives the changes to that client's own
 purchases (the item's owner, kept on every image of the stream), and an admin connection (a token with the admin
-scope) receives every change. A connection is closed instead of served once its token has expired or its client
+scope) receives every change. A batch reads only its owners' connections and the admins', so idle connections of
+other clients cost it nothing. A connection is closed instead of served once its token has expired or its client
 has been removed from the user pool: a WebSocket outlives the token checked at $connect, so every push checks
-again.
+again, and the sweep (`sweep`) closes idle ones within a minute.
 
 Each recipient gets its messages in order, on its own worker: a slow or failing client costs only its own
 worker, never another client's delivery. A client API Gateway reports gone is forgotten; one that fails otherwise
@@ -15,7 +16,8 @@ invocation's time runs low, nothing more is pushed and what was not pushed is re
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
@@ -63,18 +65,23 @@ def receives(connection: Connection, change: Change) -> bool:
 
 
 class ConnectionStore(Protocol):
-    def connections(self) -> list[Connection]:
-        """Every connection whose record has not expired; raises when they cannot be read (the batch is then
-        retried)."""
+    def recipients(self, owners: Collection[str]) -> list[Connection]:
+        """The connections of the clients `owners` and every admin connection, each once, leaving out records
+        past their lifetime; raises when they cannot be read (the batch is then retried)."""
         ...
 
-    def live_connection_count(self, client_id: str, now: float) -> int:
-        """How many connections of `client_id` are open with an unexpired token."""
+    def every_connection(self) -> list[Connection]:
+        """Every connection record, those past their lifetime included (as expired connections)."""
         ...
 
-    def remember(self, connection: Connection, connected_at_ms: int) -> None: ...
+    def claim(self, connection: Connection, *, limit: int, now: float, connected_at_ms: int) -> bool:
+        """Record `connection` if its client holds fewer than `limit` connections with an unexpired token, decided
+        atomically (simultaneous connects of one client never overshoot); False, writing nothing, otherwise."""
+        ...
 
-    def forget(self, connection_id: str) -> None: ...
+    def forget(self, connection_id: str) -> None:
+        """Delete the record and give back its place under the client's limit; never raises."""
+        ...
 
 
 class Pusher(Protocol):
@@ -88,22 +95,48 @@ class Pusher(Protocol):
 
 
 class ClientDirectory(Protocol):
-    def exists(self, client_id: str) -> bool:
-        """Whether the app client is still in the user pool; raises when that cannot be told."""
+    def present_clients(self) -> frozenset[str]:
+        """The ids of every app client in the user pool now (a listing: ids and names, never secrets); raises
+        when the pool cannot be read."""
         ...
 
 
-class CachedDirectory:
-    """Asks `directory` once per client id: one question per client and invocation, however many connections."""
+class ClientRoster:
+    """Which app clients exist, from one listing of the pool reused for `max_age` seconds, so a batch costs no
+    call to the pool however many connections and clients it serves.
 
-    def __init__(self, directory: ClientDirectory) -> None:
+    A listing names every client that existed when it was made. A connection read at time T was recorded by a
+    client that existed before T, so a listing made after T that lacks its client proves the client removed; an
+    older listing that lacks it is only stale (the client may be new), and the pool is listed again."""
+
+    def __init__(
+        self, directory: ClientDirectory, *, max_age: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._directory = directory
-        self._known: dict[str, bool] = {}
+        self._max_age = max_age
+        self.clock = clock
+        self._present: frozenset[str] | None = None
+        self._listed_at = float("-inf")
+        self.listings = 0
 
-    def exists(self, client_id: str) -> bool:
-        if client_id not in self._known:
-            self._known[client_id] = self._directory.exists(client_id)
-        return self._known[client_id]
+    def _list(self) -> frozenset[str]:
+        listed_at = self.clock()
+        self._present = self._directory.present_clients()
+        self._listed_at = listed_at
+        self.listings += 1
+        return self._present
+
+    def exists(self, client_id: str, *, read_at: float) -> bool:
+        """Whether `client_id` is in the pool, for a connection read at `read_at` (this roster's clock); raises
+        when the pool cannot be listed."""
+        present = self._present
+        if present is None or self.clock() - self._listed_at > self._max_age:
+            present = self._list()
+        if client_id in present:
+            return True
+        if self._listed_at >= read_at:
+            return False
+        return client_id in self._list()
 
 
 @dataclass(slots=True)
@@ -128,7 +161,7 @@ def fan_out(
     changes: Sequence[Change],
     store: ConnectionStore,
     pusher: Pusher,
-    directory: ClientDirectory,
+    clients: ClientRoster,
     *,
     now: float,
     time_left: Callable[[], float],
@@ -140,7 +173,8 @@ def fan_out(
     report = FanOutReport()
     if not changes:
         return report
-    connections = store.connections()
+    read_at = clients.clock()
+    connections = store.recipients({change.owner for change in changes if change.owner is not None})
     report.connections = len(connections)
     for connection in connections:
         if connection.expired(now):
@@ -155,8 +189,6 @@ def fan_out(
     report.recipients = len(deliveries)
     if not deliveries:
         return report
-
-    clients = CachedDirectory(directory)
 
     def deliver(item: tuple[Connection, list[bytes]]) -> tuple[Connection, int, PushOutcome | _Stopped]:
         connection, messages = item
@@ -176,7 +208,7 @@ def fan_out(
             report.unfinished.append(connection.connection_id)
             continue
         try:
-            present = clients.exists(connection.client_id)
+            present = clients.exists(connection.client_id, read_at=read_at)
         except Exception:
             # Unknown is not present: skip this client for the batch (fail closed), close nothing.
             report.failed.append(connection.connection_id)
@@ -247,7 +279,58 @@ def admit(
     connection of a client with an unexpired token); nothing is written when refused."""
     if not connection.connection_id or not connection.client_id or connection.expired(now):
         return ConnectOutcome.INVALID
-    if store.live_connection_count(connection.client_id, now) >= limit:
+    if not store.claim(connection, limit=limit, now=now, connected_at_ms=connected_at_ms):
         return ConnectOutcome.TOO_MANY
-    store.remember(connection, connected_at_ms)
     return ConnectOutcome.ADMITTED
+
+
+# ---------------------------------------------------------------- the sweep
+# A rate(1 minute) schedule runs the sweep within its minute, not on the second (and MiniStack checks its rules
+# every 10 s): closing tokens that end within this lead keeps each close within 60 s after the token's exp.
+SWEEP_LEAD_SECONDS: Final = 15
+
+
+@dataclass(slots=True)
+class SweepReport:
+    connections: int = 0  # records read
+    expired: list[str] = field(default_factory=list)  # closed: token (or record) past its end
+    removed: list[str] = field(default_factory=list)  # closed: client no longer in the pool
+    # Why the pool could not be listed ("" when it was): removed clients were not looked for this time.
+    clients_error: str = ""
+    # Left for the next sweep: the invocation's time ran low.
+    unfinished: int = 0
+
+
+def sweep(
+    store: ConnectionStore,
+    pusher: Pusher,
+    directory: ClientDirectory,
+    *,
+    now: float,
+    time_left: Callable[[], float],
+    reserve_seconds: float,
+) -> SweepReport:
+    """Close (and forget) every connection whose token expires within SWEEP_LEAD_SECONDS or whose record is past
+    its lifetime, and every connection of a client no longer in the pool. The records are read before the pool
+    is listed, so a client missing from the listing was removed, not created since."""
+    report = SweepReport()
+    connections = store.every_connection()
+    report.connections = len(connections)
+    try:
+        present: frozenset[str] | None = directory.present_clients()
+    except Exception as error:
+        # Expired tokens are still closed; removed clients wait for the next sweep (fail safe: close nothing
+        # on a guess).
+        present = None
+        report.clients_error = f"{type(error).__name__}: {error}"
+    for position, connection in enumerate(connections):
+        if time_left() <= reserve_seconds:
+            report.unfinished = len(connections) - position
+            break
+        if connection.expired(now + SWEEP_LEAD_SECONDS):
+            _close(connection, store, pusher)
+            report.expired.append(connection.connection_id)
+        elif present is not None and connection.client_id not in present:
+            _close(connection, store, pusher)
+            report.removed.append(connection.connection_id)
+    return report

@@ -1,8 +1,10 @@
-"""Least privilege of the WebSocket side, shown on the engine with IAM enforced: each of the three functions'
-roles can make exactly the calls its function needs (the notifier reads and forgets connections, pushes to and
-closes connections of its own API and looks up app clients; the connections function records, counts and forgets
-them; the authorizer touches nothing) and is refused
-the rest. Skipped on AWS, where the roles trust only Lambda (the template unit test checks the policies)."""
+"""Least privilege of the WebSocket side, shown on the engine with IAM enforced: each of the four functions'
+roles can make exactly the calls its function needs (the notifier reads a batch's recipients by index, forgets
+connections and gives their leases back, pushes to and closes connections of its own API and lists app clients;
+the sweeper scans, closes and forgets connections and lists app clients; the connections function records and
+forgets connections and takes and gives back leases; the authorizer touches nothing) and is refused the rest. No
+role may call DescribeUserPoolClient, which returns client secrets. Skipped on AWS, where the roles trust only
+Lambda (the template unit test checks the policies)."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ ROLE_OUTPUTS = {
     "notifier": "NotifierRoleArn",
     "connections": "ConnectionsRoleArn",
     "authorizer": "AuthorizerRoleArn",
+    "sweeper": "SweeperRoleArn",
 }
 DENIED = frozenset({"AccessDenied", "AccessDeniedException", "ForbiddenException"})
 # What an authorized probe may hear back: success, or the service refusing the deliberately impossible request.
@@ -54,13 +57,31 @@ PROBES: dict[str, Probe] = {
     "close a connection": lambda client, o: client("apigatewaymanagementapi").delete_connection(
         ConnectionId=f"nobody{unique_token()[:10]}"
     ),
-    "count a client's connections": lambda client, o: client("dynamodb").query(
+    "read a client's connections": lambda client, o: client("dynamodb").query(
         TableName=o["ConnectionTableName"],
         IndexName="ClientConnections",
         KeyConditionExpression="ClientId = :client",
         ExpressionAttributeValues={":client": {"S": f"nobody-{unique_token()}"}},
-        Select="COUNT",
     ),
+    "read the admins' connections": lambda client, o: client("dynamodb").query(
+        TableName=o["ConnectionTableName"],
+        IndexName="AdminConnections",
+        KeyConditionExpression="AdminFeed = :feed",
+        ExpressionAttributeValues={":feed": {"S": f"nobody-{unique_token()}"}},
+    ),
+    "take or give back a lease": lambda client, o: client("dynamodb").update_item(
+        TableName=o["ConnectionLeaseTableName"],
+        Key={"ClientId": {"S": f"nobody-{unique_token()}"}},
+        UpdateExpression="REMOVE Leases.nobody",
+        ConditionExpression="attribute_exists(Leases)",
+    ),
+    "read a client's leases": lambda client, o: client("dynamodb").get_item(
+        TableName=o["ConnectionLeaseTableName"], Key={"ClientId": {"S": f"nobody-{unique_token()}"}}
+    ),
+    "list app clients": lambda client, o: client("cognito-idp").list_user_pool_clients(
+        UserPoolId=o["UserPoolId"], MaxResults=1
+    ),
+    # Returns the client's secret: no role of the stack may call it.
     "look up an app client": lambda client, o: client("cognito-idp").describe_user_pool_client(
         UserPoolId=o["UserPoolId"], ClientId=o["DevelopmentClientId"]
     ),
@@ -73,13 +94,27 @@ PROBES: dict[str, Probe] = {
 }
 ALLOWED = {
     "notifier": {
-        "scan connections",
+        "read a client's connections",
+        "read the admins' connections",
         "forget a connection",
+        "take or give back a lease",
         "push to a connection",
         "close a connection",
-        "look up an app client",
+        "list app clients",
     },
-    "connections": {"record a connection", "forget a connection", "count a client's connections"},
+    "sweeper": {
+        "scan connections",
+        "forget a connection",
+        "take or give back a lease",
+        "close a connection",
+        "list app clients",
+    },
+    "connections": {
+        "record a connection",
+        "forget a connection",
+        "take or give back a lease",
+        "read a client's leases",
+    },
     "authorizer": set(),
 }
 

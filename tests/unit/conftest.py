@@ -77,11 +77,12 @@ def table_from_template(
     from devkit.core.template import load_template
 
     properties: dict[str, Any] = load_template()["Resources"][logical_id]["Properties"]
+    indexes = properties.get("GlobalSecondaryIndexes")
     return dynamodb_resource.create_table(
         TableName=f"{name_prefix}-{next(_table_numbers)}",
         KeySchema=properties["KeySchema"],
         AttributeDefinitions=properties["AttributeDefinitions"],
-        GlobalSecondaryIndexes=properties["GlobalSecondaryIndexes"],
+        **({"GlobalSecondaryIndexes": indexes} if indexes else {}),
         BillingMode="PAY_PER_REQUEST",
     )
 

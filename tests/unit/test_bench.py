@@ -441,3 +441,19 @@ def test_the_signing_cost_is_the_kms_calls_as_a_share_of_the_writes_own_calls() 
     assert cost.ratio_p50 == pytest.approx(0.75)
     assert cost.usd_per_10k_writes == pytest.approx(0.06)
     assert "0.75 x the write's SendMessage + PutItem" in cost.format()
+
+
+def test_notification_latency_beside_idle_connections_is_judged_against_the_same_runs_figure_alone() -> None:
+    from devkit.bench.notifications import NotificationBench, Phase, format_bench
+
+    def phase(p95_seconds: float) -> Phase:
+        return Phase(Distribution.of_seconds([0.01, 0.02]), Distribution.of_seconds([0.01, p95_seconds]))
+
+    within = NotificationBench(2, phase(0.1), 1000, phase(0.19))
+    beyond = NotificationBench(2, phase(0.1), 1000, phase(0.21))
+    assert within.idle_ratio == pytest.approx(1.9) and beyond.idle_ratio == pytest.approx(2.1)
+    assert "1.90x (target <= 2x): met" in format_bench(within)
+    assert "2.10x (target <= 2x): missed" in format_bench(beyond)
+    # Without the idle phase there is no ratio and no verdict
+    alone = NotificationBench(2, phase(0.1), 0, None)
+    assert alone.idle_ratio is None and "target" not in format_bench(alone)

@@ -38,8 +38,9 @@ ROLLBACK_ALARMS = {
 PAGING_ONLY_ALARMS = {"DeadLetterAlarm", "NotificationFailureAlarm", "UnverifiedWriteAlarm"}
 # Every function, the WebSocket side's included: all are published behind the alias and shifted by CodeDeploy.
 ALL_FUNCTIONS = (*FUNCTIONS, *REALTIME_FUNCTIONS)
-# The WebSocket API invokes two functions through Lambda permissions of its own (the authorizer, the routes).
-WEBSOCKET_PERMISSIONS = 2
+# The WebSocket API invokes two functions through Lambda permissions of its own (the authorizer, the routes), and
+# the sweeper's schedule one (EventBridge).
+WEBSOCKET_PERMISSIONS = 3
 
 
 def deployed(stage: str, **overrides: str) -> Stack:

@@ -104,6 +104,7 @@ def test_a_signed_sqs_write_event_is_applied_by_the_writer(lambda_context: Any, 
 
 def test_the_stream_change_event_is_a_created_purchase_notification(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CONNECTION_TABLE", "unit-test-connections")
+    monkeypatch.setenv("CONNECTION_LEASE_TABLE", "unit-test-leases")
     monkeypatch.setenv("NOTIFICATION_API_ID", "abc123")
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     monkeypatch.setenv("STAGE", "dev")

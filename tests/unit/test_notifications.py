@@ -1,8 +1,8 @@
 """The change feed's rules and fan-out, with in-memory ports: what each table change tells a client, that only
-public fields leave, that a change reaches only its owner's connections and the admins', that connections whose
-token expired or whose client was removed are closed, that a client holds a bounded number of connections, that
-the notifier stops before its time runs out, and that one slow or gone client never keeps the others from their
-messages."""
+public fields leave, that a change reaches only its owner's connections and the admins' (and only those are read),
+that connections whose token expired or whose client was removed are closed (on a push, and by the sweep), that the
+pool is listed once for many batches, that a client holds a bounded number of connections, that the notifier stops
+before its time runs out, and that one slow or gone client never keeps the others from their messages."""
 
 from __future__ import annotations
 
@@ -19,14 +19,17 @@ from purchases.adapters.dynamodb import CLIENT_ID
 from purchases.changes import OWNER, ChangeType, change_type, encode_notification, notification, owner
 from purchases.notifications import (
     Change,
+    ClientRoster,
     Connection,
     ConnectOutcome,
     FanOutReport,
     PushOutcome,
+    SweepReport,
     admit,
     authorizer_context,
     connection_of,
     fan_out,
+    sweep,
 )
 from purchases.tokens import Caller
 
@@ -107,15 +110,26 @@ class MemoryStore:
     def __init__(self, connections: list[Connection]) -> None:
         self.records = {connection.connection_id: connection for connection in connections}
         self.forgotten: list[str] = []
+        # The owners each batch asked for.
+        self.asked_for: list[set[str]] = []
+        self.lock = threading.Lock()
 
-    def connections(self) -> list[Connection]:
+    def recipients(self, owners: Any) -> list[Connection]:
+        self.asked_for.append(set(owners))
+        return [c for c in self.records.values() if c.client_id in owners or c.admin]
+
+    def every_connection(self) -> list[Connection]:
         return list(self.records.values())
 
-    def live_connection_count(self, client_id: str, now: float) -> int:
-        return sum(1 for c in self.records.values() if c.client_id == client_id and not c.expired(now))
-
-    def remember(self, connection: Connection, connected_at_ms: int) -> None:
-        self.records[connection.connection_id] = connection
+    def claim(self, connection: Connection, *, limit: int, now: float, connected_at_ms: int) -> bool:
+        with self.lock:
+            held = sum(
+                1 for c in self.records.values() if c.client_id == connection.client_id and not c.expired(now)
+            )
+            if held >= limit:
+                return False
+            self.records[connection.connection_id] = connection
+            return True
 
     def forget(self, connection_id: str) -> None:
         self.forgotten.append(connection_id)
@@ -148,18 +162,29 @@ class ScriptedPusher:
 
 
 class Directory:
-    """The user pool's app clients: `removed` are gone, `unknowable` cannot be looked up; counts questions."""
+    """The user pool's app clients: every client named by a connection here but `removed`; `unreadable`: the pool
+    cannot be listed. Counts the listings."""
 
-    def __init__(self, removed: set[str] = frozenset(), unknowable: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+    def __init__(
+        self,
+        present: set[str] | None = None,
+        *,
+        removed: frozenset[str] = frozenset(),
+        unreadable: bool = False,
+    ) -> None:
+        self.present = present
         self.removed = removed
-        self.unknowable = unknowable
-        self.asked: list[str] = []
+        self.unreadable = unreadable
+        self.listings = 0
 
-    def exists(self, client_id: str) -> bool:
-        self.asked.append(client_id)
-        if client_id in self.unknowable:
+    def present_clients(self) -> frozenset[str]:
+        self.listings += 1
+        if self.unreadable:
             raise ConnectionError("cognito unreachable")
-        return client_id not in self.removed
+        known = (
+            self.present if self.present is not None else {"dev-client", "A", "B", "ops", "kept", "removed"}
+        )
+        return frozenset(known - self.removed)
 
 
 def run(
@@ -171,9 +196,8 @@ def run(
     now: float = NOW,
     time_left: Any = lambda: 60.0,
 ) -> FanOutReport:
-    return fan_out(
-        changes, store, pusher, directory or Directory(), now=now, time_left=time_left, reserve_seconds=5.0
-    )
+    roster = ClientRoster(directory or Directory(), max_age=30.0)
+    return fan_out(changes, store, pusher, roster, now=now, time_left=time_left, reserve_seconds=5.0)
 
 
 def test_given_connections_then_each_gets_every_message_in_order_and_the_gone_are_forgotten() -> None:
@@ -192,7 +216,7 @@ def test_given_connections_then_each_gets_every_message_in_order_and_the_gone_ar
 
 def test_given_no_message_then_the_connections_are_not_even_read() -> None:
     class Unreadable(MemoryStore):
-        def connections(self) -> list[Connection]:
+        def recipients(self, owners: Any) -> list[Connection]:
             raise AssertionError("read")
 
     assert run([], Unreadable([]), ScriptedPusher()).connections == 0
@@ -225,7 +249,9 @@ def test_given_two_clients_then_each_change_reaches_only_its_owners_connections_
     pusher = ScriptedPusher()
     # When A's purchase and B's purchase change, and an item with no owner (written before owners existed)
     report = run([*of("A", b"a-change"), *of("B", b"b-change"), *of(None, b"legacy")], store, pusher)
-    # Then each client receives only its own change, and the admin receives all of them, in order
+    # Then only the owners' connections and the admins' were read
+    assert store.asked_for == [{"A", "B"}]
+    # And each client receives only its own change, and the admin receives all of them, in order
     assert pusher.delivered == {
         "a1": [b"a-change"],
         "a2": [b"a-change"],
@@ -238,7 +264,9 @@ def test_given_two_clients_then_each_change_reaches_only_its_owners_connections_
 def test_given_a_change_nobody_connected_owns_then_nothing_is_pushed_and_nobody_looked_up() -> None:
     store, pusher, directory = MemoryStore([conn("b1", "B")]), ScriptedPusher(), Directory()
     report = run(of("A", b"a-change"), store, pusher, directory)
-    assert pusher.delivered == {} and directory.asked == [] and report.recipients == 0
+    assert pusher.delivered == {} and directory.listings == 0 and report.recipients == 0
+    # B's connection was not even read
+    assert report.connections == 0
 
 
 @pytest.mark.parametrize("admin", [False, True])
@@ -259,24 +287,24 @@ def test_given_a_connection_whose_token_expired_then_it_is_closed_and_forgotten_
     assert pusher.delivered["fresh"] == [b"x"]
 
 
-def test_given_a_removed_client_then_its_connections_are_closed_and_it_is_asked_about_once() -> None:
+def test_given_a_removed_client_then_its_connections_are_closed_and_the_pool_is_listed_once() -> None:
     # Given two connections of a client that has since been removed from the user pool, and one of a client still there
     store = MemoryStore([conn("r1", "removed"), conn("r2", "removed"), conn("k1", "kept")])
-    pusher, directory = ScriptedPusher(), Directory(removed={"removed"})
+    pusher, directory = ScriptedPusher(), Directory(removed=frozenset({"removed"}))
     # When changes of both clients are pushed
     report = run([*of("removed", b"r"), *of("kept", b"k")], store, pusher, directory)
     # Then the removed client's connections are closed and forgotten, unserved
     assert sorted(pusher.closed) == ["r1", "r2"] and sorted(report.removed) == ["r1", "r2"]
     assert sorted(store.forgotten) == ["r1", "r2"] and set(pusher.delivered) == {"k1"}
-    # And the user pool was asked once per client, not per connection
-    assert sorted(directory.asked) == ["kept", "removed"]
+    # And the user pool was listed once for the batch, not once per client or connection
+    assert directory.listings == 1
 
 
-def test_given_the_user_pool_cannot_be_asked_then_the_client_is_skipped_not_closed() -> None:
+def test_given_the_user_pool_cannot_be_listed_then_its_clients_are_skipped_not_closed() -> None:
     store, pusher = MemoryStore([conn("a1", "A"), conn("b1", "B")]), ScriptedPusher()
-    report = run([*of("A", b"a"), *of("B", b"b")], store, pusher, Directory(unknowable={"A"}))
-    assert report.failed == ["a1"] and pusher.closed == [] and store.forgotten == []
-    assert set(pusher.delivered) == {"b1"}
+    report = run([*of("A", b"a"), *of("B", b"b")], store, pusher, Directory(unreadable=True))
+    assert sorted(report.failed) == ["a1", "b1"] and pusher.closed == [] and store.forgotten == []
+    assert pusher.delivered == {}
 
 
 def test_given_the_time_runs_low_then_nothing_more_is_pushed_and_the_rest_is_reported_unfinished() -> None:
@@ -294,7 +322,7 @@ def test_given_the_time_runs_low_then_nothing_more_is_pushed_and_the_rest_is_rep
 def test_given_the_time_is_already_low_then_no_client_is_looked_up_or_served() -> None:
     store, pusher, directory = MemoryStore([conn("a1", "A")]), ScriptedPusher(), Directory()
     report = run(of("A", b"1"), store, pusher, directory, time_left=lambda: 5.0)
-    assert report.unfinished == ["a1"] and directory.asked == [] and pusher.delivered == {}
+    assert report.unfinished == ["a1"] and directory.listings == 0 and pusher.delivered == {}
 
 
 def test_given_the_item_owner_then_the_change_names_it_from_either_image() -> None:
@@ -340,7 +368,7 @@ def test_given_a_context_the_authorizer_never_makes_then_there_is_no_connection(
 
 
 def test_given_a_client_at_its_limit_then_the_next_connection_is_refused_and_nothing_written() -> None:
-    # Given a client holding 2 live connections (and 1 whose token expired, which does not count) with a limit of 2
+    # Given a client holding 2 live connections (and 1 whose token expired, which does not count), with a limit of 2
     store = MemoryStore(
         [conn("a1", "A"), conn("a2", "A"), conn("old", "A", exp=int(NOW) - 10), conn("b1", "B")]
     )
@@ -366,12 +394,13 @@ def test_given_an_expired_token_or_no_client_then_the_connection_is_invalid_and_
 @pytest.fixture
 def connections(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("CONNECTION_TABLE", "unit-test-connections")
+    monkeypatch.setenv("CONNECTION_LEASE_TABLE", "unit-test-leases")
     monkeypatch.setenv("MAX_CONNECTIONS_PER_CLIENT", "2")
     import connections as module
     from purchases.config import ConnectionsConfig
 
     # The module reads its configuration once, at first import: the limit under test is set here.
-    monkeypatch.setattr(module, "config", ConnectionsConfig("unit-test-connections", 2))
+    monkeypatch.setattr(module, "config", ConnectionsConfig("unit-test-connections", "unit-test-leases", 2))
     yield module
     module.store.override(None)
 
@@ -434,16 +463,17 @@ def _stream_event(*changes: tuple[str, dict[str, Any] | None, dict[str, Any] | N
 @pytest.fixture
 def notifier(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("CONNECTION_TABLE", "unit-test-connections")
+    monkeypatch.setenv("CONNECTION_LEASE_TABLE", "unit-test-leases")
     monkeypatch.setenv("NOTIFICATION_API_ID", "abc123")
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     monkeypatch.setenv("USER_POOL_ID", "us-east-1_Pool")
     import notifier as module
 
-    module.directory.override(Directory())
+    module.clients.override(ClientRoster(Directory(), max_age=30.0))
     yield module
     module.store.override(None)
     module.pusher.override(None)
-    module.directory.override(None)
+    module.clients.override(None)
 
 
 def test_given_a_stream_batch_then_the_notifier_pushes_one_message_per_visible_change_in_order(
@@ -484,3 +514,93 @@ def test_given_too_little_time_then_the_notifier_fails_the_batch_so_it_is_retrie
     with pytest.raises(notifier.UnfinishedBatch):
         notifier.lambda_handler(_stream_event(("INSERT", None, LIVE)), lambda_context)
     assert pusher.delivered == {}
+
+
+# ---------------------------------------------------------------- the pool's clients, listed once for many batches
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_given_a_fresh_listing_then_present_clients_cost_no_call_until_it_is_older_than_its_max_age() -> None:
+    clock, directory = Clock(), Directory({"A", "B"})
+    roster = ClientRoster(directory, max_age=30.0, clock=clock)
+    # Given one listing
+    assert roster.exists("A", read_at=clock.now)
+    # When clients it names are asked about during its max age, Then the pool is not listed again
+    clock.now += 29
+    assert roster.exists("B", read_at=clock.now) and roster.exists("A", read_at=clock.now)
+    assert directory.listings == 1
+    # And past it, the next question lists the pool again
+    clock.now += 2
+    assert roster.exists("A", read_at=clock.now) and directory.listings == 2
+
+
+def test_given_a_client_missing_from_an_older_listing_then_the_pool_is_listed_again_before_it_counts_removed() -> (
+    None
+):
+    clock, directory = Clock(), Directory({"A"})
+    roster = ClientRoster(directory, max_age=30.0, clock=clock)
+    assert roster.exists("A", read_at=clock.now)
+    # Given a client created after the listing, whose connection was read later
+    directory.present = {"A", "new"}
+    clock.now += 5
+    # When it is asked about, Then the pool is listed again and the client is present (never closed as removed)
+    assert roster.exists("new", read_at=clock.now) and directory.listings == 2
+    # And a client missing from a listing made after its connection was read is removed, without another listing
+    assert not roster.exists("gone", read_at=clock.now - 1) and directory.listings == 2
+
+
+# ---------------------------------------------------------------- the sweep
+
+
+def swept(
+    store: MemoryStore, pusher: ScriptedPusher, directory: Directory, time_left: Any = lambda: 30.0
+) -> SweepReport:
+    return sweep(store, pusher, directory, now=NOW, time_left=time_left, reserve_seconds=10.0)
+
+
+def test_given_idle_connections_then_the_sweep_closes_expired_tokens_and_removed_clients_and_keeps_the_rest() -> (
+    None
+):
+    # Given connections with a token that expired, one expiring within the sweep's lead, one expiring after the
+    # next sweep, one of a removed client, one without an owner, and an admin's
+    store = MemoryStore(
+        [
+            conn("expired", "A", exp=int(NOW) - 1),
+            conn("ending", "A", exp=int(NOW) + 10),
+            conn("valid", "A", exp=int(NOW) + 120),
+            conn("orphan", "removed"),
+            conn("ownerless", ""),
+            conn("root", "ops", admin=True),
+        ]
+    )
+    pusher = ScriptedPusher()
+    # When the sweep runs, with no change to push
+    report = swept(store, pusher, Directory(removed=frozenset({"removed"})))
+    # Then the expired, ending, removed and ownerless connections are closed and forgotten; nothing is pushed
+    assert sorted(report.expired) == ["ending", "expired"]
+    assert sorted(report.removed) == ["orphan", "ownerless"]
+    assert sorted(pusher.closed) == sorted(store.forgotten) == ["ending", "expired", "orphan", "ownerless"]
+    assert set(store.records) == {"valid", "root"} and pusher.delivered == {}
+
+
+def test_given_the_pool_cannot_be_listed_then_the_sweep_still_closes_expired_tokens_and_no_other() -> None:
+    store = MemoryStore([conn("expired", "A", exp=int(NOW) - 1), conn("a1", "A"), conn("b1", "B")])
+    pusher = ScriptedPusher()
+    report = swept(store, pusher, Directory(unreadable=True))
+    assert pusher.closed == ["expired"] and report.removed == []
+    assert "ConnectionError" in report.clients_error
+
+
+def test_given_the_time_runs_low_then_the_sweep_stops_and_leaves_the_rest_for_the_next_run() -> None:
+    store = MemoryStore([conn(f"e{n}", "A", exp=int(NOW) - 1) for n in range(4)])
+    pusher = ScriptedPusher()
+    clock = iter([30.0, 30.0, 9.0, 9.0, 9.0])
+    report = swept(store, pusher, Directory(), time_left=lambda: next(clock))
+    assert len(pusher.closed) == 2 and report.unfinished == 2 and len(store.records) == 2

@@ -77,7 +77,7 @@ FUNCTIONS = ("SenderFunction", "ReaderFunction", "WriterFunction")
 # Without LogRetentionInDays, every log group keeps the stage's retention.
 RETENTION = {"Fn::FindInMap": ["StageLogRetention", {"Ref": "StageName"}, "Days"]}
 # The WebSocket side's functions; test_template_realtime checks them.
-REALTIME_FUNCTIONS = ("AuthorizerFunction", "ConnectionsFunction", "NotifierFunction")
+REALTIME_FUNCTIONS = ("AuthorizerFunction", "ConnectionsFunction", "NotifierFunction", "SweeperFunction")
 XRAY = {("xray:PutTraceSegments", "*"), ("xray:PutTelemetryRecords", "*")}
 CORS_ALLOW_HEADERS = "'Content-Type,X-Amz-Date,Authorization,X-Api-Key,Idempotency-Key'"
 CORS_ALLOW_METHODS = "'GET,POST,PUT,DELETE,OPTIONS'"
@@ -1051,6 +1051,9 @@ CONTRACT_OUTPUTS = {
     "WebSocketUrl",
     "NotificationApiId",
     "ConnectionTableName",
+    "ConnectionLeaseTableName",
+    "SweeperFunctionName",
+    "SweeperRoleArn",
     "NotifierFunctionName",
     "ConnectionsFunctionName",
     "AuthorizerFunctionName",

@@ -91,7 +91,8 @@ def test_given_any_stage_then_the_websocket_functions_get_only_what_they_need(st
     assert grants(stack, "ConnectionsRole") == xray | own_logs("Connections") | {
         ("dynamodb:PutItem", "ConnectionTable.Arn"),
         ("dynamodb:DeleteItem", "ConnectionTable.Arn"),
-        ("dynamodb:Query", '{"Fn::Sub": "${ConnectionTable.Arn}/index/ClientConnections"}'),
+        ("dynamodb:UpdateItem", "ConnectionLeaseTable.Arn"),
+        ("dynamodb:GetItem", "ConnectionLeaseTable.Arn"),
     }
     notifier = grants(stack, "NotifierRole")
     stream = {
@@ -100,12 +101,26 @@ def test_given_any_stage_then_the_websocket_functions_get_only_what_they_need(st
         for action in [f"dynamodb:{action}"]
     }
     manage = {(a, r) for a, r in notifier if a == "execute-api:ManageConnections"}
+    # No Scan of the connection table, and no DescribeUserPoolClient (it returns client secrets)
     assert notifier - manage == xray | own_logs("Notifier") | stream | {
-        ("dynamodb:Scan", "ConnectionTable.Arn"),
+        ("dynamodb:Query", '{"Fn::Sub": "${ConnectionTable.Arn}/index/ClientConnections"}'),
+        ("dynamodb:Query", '{"Fn::Sub": "${ConnectionTable.Arn}/index/AdminConnections"}'),
         ("dynamodb:DeleteItem", "ConnectionTable.Arn"),
-        ("cognito-idp:DescribeUserPoolClient", "UserPool.Arn"),
+        ("dynamodb:UpdateItem", "ConnectionLeaseTable.Arn"),
+        ("cognito-idp:ListUserPoolClients", "UserPool.Arn"),
         ("sqs:SendMessage", "NotificationFailureQueue.Arn"),
     }
+    sweeper = grants(stack, "SweeperRole")
+    sweeper_manage = {(a, r) for a, r in sweeper if a == "execute-api:ManageConnections"}
+    assert sweeper - sweeper_manage == xray | own_logs("Sweeper") | {
+        ("dynamodb:Scan", "ConnectionTable.Arn"),
+        ("dynamodb:DeleteItem", "ConnectionTable.Arn"),
+        ("dynamodb:UpdateItem", "ConnectionLeaseTable.Arn"),
+        ("cognito-idp:ListUserPoolClients", "UserPool.Arn"),
+    }
+    # The sweep closes connections and never pushes
+    (closing,) = (resource for _, resource in sweeper_manage)
+    assert "${NotificationApi}/${StageName}/DELETE/@connections/*" in closing
     # Pushing and closing are allowed on this API's stage only: POST and DELETE on @connections, nothing else
     resources = sorted(resource for _, resource in manage)
     assert len(resources) == 2
@@ -118,19 +133,61 @@ def test_given_any_stage_then_the_websocket_url_is_an_output(stack: Stack) -> No
     assert url.startswith("wss://${NotificationApi}.execute-api.") and url.endswith("/${StageName}")
 
 
-def test_given_any_stage_then_a_client_holds_a_bounded_number_of_connections_counted_by_index(
-    stack: Stack,
-) -> None:
-    from purchases.adapters.connections import CLIENT_ID, CLIENT_INDEX, EXPIRES_AT, TOKEN_EXPIRES_AT
+def test_given_any_stage_then_a_client_holds_a_bounded_number_of_connections_by_lease(stack: Stack) -> None:
+    from purchases.adapters.connections import CLIENT_ID, EXPIRES_AT
 
     assert stack.parameters["MaxConnectionsPerClient"] == "5"
     variables = stack.properties("ConnectionsFunction")["Environment"]["Variables"]
     assert variables["MAX_CONNECTIONS_PER_CLIENT"] == {"Ref": "MaxConnectionsPerClient"}
-    (index,) = stack.properties("ConnectionTable")["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == CLIENT_INDEX
-    assert index["KeySchema"][0] == {"AttributeName": CLIENT_ID, "KeyType": "HASH"}
-    # The count's filter reads both expiries from the index itself
-    assert set(index["Projection"]["NonKeyAttributes"]) == {TOKEN_EXPIRES_AT, EXPIRES_AT}
+    for function in ("ConnectionsFunction", "NotifierFunction", "SweeperFunction"):
+        variables = stack.properties(function)["Environment"]["Variables"]
+        assert variables["CONNECTION_LEASE_TABLE"] == {"Ref": "ConnectionLeaseTable"}, function
+    leases = stack.properties("ConnectionLeaseTable")
+    assert leases["KeySchema"] == [{"AttributeName": CLIENT_ID, "KeyType": "HASH"}]
+    assert leases["TimeToLiveSpecification"] == {"AttributeName": EXPIRES_AT, "Enabled": True}
+
+
+def test_given_any_stage_then_a_batch_reads_its_recipients_through_the_client_and_admin_indexes(
+    stack: Stack,
+) -> None:
+    from purchases.adapters.connections import (
+        ADMIN_FEED,
+        ADMIN_INDEX,
+        CLIENT_ID,
+        CLIENT_INDEX,
+        EXPIRES_AT,
+        TOKEN_EXPIRES_AT,
+    )
+
+    indexes = {
+        index["IndexName"]: index for index in stack.properties("ConnectionTable")["GlobalSecondaryIndexes"]
+    }
+    assert set(indexes) == {CLIENT_INDEX, ADMIN_INDEX}
+    assert indexes[CLIENT_INDEX]["KeySchema"][0] == {"AttributeName": CLIENT_ID, "KeyType": "HASH"}
+    assert indexes[ADMIN_INDEX]["KeySchema"][0] == {"AttributeName": ADMIN_FEED, "KeyType": "HASH"}
+    # The filter on the record's lifetime and the connection's own fields are read from the index itself
+    assert set(indexes[CLIENT_INDEX]["Projection"]["NonKeyAttributes"]) == {TOKEN_EXPIRES_AT, EXPIRES_AT}
+    assert set(indexes[ADMIN_INDEX]["Projection"]["NonKeyAttributes"]) == {
+        CLIENT_ID,
+        TOKEN_EXPIRES_AT,
+        EXPIRES_AT,
+    }
+
+
+def test_given_any_stage_then_the_sweeper_runs_every_minute_one_at_a_time(stack: Stack) -> None:
+    sweeper = stack.properties("SweeperFunction")
+    assert sweeper["ReservedConcurrentExecutions"] == 1
+    (rule,) = (
+        resource["Properties"]
+        for resource in stack.of_type("AWS::Events::Rule").values()
+        if resource["Properties"]["Targets"][0]["Arn"] == {"Ref": "SweeperFunctionAliaslive"}
+    )
+    assert rule["ScheduleExpression"] == "rate(1 minute)"
+    for name in ("CONNECTION_TABLE", "NOTIFICATION_API_ID", "USER_POOL_ID"):
+        assert (
+            sweeper["Environment"]["Variables"][name]
+            == stack.properties("NotifierFunction")["Environment"]["Variables"][name]
+        )
 
 
 def test_given_any_stage_then_the_notifier_knows_the_pool_whose_clients_own_connections(stack: Stack) -> None:

@@ -152,6 +152,7 @@ def test_given_an_emulator_then_keys_and_pushes_go_through_its_endpoint() -> Non
             "NOTIFICATION_API_ID": "abc",
             "STAGE": "dev",
             "CONNECTION_TABLE": "t",
+            "CONNECTION_LEASE_TABLE": "l",
             "USER_POOL_ID": "P",
         }
     )
@@ -163,6 +164,12 @@ def test_given_aws_then_keys_and_pushes_go_to_the_regional_endpoints() -> None:
     auth = AuthorizerConfig.from_environ(environ)
     assert auth.jwks_url == "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_P/.well-known/jwks.json"
     notifier = NotifierConfig.from_environ(
-        {**environ, "NOTIFICATION_API_ID": "abc", "STAGE": "prod", "CONNECTION_TABLE": "t"}
+        {
+            **environ,
+            "NOTIFICATION_API_ID": "abc",
+            "STAGE": "prod",
+            "CONNECTION_TABLE": "t",
+            "CONNECTION_LEASE_TABLE": "l",
+        }
     )
     assert notifier.management_endpoint == "https://abc.execute-api.eu-west-1.amazonaws.com/prod"

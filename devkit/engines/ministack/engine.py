@@ -34,7 +34,7 @@ DEFAULT_PORT = 4566
 # Only what the stack uses: fewer services load faster and hold less memory.
 SERVICES = (
     "cloudformation,lambda,apigateway,apigatewayv2,sqs,dynamodb,dynamodbstreams,s3,iam,sts,logs,cloudwatch,sns,kms"
-    ",acm,route53,cognito-idp"
+    ",acm,route53,cognito-idp,events"
 )
 START_TIMEOUT = 20.0
 # The engine saves on the way out; `down` waits this long, then says so (and kills it only when told to).
