@@ -18,6 +18,7 @@ from devkit.commands import (
     debug,
     delivery,
     develop,
+    insight,
     local,
     name_tasks,
     service,
@@ -29,7 +30,7 @@ from devkit.core.project import ROOT
 os.chdir(ROOT)
 
 ns = Collection()
-for area in (local, develop, service, delivery, checks, bench):
+for area in (local, develop, service, delivery, checks, bench, insight):
     for area_task in Collection.from_module(area).tasks.values():
         ns.add_task(area_task)
 for namespace in (snapshot, consumer, debug):

@@ -20,6 +20,11 @@ the request names, both under the save lock, so the copy is one consistent save 
 `handlers/` map 1:1), with a long timeout so that a stopped breakpoint does not time the invocation out. Turning it
 on or off drops the function's idle workers, so the very next invocation starts a fresh one.
 
+`GET /_devkit/iam` (`invoke iam-report`): every IAM decision the engine made for a signed-in principal since it
+started (or since `DELETE /_devkit/iam`), counted per (principal, action, resource, decision). Recorded at the
+engine's own evaluation (`iam_evaluator.evaluate`, as its `enforce` calls it for each request), so it holds exactly
+what IAM enforcement saw; the root credentials, which are never evaluated, are not in it.
+
 And, for `invoke bench`, `POST /_devkit/profile/start` and `/stop`: a cProfile of the engine's event-loop thread
 (HTTP serving and the services' handlers), returned as a pstats summary.
 
@@ -29,6 +34,7 @@ Standard library and MiniStack only: this module is imported by the engine proce
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import cProfile
 import io
 import json
@@ -295,6 +301,72 @@ class Debugging:
         runtime.kill_workers(idle)
 
 
+class IamRecorder:
+    """Counts the engine's IAM decisions per (principal, action, resource, decision), by wrapping its `enforce`
+    (one per request check) and noting the identity evaluation `enforce` makes through `evaluate`."""
+
+    def __init__(self, evaluator: Any) -> None:
+        self.evaluator = evaluator
+        self.lock = threading.Lock()
+        self.started = time.time()
+        self.decisions: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+        self._checking: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar(
+            "devkit_iam_check", default=None
+        )
+        original_enforce, original_evaluate = evaluator.enforce, evaluator.evaluate
+        recorder = self
+
+        def evaluate(ctx: Any, *args: Any, **kwargs: Any) -> Any:
+            contexts = recorder._checking.get()
+            if contexts is not None:
+                contexts.append(ctx)
+            return original_evaluate(ctx, *args, **kwargs)
+
+        def enforce(*args: Any, **kwargs: Any) -> Any:
+            token = recorder._checking.set([])
+            try:
+                result = original_enforce(*args, **kwargs)
+                contexts = recorder._checking.get() or []
+            finally:
+                recorder._checking.reset(token)
+            if contexts:
+                # The first evaluation is the identity policies'; `result` is the combined decision (None: allowed).
+                decision = "Allow" if result is None else str(getattr(result, "decision", "Denied"))
+                recorder.record(
+                    contexts[0].principal_arn, contexts[0].action, contexts[0].resource_arn, decision
+                )
+            return result
+
+        # The engine's modules import `enforce` inside their functions, so the module attribute is what they call.
+        evaluator.enforce, evaluator.evaluate = enforce, evaluate
+
+    def record(self, principal: str, action: str, resource: str, decision: str) -> None:
+        now = time.time()
+        with self.lock:
+            entry = self.decisions.setdefault(
+                (principal, action, resource, decision), {"count": 0, "first": now, "last": now}
+            )
+            entry["count"] += 1
+            entry["last"] = now
+
+    def answer(self, method: str) -> dict[str, Any]:
+        with self.lock:
+            if method == "DELETE":
+                self.decisions.clear()
+                self.started = time.time()
+            calls = [
+                {
+                    "principal": principal,
+                    "action": action,
+                    "resource": resource,
+                    "decision": decision,
+                    **entry,
+                }
+                for (principal, action, resource, decision), entry in self.decisions.items()
+            ]
+        return {"since": self.started, "calls": calls}
+
+
 def _reap_forever() -> None:
     while True:
         time.sleep(REAP_INTERVAL)
@@ -310,10 +382,17 @@ class Control:
     """The ASGI layer in front of MiniStack's app: starts periodic saving once the engine has loaded its state,
     marks state as changed on each request, and answers the /_devkit/ routes."""
 
-    def __init__(self, app: Asgi, saver: Saver, debugging: Debugging | None = None) -> None:
+    def __init__(
+        self,
+        app: Asgi,
+        saver: Saver,
+        debugging: Debugging | None = None,
+        iam: IamRecorder | None = None,
+    ) -> None:
         self.app = app
         self.saver = saver
         self.debugging = debugging
+        self.iam = iam
         self.profiler: cProfile.Profile | None = None
         self._saving: asyncio.Task[None] | None = None
 
@@ -358,6 +437,8 @@ class Control:
             body = await asyncio.to_thread(self.saver.copy_to, states, errors, request["into"])
         elif route == ("GET", "save"):
             body = self.saver.status()
+        elif route[1] == "iam" and route[0] in ("GET", "DELETE") and self.iam is not None:
+            body = self.iam.answer(route[0])
         elif route[1] == "debug" and self.debugging is not None:
             body = self.debugging.answer(route[0], request)
         elif route == ("POST", "profile/start"):
@@ -405,13 +486,13 @@ async def _answer(send: Send, status: int, body: dict[str, Any]) -> None:
 
 def main() -> None:
     import ministack.app as engine
-    from ministack.core import lambda_runtime, persistence
+    from ministack.core import iam_evaluator, lambda_runtime, persistence
 
     saver = Saver(engine, persistence)
     saver.original_save_all = engine.save_all
     # `main()` serves the module's `app` and its lifespan calls the module's `save_all`, both looked up at call time.
     engine.save_all = saver.save_all
-    engine.app = Control(engine.app, saver, Debugging(lambda_runtime))
+    engine.app = Control(engine.app, saver, Debugging(lambda_runtime), IamRecorder(iam_evaluator))
     sys.argv[1:] = []  # the engine parses its own options (none are used); the launcher's path is not one
     engine.main()
 
