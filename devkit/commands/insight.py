@@ -10,7 +10,7 @@ from invoke.context import Context
 
 from devkit.commands import command, running, say
 from devkit.core import ui
-from devkit.core.project import check_stage
+from devkit.core.project import check_stage, stack_name
 
 if TYPE_CHECKING:
     from devkit.stack.iam_report import Call
@@ -101,3 +101,58 @@ def _session(call: Call, functions: list[str]) -> str:
     """`function` for the role's own function, else the session that assumed the role (a test's)."""
     session = (call.role_and_session or ("", ""))[1]
     return "function" if session in functions else f"other ({session})"
+
+
+@command(
+    help={
+        "writes_per_month": "purchase writes (POST/PUT/DELETE) a month (default 1,000,000)",
+        "reads_per_month": "purchase reads (GET) a month (default 1,000,000)",
+        "connections": "WebSocket clients connected on average, all month (default 10)",
+        "target": "engine whose functions' invocations are measured: ministack (default), localstack or aws; "
+        "with none running, the figures are the labelled defaults",
+    }
+)
+def cost(
+    c: Context,
+    writes_per_month: int = 1_000_000,
+    reads_per_month: int = 1_000_000,
+    connections: int = 10,
+    target: str = "ministack",
+    stage: str = "dev",
+    json_: bool = False,
+) -> None:
+    """What the stack would cost a month on AWS at this traffic, per component, from measured function figures."""
+    from devkit.bench import cost as pricing
+    from devkit.commands import engine_named
+    from devkit.core.project import EMULATORS, ToolingError
+    from devkit.stack.stacks import describe_stack
+
+    if min(writes_per_month, reads_per_month, connections) < 0:
+        raise ToolingError("--writes-per-month, --reads-per-month and --connections cannot be negative.")
+    engine = engine_named(target)
+    stage = check_stage(stage)
+    measured_on = None if target in EMULATORS and not engine.status().running else engine
+    if measured_on is not None and describe_stack(engine.client("cloudformation"), stack_name(stage)) is None:
+        measured_on = None
+    if measured_on is None:
+        ui.note(
+            f"No {stack_name(stage)} running on {target}: every function figure below is an assumed default."
+        )
+    traffic = pricing.Traffic(writes_per_month, reads_per_month, connections)
+    estimate = pricing.monthly_cost(traffic, engine=measured_on, stage=stage, progress=ui.note)
+    if json_:
+        say(json.dumps(estimate, indent=2))
+        return
+    ui.table(
+        ("Component", "Usage a month", "USD a month", "Basis"),
+        [
+            (line["component"], line["usage"], f"{line['dollars']:,.2f}", line["basis"])
+            for line in estimate["lines"]
+        ],
+        title=f"{writes_per_month:,} writes, {reads_per_month:,} reads, {connections:,} connection(s) a month",
+    )
+    prices = estimate["prices"]
+    say(
+        f"Total: {estimate['total']:,.2f} {estimate['currency']} a month in {estimate['region']}, no free tier; prices "
+        f"of devkit/bench/{prices['file']} dated {prices['date']}."
+    )

@@ -397,9 +397,12 @@ def _resolved_arn(value: Any, physical: Mapping[str, str], region: str, account:
     return f"arn:aws:dynamodb:{region}:{account}:table/{physical_id}/stream/*"
 
 
-def role_reports(engine: Engine, stage: str, calls: Iterable[Call]) -> tuple[list[RoleReport], list[Call]]:
-    """One report per role of the deployed stack, and the recorded calls of principals that are none of them."""
-    template = translate()
+def role_reports(
+    engine: Engine, stage: str, calls: Iterable[Call], *, template: Mapping[str, Any] | None = None
+) -> tuple[list[RoleReport], list[Call]]:
+    """One report per role of the deployed stack, and the recorded calls of principals that are none of them.
+    `template` is the translated template (default: template.yaml's)."""
+    template = translate() if template is None else template
     physical = _physical(engine, stage)
     iam = engine.client("iam")
     identity = engine.client("sts").get_caller_identity()
