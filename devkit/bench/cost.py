@@ -324,7 +324,7 @@ def monthly_cost(
     measured = measured_functions(engine, stage) if engine is not None else {}
     functions = {name: measured.get(name, ASSUMED[name]) for name in facts.memory_mb}
     assumed = sorted(name for name, measure in functions.items() if measure.source == "assumed")
-    if assumed:
+    if assumed and engine is not None:
         progress(f"Assumed figures (no measured invocation) for: {', '.join(assumed)}.")
     lines = estimate(traffic, functions, facts, table["prices"])
     return {
