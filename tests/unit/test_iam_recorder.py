@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -62,3 +63,22 @@ def test_a_denied_check_keeps_its_decision_and_delete_starts_afresh() -> None:
     assert [call["decision"] for call in recorder.answer("GET")["calls"]] == ["ImplicitDeny"]
     assert recorder.answer("DELETE")["calls"] == []
     assert recorder.answer("GET")["calls"] == []
+
+
+def test_the_record_is_saved_and_read_back_by_the_next_engine(tmp_path: Path) -> None:
+    # Given a recorder that saved one denied call
+    path = str(tmp_path / ".devkit-iam")
+    first = _evaluator("ImplicitDeny")
+    recorder = IamRecorder(first, path)
+    first.enforce("key", "dynamodb:GetItem", "dynamodb", "us-east-1", TABLE)
+    recorder.save()
+
+    # When the engine restarts and records the same call again
+    second = _evaluator("ImplicitDeny")
+    restarted = IamRecorder(second, path)
+    second.enforce("key", "dynamodb:GetItem", "dynamodb", "us-east-1", TABLE)
+
+    # Then the record goes on from where it was, since the first start
+    [entry] = restarted.answer("GET")["calls"]
+    assert entry["count"] == 2
+    assert restarted.answer("GET")["since"] == recorder.started

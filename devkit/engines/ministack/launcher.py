@@ -23,7 +23,8 @@ on or off drops the function's idle workers, so the very next invocation starts 
 `GET /_devkit/iam` (`invoke iam-report`): every IAM decision the engine made for a signed-in principal since it
 started (or since `DELETE /_devkit/iam`), counted per (principal, action, resource, decision). Recorded at the
 engine's own evaluation (`iam_evaluator.evaluate`, as its `enforce` calls it for each request), so it holds exactly
-what IAM enforcement saw; the root credentials, which are never evaluated, are not in it.
+what IAM enforcement saw; the root credentials, which are never evaluated, are not in it. The record is written
+with every save, beside the state (`.devkit-iam`), and read back at start: it outlives a restart of the engine.
 
 And, for `invoke bench`, `POST /_devkit/profile/start` and `/stop`: a cProfile of the engine's event-loop thread
 (HTTP serving and the services' handlers), returned as a pstats summary.
@@ -55,6 +56,8 @@ MAX_LOOP_SHARE = 0.1
 REAP_INTERVAL = float(os.environ.get("DEVKIT_REAP_INTERVAL", "2"))
 CONTROL_PREFIX = "/_devkit/"
 FINAL_SAVE_FAILED = "devkit: final save FAILED"
+# The IAM decision record, in the state folder; not a `.json`, which MiniStack would load as a service's state.
+IAM_RECORD = ".devkit-iam"
 # Diagnostics, not data: the functions' log lines grow with every invocation (80% of the saved state after a
 # benchmark) and copying them every few seconds cost the engine ~10% of its event loop under load. They are saved
 # by `POST /_devkit/save` and at shutdown, not periodically.
@@ -98,6 +101,8 @@ class Saver:
         self.snapshot_seconds = 0.0  # on the event loop, over all saves
         self.write_seconds = 0.0  # in a worker thread, over all saves
         self.last_snapshot = 0.0
+        # Written beside the services' state by every save (the devkit's own records).
+        self.also_save: list[Callable[[], None]] = []
         self._collect = _Collect()
         logging.getLogger("persistence").addHandler(self._collect)
 
@@ -139,7 +144,7 @@ class Saver:
             self._collect.messages = []
             for name, state in states.items():
                 self.persistence.save_state(name, state)
-            errors = [*errors, *self._collect.messages]
+            errors = [*errors, *self._collect.messages, *self._save_own()]
             self.saves += 1
             self.write_seconds += time.time() - started
             self.last_errors = errors
@@ -168,11 +173,20 @@ class Saver:
         with self.lock:
             self._collect.messages = []
             self.original_save_all(services)
-            errors = list(self._collect.messages)
+            errors = [*self._collect.messages, *self._save_own()]
         if errors:
             logger.error("%s: %s", FINAL_SAVE_FAILED, "; ".join(errors))
 
     original_save_all: Callable[[dict[str, Any]], None]
+
+    def _save_own(self) -> list[str]:
+        errors = []
+        for save in self.also_save:
+            try:
+                save()
+            except OSError as error:
+                errors.append(f"could not write a devkit record: {error}")
+        return errors
 
     def status(self, **extra: Any) -> dict[str, Any]:
         return {
@@ -303,13 +317,16 @@ class Debugging:
 
 class IamRecorder:
     """Counts the engine's IAM decisions per (principal, action, resource, decision), by wrapping its `enforce`
-    (one per request check) and noting the identity evaluation `enforce` makes through `evaluate`."""
+    (one per request check) and noting the identity evaluation `enforce` makes through `evaluate`. With a `path`,
+    the record is read from it at start and written to it by `save`."""
 
-    def __init__(self, evaluator: Any) -> None:
+    def __init__(self, evaluator: Any, path: str | None = None) -> None:
         self.evaluator = evaluator
+        self.path = path
         self.lock = threading.Lock()
         self.started = time.time()
         self.decisions: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+        self._load()
         self._checking: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar(
             "devkit_iam_check", default=None
         )
@@ -350,10 +367,12 @@ class IamRecorder:
             entry["last"] = now
 
     def answer(self, method: str) -> dict[str, Any]:
-        with self.lock:
-            if method == "DELETE":
+        if method == "DELETE":
+            with self.lock:
                 self.decisions.clear()
                 self.started = time.time()
+            self.save()
+        with self.lock:
             calls = [
                 {
                     "principal": principal,
@@ -365,6 +384,38 @@ class IamRecorder:
                 for (principal, action, resource, decision), entry in self.decisions.items()
             ]
         return {"since": self.started, "calls": calls}
+
+    def save(self) -> None:
+        """Write the record (a temporary file renamed over the old one: a crash keeps the previous record)."""
+        if self.path is None:
+            return
+        record = self.answer("GET")
+        temporary = f"{self.path}.tmp"
+        with open(temporary, "w", encoding="utf-8") as file:
+            json.dump(record, file)
+        os.replace(temporary, self.path)
+
+    def _load(self) -> None:
+        if self.path is None or not os.path.exists(self.path):
+            return
+        try:
+            with open(self.path, encoding="utf-8") as file:
+                record = json.load(file)
+            self.started = float(record["since"])
+            for call in record["calls"]:
+                key = (call["principal"], call["action"], call["resource"], call["decision"])
+                self.decisions[key] = {
+                    "count": int(call["count"]),
+                    "first": call["first"],
+                    "last": call["last"],
+                }
+        except (OSError, ValueError, KeyError, TypeError):
+            # A record that cannot be read starts afresh, from now: the report says since when.
+            logger.exception(
+                "devkit: the IAM decision record %s could not be read; starting a new one", self.path
+            )
+            self.decisions.clear()
+            self.started = time.time()
 
 
 def _reap_forever() -> None:
@@ -492,7 +543,9 @@ def main() -> None:
     saver.original_save_all = engine.save_all
     # `main()` serves the module's `app` and its lifespan calls the module's `save_all`, both looked up at call time.
     engine.save_all = saver.save_all
-    engine.app = Control(engine.app, saver, Debugging(lambda_runtime), IamRecorder(iam_evaluator))
+    iam = IamRecorder(iam_evaluator, os.path.join(os.environ["STATE_DIR"], IAM_RECORD))
+    saver.also_save.append(iam.save)
+    engine.app = Control(engine.app, saver, Debugging(lambda_runtime), iam)
     sys.argv[1:] = []  # the engine parses its own options (none are used); the launcher's path is not one
     engine.main()
 
