@@ -24,6 +24,7 @@ from devkit.commands import (  # noqa: E402
     debug,
     delivery,
     develop,
+    insight,
     local,
     name_tasks,
     service,
@@ -34,7 +35,7 @@ from devkit.commands import (  # noqa: E402
 os.chdir(ROOT)
 
 ns = Collection()
-for area in (local, develop, service, delivery, checks, bench):
+for area in (local, develop, service, delivery, checks, bench, insight):
     for area_task in Collection.from_module(area).tasks.values():
         ns.add_task(area_task)
 for namespace in (snapshot, consumer, debug):

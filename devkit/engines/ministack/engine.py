@@ -364,6 +364,15 @@ class MiniStack(Emulator):
         """How the launcher's saves went so far: last good save, errors, counts and time spent."""
         return self._control("GET", "save")
 
+    def iam_decisions(self) -> dict[str, Any]:
+        """Every IAM decision the engine made for a principal since it started or since `forget_iam_decisions`:
+        `{"since": epoch, "calls": [{principal, action, resource, decision, count, first, last}, ...]}`."""
+        return self._control("GET", "iam")
+
+    def forget_iam_decisions(self) -> None:
+        """Start the record of IAM decisions afresh (a report then covers only what runs after this)."""
+        self._control("DELETE", "iam")
+
     def start_profile(self) -> None:
         """Profile the engine's event-loop thread (HTTP serving, the services) until `stop_profile`."""
         self._control("POST", "profile/start")

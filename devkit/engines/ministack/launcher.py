@@ -28,6 +28,12 @@ function whose runtime has no prepared interpreter fails to start, as a function
 comes from a folder of its own, added to that worker's import path only. Turning it on or off drops the function's
 idle workers, so the very next invocation starts a fresh one.
 
+`GET /_devkit/iam` (`invoke iam-report`): every IAM decision the engine made for a signed-in principal since it
+started (or since `DELETE /_devkit/iam`), counted per (principal, action, resource, decision). Recorded at the
+engine's own evaluation (`iam_evaluator.evaluate`, as its `enforce` calls it for each request), so it holds exactly
+what IAM enforcement saw; the root credentials, which are never evaluated, are not in it. The record is written
+with every save, beside the state (`.devkit-iam`), and read back at start: it outlives a restart of the engine.
+
 And, for `invoke bench`, `POST /_devkit/profile/start` and `/stop`: a cProfile of the engine's event-loop thread
 (HTTP serving and the services' handlers), returned as a pstats summary.
 
@@ -37,6 +43,7 @@ Standard library and MiniStack only: this module is imported by the engine proce
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import cProfile
 import io
 import json
@@ -57,6 +64,8 @@ MAX_LOOP_SHARE = 0.1
 REAP_INTERVAL = float(os.environ.get("DEVKIT_REAP_INTERVAL", "2"))
 CONTROL_PREFIX = "/_devkit/"
 FINAL_SAVE_FAILED = "devkit: final save FAILED"
+# The IAM decision record, in the state folder; not a `.json`, which MiniStack would load as a service's state.
+IAM_RECORD = ".devkit-iam"
 # Diagnostics, not data: the functions' log lines grow with every invocation (80% of the saved state after a
 # benchmark) and copying them every few seconds cost the engine ~10% of its event loop under load. They are saved
 # by `POST /_devkit/save` and at shutdown, not periodically.
@@ -100,6 +109,8 @@ class Saver:
         self.snapshot_seconds = 0.0  # on the event loop, over all saves
         self.write_seconds = 0.0  # in a worker thread, over all saves
         self.last_snapshot = 0.0
+        # Written beside the services' state by every save (the devkit's own records).
+        self.also_save: list[Callable[[], None]] = []
         self._collect = _Collect()
         logging.getLogger("persistence").addHandler(self._collect)
 
@@ -141,7 +152,7 @@ class Saver:
             self._collect.messages = []
             for name, state in states.items():
                 self.persistence.save_state(name, state)
-            errors = [*errors, *self._collect.messages]
+            errors = [*errors, *self._collect.messages, *self._save_own()]
             self.saves += 1
             self.write_seconds += time.time() - started
             self.last_errors = errors
@@ -170,11 +181,20 @@ class Saver:
         with self.lock:
             self._collect.messages = []
             self.original_save_all(services)
-            errors = list(self._collect.messages)
+            errors = [*self._collect.messages, *self._save_own()]
         if errors:
             logger.error("%s: %s", FINAL_SAVE_FAILED, "; ".join(errors))
 
     original_save_all: Callable[[dict[str, Any]], None]
+
+    def _save_own(self) -> list[str]:
+        errors = []
+        for save in self.also_save:
+            try:
+                save()
+            except OSError as error:
+                errors.append(f"could not write a devkit record: {error}")
+        return errors
 
     def status(self, **extra: Any) -> dict[str, Any]:
         return {
@@ -358,6 +378,109 @@ class Debugging:
         runtime.kill_workers(idle)
 
 
+class IamRecorder:
+    """Counts the engine's IAM decisions per (principal, action, resource, decision), by wrapping its `enforce`
+    (one per request check) and noting the identity evaluation `enforce` makes through `evaluate`. With a `path`,
+    the record is read from it at start and written to it by `save`."""
+
+    def __init__(self, evaluator: Any, path: str | None = None) -> None:
+        self.evaluator = evaluator
+        self.path = path
+        self.lock = threading.Lock()
+        self.started = time.time()
+        self.decisions: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+        self._load()
+        self._checking: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar(
+            "devkit_iam_check", default=None
+        )
+        original_enforce, original_evaluate = evaluator.enforce, evaluator.evaluate
+        recorder = self
+
+        def evaluate(ctx: Any, *args: Any, **kwargs: Any) -> Any:
+            contexts = recorder._checking.get()
+            if contexts is not None:
+                contexts.append(ctx)
+            return original_evaluate(ctx, *args, **kwargs)
+
+        def enforce(*args: Any, **kwargs: Any) -> Any:
+            token = recorder._checking.set([])
+            try:
+                result = original_enforce(*args, **kwargs)
+                contexts = recorder._checking.get() or []
+            finally:
+                recorder._checking.reset(token)
+            if contexts:
+                # The first evaluation is the identity policies'; `result` is the combined decision (None: allowed).
+                decision = "Allow" if result is None else str(getattr(result, "decision", "Denied"))
+                recorder.record(
+                    contexts[0].principal_arn, contexts[0].action, contexts[0].resource_arn, decision
+                )
+            return result
+
+        # The engine's modules import `enforce` inside their functions, so the module attribute is what they call.
+        evaluator.enforce, evaluator.evaluate = enforce, evaluate
+
+    def record(self, principal: str, action: str, resource: str, decision: str) -> None:
+        now = time.time()
+        with self.lock:
+            entry = self.decisions.setdefault(
+                (principal, action, resource, decision), {"count": 0, "first": now, "last": now}
+            )
+            entry["count"] += 1
+            entry["last"] = now
+
+    def answer(self, method: str) -> dict[str, Any]:
+        if method == "DELETE":
+            with self.lock:
+                self.decisions.clear()
+                self.started = time.time()
+            self.save()
+        with self.lock:
+            calls = [
+                {
+                    "principal": principal,
+                    "action": action,
+                    "resource": resource,
+                    "decision": decision,
+                    **entry,
+                }
+                for (principal, action, resource, decision), entry in self.decisions.items()
+            ]
+        return {"since": self.started, "calls": calls}
+
+    def save(self) -> None:
+        """Write the record (a temporary file renamed over the old one: a crash keeps the previous record)."""
+        if self.path is None:
+            return
+        record = self.answer("GET")
+        temporary = f"{self.path}.tmp"
+        with open(temporary, "w", encoding="utf-8") as file:
+            json.dump(record, file)
+        os.replace(temporary, self.path)
+
+    def _load(self) -> None:
+        if self.path is None or not os.path.exists(self.path):
+            return
+        try:
+            with open(self.path, encoding="utf-8") as file:
+                record = json.load(file)
+            self.started = float(record["since"])
+            for call in record["calls"]:
+                key = (call["principal"], call["action"], call["resource"], call["decision"])
+                self.decisions[key] = {
+                    "count": int(call["count"]),
+                    "first": call["first"],
+                    "last": call["last"],
+                }
+        except (OSError, ValueError, KeyError, TypeError):
+            # A record that cannot be read starts afresh, from now: the report says since when.
+            logger.exception(
+                "devkit: the IAM decision record %s could not be read; starting a new one", self.path
+            )
+            self.decisions.clear()
+            self.started = time.time()
+
+
 def _reap_forever() -> None:
     while True:
         time.sleep(REAP_INTERVAL)
@@ -379,11 +502,13 @@ class Control:
         saver: Saver,
         debugging: Debugging | None = None,
         runtimes: WorkerRuntimes | None = None,
+        iam: IamRecorder | None = None,
     ) -> None:
         self.app = app
         self.saver = saver
         self.debugging = debugging
         self.runtimes = runtimes
+        self.iam = iam
         self.profiler: cProfile.Profile | None = None
         self._saving: asyncio.Task[None] | None = None
 
@@ -428,6 +553,8 @@ class Control:
             body = await asyncio.to_thread(self.saver.copy_to, states, errors, request["into"])
         elif route == ("GET", "save"):
             body = self.saver.status()
+        elif route[1] == "iam" and route[0] in ("GET", "DELETE") and self.iam is not None:
+            body = self.iam.answer(route[0])
         elif route[1] == "debug" and self.debugging is not None:
             body = self.debugging.answer(route[0], request)
         elif route[1] == "workers" and self.runtimes is not None:
@@ -477,15 +604,17 @@ async def _answer(send: Send, status: int, body: dict[str, Any]) -> None:
 
 def main() -> None:
     import ministack.app as engine
-    from ministack.core import lambda_runtime, persistence
+    from ministack.core import iam_evaluator, lambda_runtime, persistence
 
     saver = Saver(engine, persistence)
     saver.original_save_all = engine.save_all
     # `main()` serves the module's `app` and its lifespan calls the module's `save_all`, both looked up at call time.
     engine.save_all = saver.save_all
-    # First the runtimes' patch, then debugging's, which wraps it (a debugged worker gets both preludes).
     runtimes = WorkerRuntimes(lambda_runtime, json.loads(os.environ.get("DEVKIT_WORKER_RUNTIMES", "{}")))
-    engine.app = Control(engine.app, saver, Debugging(lambda_runtime), runtimes)
+    iam = IamRecorder(iam_evaluator, os.path.join(os.environ["STATE_DIR"], IAM_RECORD))
+    saver.also_save.append(iam.save)
+    # First the runtimes' patch, then debugging's, which wraps it (a debugged worker gets both preludes).
+    engine.app = Control(engine.app, saver, Debugging(lambda_runtime), runtimes, iam)
     sys.argv[1:] = []  # the engine parses its own options (none are used); the launcher's path is not one
     engine.main()
 
