@@ -6,6 +6,7 @@ messages."""
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
@@ -484,3 +485,42 @@ def test_given_too_little_time_then_the_notifier_fails_the_batch_so_it_is_retrie
     with pytest.raises(notifier.UnfinishedBatch):
         notifier.lambda_handler(_stream_event(("INSERT", None, LIVE)), lambda_context)
     assert pusher.delivered == {}
+
+
+def test_each_change_and_each_push_is_logged_with_what_ties_it_to_its_write(
+    notifier: Any, lambda_context: Any
+) -> None:
+    buffer = io.StringIO()
+    handler = notifier.logger.registered_handler
+    previous = handler.setStream(buffer)
+    # Given two connections of the owner, and a change written by the write stamped 7
+    valid = int(time.time()) + 600
+    notifier.store.override(
+        MemoryStore([conn("c1", "dev-client", exp=valid), conn("c2", "dev-client", exp=valid)])
+    )
+    notifier.pusher.override(ScriptedPusher(gone={"c2"}))
+    # When the notifier handles it
+    try:
+        notifier.lambda_handler(
+            _stream_event(("INSERT", None, {**LIVE, "Version": Decimal(7)})), lambda_context
+        )
+    finally:
+        handler.setStream(previous)
+    # Then the change's line names the purchase and the write's stamp, and each push its connection and outcome
+    lines = [json.loads(line) for line in buffer.getvalue().splitlines()]
+    [change] = [line for line in lines if line["message"] == "Change to notify"]
+    assert (change["purchase_id"], change["stamp"], change["change"]) == (
+        LIVE["ProductPurchaseId"],
+        7,
+        "purchase.created",
+    )
+    pushes = sorted(
+        (line["connection_id"], line["outcome"], line["purchase_id"])
+        for line in lines
+        if line["message"] == "Change pushed"
+    )
+    assert pushes == [
+        ("c1", "delivered", LIVE["ProductPurchaseId"]),
+        ("c2", "gone", LIVE["ProductPurchaseId"]),
+    ]
+    assert all(line["function_request_id"] == change["function_request_id"] for line in lines)
