@@ -10,7 +10,7 @@ import os
 
 from invoke.collection import Collection
 
-from devkit.commands import bench, checks, delivery, develop, local, service, teach_invoke_parser
+from devkit.commands import bench, checks, delivery, develop, insight, local, service, teach_invoke_parser
 from devkit.core.project import ROOT
 
 # `invoke` finds this file from any subfolder; the commands it runs expect the project root.
@@ -18,6 +18,6 @@ os.chdir(ROOT)
 
 teach_invoke_parser()
 ns = Collection()
-for area in (local, develop, service, delivery, checks, bench):
+for area in (local, develop, service, delivery, checks, bench, insight):
     for area_task in Collection.from_module(area).tasks.values():
         ns.add_task(area_task)
