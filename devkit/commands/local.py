@@ -201,6 +201,58 @@ def snapshot(c: Context, action: str, name: str | None = None, engine: str = "mi
         say(f"Removed snapshot {removed.name}.")
 
 
+@command(
+    positional=["name", "file"],
+    help={
+        "name": "the snapshot to export (`invoke snapshot list` shows them)",
+        "file": "the file to write: one gzip-compressed tar (e.g. demo.snapshot.tar.gz)",
+        "engine": "ministack (the only engine with local snapshots)",
+    },
+)
+def snapshot_export(c: Context, name: str, file: str, engine: str = "ministack") -> None:
+    """Write a snapshot and the MiniStack version it was made with into one file a colleague can import."""
+    from pathlib import Path
+
+    from devkit.engines import snapshots
+
+    target = _snapshot_engine(engine)
+    with ui.phase(f"Exporting snapshot {name}"):
+        written = snapshots.export(target, name, Path(file))
+    say(
+        f"Exported snapshot {name} to {written} ({snapshots.human_size(written.stat().st_size)}): "
+        f"`invoke snapshot-import {written}` on another machine."
+    )
+
+
+@command(
+    positional=["file", "name"],
+    optional=["name"],
+    help={
+        "file": "a file written by `invoke snapshot-export`",
+        "name": "the name to give it here (default: the name it was exported with)",
+        "engine": "ministack (the only engine with local snapshots)",
+    },
+)
+def snapshot_import(c: Context, file: str, name: str | None = None, engine: str = "ministack") -> None:
+    """Add an exported snapshot to this project's snapshots (`invoke snapshot load NAME` then loads it)."""
+    from pathlib import Path
+
+    from devkit.engines import snapshots
+
+    target = _snapshot_engine(engine)
+    with ui.phase(f"Importing {file}"):
+        imported = snapshots.import_snapshot(target, Path(file), name or None)
+    if imported.other_version:
+        made_with, running_here = imported.other_version
+        ui.warn(
+            f"Made with MiniStack {made_with}; this project runs {running_here}: if the engine does not start "
+            "with it, `invoke up --restore` or the automatic snapshot the load keeps puts the previous state back."
+        )
+    say(
+        f"Imported snapshot {imported.snapshot.name}: `invoke snapshot load {imported.snapshot.name}` loads it."
+    )
+
+
 def _list_snapshots(target: MiniStack) -> None:
     from devkit.engines import snapshots as saved
 
