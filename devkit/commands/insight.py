@@ -47,10 +47,10 @@ def trace(
             f"{began}, {journey.end_ms - journey.start_ms:.0f} ms end to end"
         )
         total = max(journey.end_ms - journey.start_ms, 1.0)
-        rows = []
+        rows: list[list[str | ui.Text]] = []
         for step in journey.steps:
             offset = step.start_ms - journey.start_ms
-            row = [step.name, f"+{offset:.0f} ms", f"{step.duration_ms:.0f} ms"]
+            row: list[str | ui.Text] = [step.name, f"+{offset:.0f} ms", f"{step.duration_ms:.0f} ms"]
             if ui.console.is_terminal:
                 row.append(_bar(offset / total, step.duration_ms / total))
             rows.append([*row, step.detail])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json as json_module
 import shlex
 import time
 from typing import TYPE_CHECKING
@@ -124,8 +125,6 @@ def logs(
     engine_log: bool = False,
 ) -> None:
     """Print the stack's functions' log lines, merged in time order and prefixed with their function."""
-    import json as json_module
-
     from devkit.engines.lifecycle import engine_log_command
     from devkit.stack.logs import since_seconds, stack_events, stack_log_groups
 
@@ -207,9 +206,10 @@ def snapshot(c: Context, action: str, name: str | None = None, engine: str = "mi
         "name": "the snapshot to export (`invoke snapshot list` shows them)",
         "file": "the file to write: one gzip-compressed tar (e.g. demo.snapshot.tar.gz)",
         "engine": "ministack (the only engine with local snapshots)",
+        "json": "print what was written as JSON (file, size in bytes, MiniStack version)",
     },
 )
-def snapshot_export(c: Context, name: str, file: str, engine: str = "ministack") -> None:
+def snapshot_export(c: Context, name: str, file: str, engine: str = "ministack", json: bool = False) -> None:
     """Write a snapshot and the MiniStack version it was made with into one file a colleague can import."""
     from pathlib import Path
 
@@ -218,6 +218,16 @@ def snapshot_export(c: Context, name: str, file: str, engine: str = "ministack")
     target = _snapshot_engine(engine)
     with ui.phase(f"Exporting snapshot {name}"):
         written = snapshots.export(target, name, Path(file))
+    if json:
+        manifest = snapshots.read_manifest(written)
+        document = {
+            "name": name,
+            "file": str(written),
+            "size": written.stat().st_size,
+            "ministack": manifest["ministack"],
+        }
+        say(json_module.dumps(document))
+        return
     say(
         f"Exported snapshot {name} to {written} ({snapshots.human_size(written.stat().st_size)}): "
         f"`invoke snapshot-import {written}` on another machine."
@@ -231,9 +241,12 @@ def snapshot_export(c: Context, name: str, file: str, engine: str = "ministack")
         "file": "a file written by `invoke snapshot-export`",
         "name": "the name to give it here (default: the name it was exported with)",
         "engine": "ministack (the only engine with local snapshots)",
+        "json": "print the imported snapshot as JSON (name, the MiniStack that made it, this project's)",
     },
 )
-def snapshot_import(c: Context, file: str, name: str | None = None, engine: str = "ministack") -> None:
+def snapshot_import(
+    c: Context, file: str, name: str | None = None, engine: str = "ministack", json: bool = False
+) -> None:
     """Add an exported snapshot to this project's snapshots (`invoke snapshot load NAME` then loads it)."""
     from pathlib import Path
 
@@ -242,6 +255,15 @@ def snapshot_import(c: Context, file: str, name: str | None = None, engine: str 
     target = _snapshot_engine(engine)
     with ui.phase(f"Importing {file}"):
         imported = snapshots.import_snapshot(target, Path(file), name or None)
+    if json:
+        made_with = imported.other_version[0] if imported.other_version else snapshots.engine_version()
+        document = {
+            "name": imported.snapshot.name,
+            "madeWith": made_with,
+            "ministack": snapshots.engine_version(),
+        }
+        say(json_module.dumps(document))
+        return
     if imported.other_version:
         made_with, running_here = imported.other_version
         ui.warn(

@@ -210,20 +210,21 @@ def export(engine: MiniStack, name: str, out: Path) -> Path:
         raise ToolingError(f"{out} exists already: pick another file, or remove it first.")
     if not out.parent.is_dir():
         raise ToolingError(f"There is no folder {out.parent} to write {out.name} into.")
-    manifest = {
+    exported = time.time()
+    manifest: dict[str, Any] = {
         "format": EXPORT_FORMAT,
         "name": snapshot.name,
         "taken": snapshot.taken,
         # Saved before snapshots named their MiniStack: the installed one made it (the version is pinned).
         "ministack": snapshot.engine_version or engine_version(),
-        "exported": time.time(),
+        "exported": exported,
     }
     partial = out.with_name(f".{out.name}.partial")
     try:
         with tarfile.open(partial, "w:gz") as archive:
             data = json.dumps(manifest, indent=2).encode()
             info = tarfile.TarInfo(MANIFEST)
-            info.size, info.mtime = len(data), int(manifest["exported"])
+            info.size, info.mtime = len(data), int(exported)
             archive.addfile(info, io.BytesIO(data))
             archive.add(snapshot.folder, arcname=CONTENT)
         partial.rename(out)  # only a complete file ever has the name asked for

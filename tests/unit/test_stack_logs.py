@@ -21,7 +21,7 @@ class LogsEngine:
     """Just what the log readers use of an engine, on moto."""
 
     def client(self, service: str) -> Any:
-        return boto3.client(service, region_name="us-east-1")
+        return boto3.client(service, region_name="us-east-1")  # type: ignore[call-overload]
 
 
 @pytest.fixture
@@ -86,7 +86,7 @@ def test_following_prints_each_new_line_once(engine: LogsEngine) -> None:
 
     # When the stack's lines are followed until the third pause
     followed = stack_events(engine, GROUPS, since_s=60, follow=True, now=lambda: NOW, pause=pause)  # type: ignore[arg-type]
-    seen = []
+    seen: list[str] = []
     with pytest.raises(StopFollowing):
         seen.extend(event.message for event in followed)
     # Then the old line and the new one came, once each
