@@ -40,6 +40,7 @@ from devkit.engines import Engine
 from devkit.engines.ministack import MiniStack
 from devkit.stack import dlq, queues
 from devkit.stack.auth import authorization_header
+from devkit.stack.logs import log_group, read_events
 from devkit.stack.outputs import reachable_outputs
 from devkit.stack.tombstones import remove_items
 
@@ -568,18 +569,12 @@ _FAULT_SIGNS = {
 def _fault_evidence(engine: Engine, function_name: str, since_ms: int) -> str:
     """How often the injected faults fired, from the writer's log (best effort: '' when the log can't be read),
     so a soak that passed without exercising any fault shows it."""
-    logs = engine.client("logs")
+    groups = {"writer": log_group(function_name)}
     found = []
     for label, pattern in _FAULT_SIGNS.items():
-        arguments: dict[str, Any] = {
-            "logGroupName": f"/aws/lambda/{function_name}",
-            "startTime": since_ms,
-            "filterPattern": pattern,
-        }
         try:
-            pages = logs.get_paginator("filter_log_events").paginate(**arguments)
-            count = sum(len(page.get("events", [])) for page in pages)
-        except ClientError:
+            count = len(read_events(engine, groups, start_ms=since_ms, pattern=pattern))
+        except (ClientError, ToolingError):
             return ""
         found.append(f"{label} {count}")
     return ", ".join(found)

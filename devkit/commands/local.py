@@ -12,7 +12,7 @@ from invoke.exceptions import Exit
 
 from devkit.commands import command, engine_named, running, say
 from devkit.core import ui
-from devkit.core.project import EMULATORS, check_port, check_stage, stack_name
+from devkit.core.project import EMULATORS, ToolingError, check_port, check_stage, stack_name
 
 if TYPE_CHECKING:
     from devkit.engines.ministack import MiniStack
@@ -136,7 +136,7 @@ def logs(
     groups = stack_log_groups(engine, stack_name(check_stage(stage)))
     if function:
         if function.lower() not in groups:
-            raise Exit(f"Unknown function {function!r}: choose one of {', '.join(sorted(groups))}.", code=1)
+            raise ToolingError(f"Unknown function {function!r}: choose one of {', '.join(sorted(groups))}.")
         groups = {function.lower(): groups[function.lower()]}
     width = max(len(name) for name in groups)
     styles = {
