@@ -109,3 +109,25 @@ def test_since_reads_a_duration(text: str, seconds: int) -> None:
 def test_since_refuses_anything_else_in_one_line(text: str) -> None:
     with pytest.raises(ToolingError, match="--since takes a duration"):
         since_seconds(text)
+
+
+def test_no_permission_to_read_the_logs_is_one_clear_line() -> None:
+    from botocore.stub import Stubber
+
+    # Given credentials that may not read the stack's log groups
+    logs = boto3.client("logs", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    stubber = Stubber(logs)
+    stubber.add_client_error("filter_log_events", "AccessDeniedException", "not authorized")
+
+    class DeniedEngine:
+        def client(self, service: str) -> Any:
+            return logs
+
+    # When they are read, Then the error names the group and the permission
+    with (
+        stubber,
+        pytest.raises(
+            ToolingError, match=r"No permission to read /aws/lambda/stack-Sender \(logs:FilterLogEvents\)"
+        ),
+    ):
+        read_events(DeniedEngine(), {"sender": GROUPS["sender"]}, start_ms=0)  # type: ignore[arg-type]
