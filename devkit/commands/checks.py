@@ -11,12 +11,11 @@ from invoke.context import Context
 
 from devkit.commands import command, deployed, say
 from devkit.core import ui
-from devkit.core.project import LOCAL, ROOT
+from devkit.core.project import HANDLERS, LOCAL, ROOT
 
 PYTEST = [sys.executable, "-m", "pytest"]
 # The options of the suites that run against a deployed stack (`e2e`, `browser`).
 DEPLOYED_STACK_HELP = {
-    "target": "ministack (default), localstack or aws",
     "stage": "stage to test (default dev)",
     "outputs_file": "a saved `invoke outputs --json` to test against instead of asking the engine",
 }
@@ -31,6 +30,7 @@ def lint(c: Context) -> None:
     c.run("ruff check .", echo=True)
     c.run("ruff format --check .", echo=True)
     c.run("mypy", echo=True)
+    c.run("lint-imports --no-cache", echo=True, env={"PYTHONPATH": str(HANDLERS)})
     templates = [str(path.relative_to(ROOT)) for path in static_checks.TEMPLATES]
     c.run(shlex.join(["cfn-lint", *templates]), echo=True)
     for path in static_checks.TEMPLATES:

@@ -11,7 +11,6 @@ from devkit.core.project import check_stage, stack_name
 
 @command(
     help={
-        "stage": "dev, qa, staging or prod",
         "target": "aws (default), or an emulator: ministack / localstack",
         "dry_run": "create and show the change set without executing it (AWS)",
         "yes": "do not ask for confirmation (prod asks otherwise)",
@@ -34,7 +33,7 @@ def deploy(
         say(f"Deployed {stack_name(stage)} ({outcome}): `invoke outputs --target {target} --stage {stage}`.")
 
 
-@command(help={"stage": "dev, qa, staging or prod", "target": "aws (default)"})
+@command()
 def rollback(c: Context, stage: str = "", target: str = "aws") -> None:
     """Stop a stage's running deploy: CodeDeploy moves the aliases back and CloudFormation rolls the stack back."""
     from devkit.delivery import aws as delivery
@@ -90,8 +89,6 @@ def bootstrap(
 
 @command(
     help={
-        "stage": "dev, qa, staging or prod",
-        "target": "aws (default), ministack or localstack",
         "yes": "no prompt",
     }
 )

@@ -1,4 +1,4 @@
-"""Work on one function of the running stack: sample events, invoking it with one, stepping through it."""
+"""Work on one function of the running stack: sample events, and invoking it with one."""
 
 from __future__ import annotations
 
@@ -31,8 +31,6 @@ def event(c: Context, kind: str) -> None:
     help={
         "function": "sender, reader, writer, notifier, connections or authorizer",
         "event": "JSON file with the event (- reads standard input; default: {})",
-        "target": "ministack (default), localstack or aws",
-        "stage": "stage (default dev)",
     },
 )
 def call(c: Context, function: str, event: str = "", target: str = "ministack", stage: str = "dev") -> None:
@@ -53,31 +51,3 @@ def call(c: Context, function: str, event: str = "", target: str = "ministack", 
     say(result.payload if isinstance(result.payload, str) else json.dumps(result.payload, indent=2))
     if result.function_error:
         raise ToolingError(f"{function} failed ({result.function_error}); its error is printed above.")
-
-
-@command(
-    positional=["function"],
-    help={
-        "function": "sender, reader, writer, notifier, connections or authorizer",
-        "port": "port on 127.0.0.1 that debugpy listens on (default 5678)",
-        "wait": "the first invocation waits until a debugger has attached",
-        "off": "put the function back as it was (what Ctrl-C does)",
-        "stage": "stage (default dev)",
-    },
-)
-def debug(
-    c: Context, function: str, port: int = 5678, wait: bool = False, off: bool = False, stage: str = "dev"
-) -> None:
-    """Run one function's next invocations under debugpy (attach VS Code to it) until Ctrl-C or --off."""
-    from devkit.engines import debugging
-    from devkit.engines.ministack import MiniStack
-    from devkit.stack.stacks import function_named
-
-    engine = running("ministack")
-    assert isinstance(engine, MiniStack)
-    name = function_named(engine, stack_name(check_stage(stage)), function)
-    if off:
-        debugging.stop(engine, name)
-    else:
-        debugging.debug_until_interrupted(engine, function, name, port=port, wait=wait, show=say)
-    say(f"{function} runs without the debugger again.")

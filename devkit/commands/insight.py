@@ -18,14 +18,12 @@ _BAR_WIDTH = 32
     positional=["id"],
     help={
         "id": "a purchase id (every write to it) or a request's correlation id (API Gateway's request id)",
-        "target": "ministack (default), localstack or aws",
-        "stage": "stage whose logs to read (default dev)",
         "since": "how far back to look: 30s, 10m, 2h, 1d (default 1d)",
         "json": "print the journeys as JSON",
     },
 )
 def trace(
-    c: Context, id: str, target: str = "ministack", stage: str = "dev", since: str = "1d", json: bool = False
+    c: Context, id: str, target: str = "ministack", stage: str = "dev", since: str = "1d", json_: bool = False
 ) -> None:
     """Show one write's journey across the stack, step by step with times and durations, from the functions' logs."""
     from devkit.stack.logs import since_seconds, stack_log_groups
@@ -37,7 +35,7 @@ def trace(
     engine = running(target)
     groups = stack_log_groups(engine, stack_name(check_stage(stage)))
     journeys = journeys_of(engine, groups, id, start_ms=int((time.time() - window) * 1000))
-    if json:
+    if json_:
         say(json_module.dumps({"id": id, "journeys": [journey.to_json() for journey in journeys]}, indent=2))
         return
     for journey in journeys:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json as json_module
+import json
 import shlex
 import time
 from typing import TYPE_CHECKING
@@ -15,12 +15,12 @@ from devkit.core import ui
 from devkit.core.project import EMULATORS, ToolingError, check_port, check_stage, stack_name
 
 if TYPE_CHECKING:
-    from devkit.engines.ministack import MiniStack
+    pass
 
 
 @command(
     help={
-        "engine": "ministack (default, no Docker) or localstack (Docker)",
+        "target": "ministack (default, no Docker) or localstack (Docker)",
         "fresh": "start from empty state (drops local data)",
         "watch": "stay in the foreground and push handler edits live",
         "port": "port for the engine (default 4566, or the one it last ran on; saved local data moves with it)",
@@ -30,10 +30,10 @@ if TYPE_CHECKING:
 )
 def up(
     c: Context,
-    engine: str = "ministack",
+    target: str = "ministack",
     fresh: bool = False,
     watch: bool = False,
-    port: str = "",
+    port: int = 0,
     stage: str = "dev",
     restore: bool = False,
 ) -> None:
@@ -42,20 +42,20 @@ def up(
     from devkit.delivery.watch import watch_handlers
     from devkit.engines.lifecycle import start_local
 
-    if engine not in EMULATORS:
+    if target not in EMULATORS:
         raise Exit(f"`invoke up` runs a local engine ({', '.join(EMULATORS)}); for AWS use `invoke deploy`.")
     started = time.monotonic()
     check_stage(stage)
-    target = engine_named(engine, check_port(port) if port else 0)
-    start_local(target, fresh=fresh, restore=restore, progress=say)
+    engine = engine_named(target, check_port(port) if port else 0)
+    start_local(engine, fresh=fresh, restore=restore, progress=say)
     with ui.phase(f"Deploying stage {stage} and warming its functions"):
-        result, values, warmed = deploy_and_warm(target, stage, progress=say)
+        result, values, warmed = deploy_and_warm(engine, stage, progress=say)
     api = values["ProductPurchaseApi"]
     say("Functions warm: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in warmed.items()) + ".")
-    say(f"Stack {result.stack_name} {result.action} on {engine} in {time.monotonic() - started:.1f} s.")
+    say(f"Stack {result.stack_name} {result.action} on {target} in {time.monotonic() - started:.1f} s.")
     options = "".join(
         f" --{name} {value}"
-        for name, value, default in (("target", engine, "ministack"), ("stage", stage, "dev"))
+        for name, value, default in (("target", target, "ministack"), ("stage", stage, "dev"))
         if value != default
     )
     say(
@@ -67,42 +67,40 @@ def up(
     )
     if watch:
         try:
-            watch_handlers(target, result.stack_name, progress=say)
+            watch_handlers(engine, result.stack_name, progress=say)
         except KeyboardInterrupt:
             say("\nStopped watching; the engine keeps running (`invoke down` stops it).")
 
 
 @command(
     help={
-        "engine": "ministack or localstack",
         "purge": "also delete the engine's saved state",
         "force": "MiniStack: kill it if it does not stop in time (changes since its last save are lost)",
     }
 )
-def down(c: Context, engine: str = "ministack", purge: bool = False, force: bool = False) -> None:
+def down(c: Context, target: str = "ministack", purge: bool = False, force: bool = False) -> None:
     """Stop the local engine (state is kept unless --purge)."""
     from devkit.engines.lifecycle import stop_local
 
-    was_running = stop_local(engine_named(engine), purge=purge, force=force)
+    was_running = stop_local(engine_named(target), purge=purge, force=force)
     state = "stopped" if was_running else "was not running"
-    say(f"{engine} {state}{'; its state is deleted' if purge else ''}.")
+    say(f"{target} {state}{'; its state is deleted' if purge else ''}.")
 
 
-@command(help={"engine": "ministack, localstack or aws"})
-def status(c: Context, engine: str = "ministack") -> None:
+@command()
+def status(c: Context, target: str = "ministack") -> None:
     """Show whether the engine runs and which stacks it holds."""
-    target = engine_named(engine)
-    state = target.status()
+    engine = engine_named(target)
+    state = engine.status()
     say(f"{state.engine}: {'running' if state.running else 'stopped'} - {state.detail}")
     if state.running:
         from devkit.engines.emulator import stack_statuses
 
-        ui.table(("Stack", "Status"), stack_statuses(target))
+        ui.table(("Stack", "Status"), stack_statuses(engine))
 
 
 @command(
     help={
-        "target": "ministack (default), localstack or aws",
         "stage": "stage whose functions to read (default dev)",
         "function": "sender, reader, writer, notifier, connections or authorizer: only its lines (default: every "
         "function of the stack, merged in time order)",
@@ -121,7 +119,7 @@ def logs(
     filter: str = "",
     since: str = "10m",
     follow: bool = False,
-    json: bool = False,
+    json_: bool = False,
     engine_log: bool = False,
 ) -> None:
     """Print the stack's functions' log lines, merged in time order and prefixed with their function."""
@@ -144,9 +142,9 @@ def logs(
     }
     try:
         for event in stack_events(engine, groups, since_s=window, text=filter, follow=follow):
-            if json:
+            if json_:
                 record = {"function": event.source, "timestamp": event.timestamp, "message": event.message}
-                say(json_module.dumps(record))
+                say(json.dumps(record))
             else:
                 stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(event.timestamp / 1000))
                 ui.prefixed(
@@ -156,146 +154,3 @@ def logs(
                 )
     except KeyboardInterrupt:
         pass
-
-
-@command(
-    positional=["action", "name"],
-    optional=["name"],
-    help={
-        "action": "save, load, remove or list",
-        "name": "the snapshot's name: 1-64 letters, digits, '.', '_', '-'",
-        "engine": "ministack (the only engine with local snapshots)",
-    },
-)
-def snapshot(c: Context, action: str, name: str | None = None, engine: str = "ministack") -> None:
-    """Save, load, remove or list named copies of the local engine's whole state (`invoke snapshot save demo`)."""
-    from devkit.engines import snapshots
-
-    target = _snapshot_engine(engine)
-    if action == "list":
-        _list_snapshots(target)
-        return
-    if action not in ("save", "load", "remove"):
-        raise Exit(f"Unknown snapshot action {action!r}: choose save, load, remove or list.", code=1)
-    if not name:
-        raise Exit(f"`invoke snapshot {action}` needs a NAME: `invoke snapshot {action} NAME`.", code=1)
-    if action == "save":
-        with ui.phase(f"Saving snapshot {name}"):
-            saved = snapshots.save(target, name)
-        say(
-            f"Saved snapshot {saved.name} ({snapshots.human_size(saved.size)}): `invoke snapshot load {saved.name}`."
-        )
-    elif action == "load":
-        with ui.phase(f"Loading snapshot {name}"):
-            loaded, kept, running = snapshots.load(target, name)
-        if kept:
-            say(f"The state it replaced is kept as snapshot {kept.name}.")
-        say(
-            f"Loaded snapshot {loaded.name} into the running engine (`invoke outputs` shows its URLs)."
-            if running
-            else f"Loaded snapshot {loaded.name}; the engine is stopped: `invoke up` starts it with this state."
-        )
-    else:
-        removed = snapshots.remove(target, name)
-        say(f"Removed snapshot {removed.name}.")
-
-
-@command(
-    positional=["name", "file"],
-    help={
-        "name": "the snapshot to export (`invoke snapshot list` shows them)",
-        "file": "the file to write: one gzip-compressed tar (e.g. demo.snapshot.tar.gz)",
-        "engine": "ministack (the only engine with local snapshots)",
-        "json": "print what was written as JSON (file, size in bytes, MiniStack version)",
-    },
-)
-def snapshot_export(c: Context, name: str, file: str, engine: str = "ministack", json: bool = False) -> None:
-    """Write a snapshot and the MiniStack version it was made with into one file a colleague can import."""
-    from pathlib import Path
-
-    from devkit.engines import snapshots
-
-    target = _snapshot_engine(engine)
-    with ui.phase(f"Exporting snapshot {name}"):
-        written = snapshots.export(target, name, Path(file))
-    if json:
-        manifest = snapshots.read_manifest(written)
-        document = {
-            "name": name,
-            "file": str(written),
-            "size": written.stat().st_size,
-            "ministack": manifest["ministack"],
-        }
-        say(json_module.dumps(document))
-        return
-    say(
-        f"Exported snapshot {name} to {written} ({snapshots.human_size(written.stat().st_size)}): "
-        f"`invoke snapshot-import {written}` on another machine."
-    )
-
-
-@command(
-    positional=["file", "name"],
-    optional=["name"],
-    help={
-        "file": "a file written by `invoke snapshot-export`",
-        "name": "the name to give it here (default: the name it was exported with)",
-        "engine": "ministack (the only engine with local snapshots)",
-        "json": "print the imported snapshot as JSON (name, the MiniStack that made it, this project's)",
-    },
-)
-def snapshot_import(
-    c: Context, file: str, name: str | None = None, engine: str = "ministack", json: bool = False
-) -> None:
-    """Add an exported snapshot to this project's snapshots (`invoke snapshot load NAME` then loads it)."""
-    from pathlib import Path
-
-    from devkit.engines import snapshots
-
-    target = _snapshot_engine(engine)
-    with ui.phase(f"Importing {file}"):
-        imported = snapshots.import_snapshot(target, Path(file), name or None)
-    if json:
-        made_with = imported.other_version[0] if imported.other_version else snapshots.engine_version()
-        document = {
-            "name": imported.snapshot.name,
-            "madeWith": made_with,
-            "ministack": snapshots.engine_version(),
-        }
-        say(json_module.dumps(document))
-        return
-    if imported.other_version:
-        made_with, running_here = imported.other_version
-        ui.warn(
-            f"Made with MiniStack {made_with}; this project runs {running_here}: if the engine does not start "
-            "with it, `invoke up --restore` or the automatic snapshot the load keeps puts the previous state back."
-        )
-    say(
-        f"Imported snapshot {imported.snapshot.name}: `invoke snapshot load {imported.snapshot.name}` loads it."
-    )
-
-
-def _list_snapshots(target: MiniStack) -> None:
-    from devkit.engines import snapshots as saved
-
-    rows = [
-        (
-            item.name,
-            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(item.taken)),
-            saved.human_size(item.size),
-            "automatic (before a load)" if item.automatic else "",
-        )
-        for item in saved.list_snapshots(target)
-    ]
-    if rows:
-        ui.table(("Snapshot", "Taken", "Size", ""), rows)
-    say(f"{len(rows)} snapshot(s) in {saved.snapshots_folder(target)}.")
-
-
-def _snapshot_engine(engine: str) -> MiniStack:
-    from devkit.engines.ministack import MiniStack
-
-    target = engine_named(engine)
-    if not isinstance(target, MiniStack):
-        raise Exit("Snapshots are of MiniStack's local state: `--engine ministack`.", code=1)
-    return target

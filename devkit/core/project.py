@@ -42,14 +42,8 @@ def check_stage(stage: str) -> str:
     return stage
 
 
-def check_port(text: str) -> int:
+def check_port(port: int) -> int:
     """A loopback port given on the command line."""
-    try:
-        port = int(text)
-    except ValueError:
-        raise ToolingError(
-            f"Port {text!r} is not a number: pass one from {PORTS.start} to {PORTS.stop - 1}."
-        ) from None
     if port not in PORTS:
         raise ToolingError(f"Port {port} is out of range: pass one from {PORTS.start} to {PORTS.stop - 1}.")
     return port

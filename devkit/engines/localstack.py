@@ -47,7 +47,7 @@ def _docker_client() -> Any:
     except DockerException:
         raise ToolingError(
             "No Docker engine is running, and LocalStack needs one. Start Docker, or use the default engine, "
-            "which needs no Docker: `invoke up` (or `invoke up --engine ministack`)."
+            "which needs no Docker: `invoke up` (or `invoke up --target ministack`)."
         ) from None
     return client
 

@@ -93,7 +93,7 @@ def find(engine: MiniStack, name: str) -> Snapshot:
     if snapshot is None:
         known = ", ".join(item.name for item in list_snapshots(engine)) or "none yet"
         raise ToolingError(
-            f"No snapshot named {name!r} (snapshots: {known}); `invoke snapshot list` shows them."
+            f"No snapshot named {name!r} (snapshots: {known}); `invoke snapshot.list` shows them."
         )
     return snapshot
 
@@ -245,7 +245,7 @@ def import_snapshot(engine: MiniStack, file: Path, name: str | None = None) -> I
     if target.exists():
         raise ToolingError(
             f"A snapshot named {chosen!r} exists already: import under another name "
-            f"(`invoke snapshot-import {file} NEW-NAME`), or remove it first."
+            f"(`invoke snapshot.import {file} --name NEW-NAME`), or remove it first."
         )
     partial = target.with_name(f".{chosen}.importing")
     shutil.rmtree(partial, ignore_errors=True)
@@ -283,7 +283,7 @@ def read_manifest(file: Path) -> dict[str, Any]:
         raise ToolingError(f"No file {file}.") from None
     except (OSError, ValueError, KeyError, tarfile.TarError):
         raise ToolingError(
-            f"{file} is not an exported snapshot (a .tar.gz from `invoke snapshot-export` with {MANIFEST})."
+            f"{file} is not an exported snapshot (a .tar.gz from `invoke snapshot.export` with {MANIFEST})."
         ) from None
     if not isinstance(manifest, dict) or manifest.get("format") != EXPORT_FORMAT or not manifest.get("name"):
         raise ToolingError(

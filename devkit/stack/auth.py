@@ -66,7 +66,7 @@ def development_client_id(outputs: Mapping[str, Any]) -> str:
         stage = outputs.get("Stage", "?")
         raise ToolingError(
             f"Stage {stage} has no development client (prod never has one). Create a client for your "
-            f"service with `invoke consumer --name <service> --stage {stage}` and use its credentials."
+            f"service with `invoke consumer.create <service> --stage {stage}` and use its credentials."
         )
     return str(client_id)
 

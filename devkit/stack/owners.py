@@ -89,7 +89,7 @@ def _check_owner(engine: Engine, outputs: Mapping[str, Any], owner: str) -> None
         raise ToolingError("The stack outputs have no UserPoolId: deploy the stack again.")
     if describe_app_client(engine, str(pool), owner) is None:
         raise ToolingError(
-            f"--owner {owner} is not an app client of user pool {pool}: list them with `invoke consumer`."
+            f"--owner {owner} is not an app client of user pool {pool}: list them with `invoke consumer.list`."
         )
 
 

@@ -1,4 +1,4 @@
-"""Snapshots travel (`invoke snapshot-export` / `snapshot-import`): one compressed file with a manifest naming the
+"""Snapshots travel (`invoke snapshot.export` / `snapshot.import`): one compressed file with a manifest naming the
 MiniStack that made it, imported by a colleague's project as the same snapshot; another version is said, a file
 that is not an export (or reaches outside the snapshot) is refused, and a refused import leaves nothing behind."""
 
