@@ -9,6 +9,7 @@ source then retries it, halved (BisectBatchOnFunctionError), and sends what it g
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -23,11 +24,12 @@ from purchases.adapters.connections import (
     lazy_connection_table,
     lazy_management_client,
 )
-from purchases.changes import encode_notification, notification, owner
+from purchases.changes import encode_notification, notification, owner, version
 from purchases.config import CLIENT_LISTING_MAX_AGE_SECONDS, NOTIFIER_RESERVE_SECONDS, NotifierConfig
 from purchases.lazy import Lazy, build_during_init
-from purchases.notifications import Change, ClientRoster, ConnectionStore, Pusher, fan_out
+from purchases.notifications import Change, ClientRoster, ConnectionStore, Pusher, PushOutcome, fan_out
 from purchases.observability import build_logger, build_metrics, build_tracer, count
+from purchases.schema import ID_FIELD
 
 NOTIFICATION_PUSHED = "NotificationPushed"
 NOTIFICATION_PUSH_FAILED = "NotificationPushFailed"
@@ -66,7 +68,40 @@ def changes_of(event: dict[str, Any]) -> list[Change]:
         message = notification(old, new)
         if message is not None:
             changes.append(Change(owner(old, new), encode_notification(message)))
+            logger.info(
+                "Change to notify",
+                extra={
+                    "purchase_id": message[ID_FIELD],
+                    "stamp": version(old, new),
+                    "change": message["type"],
+                },
+            )
     return changes
+
+
+class LoggedPusher:
+    """Logs every push with its purchase, connection, outcome and duration, so a write's journey shows each
+    WebSocket push (`invoke trace`); the write's stamp is on the change's own line, in the same invocation."""
+
+    def __init__(self, pusher: Pusher) -> None:
+        self._pusher = pusher
+
+    def push(self, connection_id: str, data: bytes) -> PushOutcome:
+        started = time.perf_counter()
+        outcome = self._pusher.push(connection_id, data)
+        logger.info(
+            "Change pushed",
+            extra={
+                "purchase_id": json.loads(data).get(ID_FIELD),
+                "connection_id": connection_id,
+                "outcome": outcome.value,
+                "push_ms": round((time.perf_counter() - started) * 1000, 1),
+            },
+        )
+        return outcome
+
+    def disconnect(self, connection_id: str) -> None:
+        self._pusher.disconnect(connection_id)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -77,7 +112,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> None:
     report = fan_out(
         changes,
         store(),
-        pusher(),
+        LoggedPusher(pusher()),
         clients(),
         now=time.time(),
         time_left=lambda: context.get_remaining_time_in_millis() / 1000,

@@ -173,9 +173,16 @@ def _purchase_from_body() -> Purchase:
 
 
 def _accepted(action: str, accepted: Accepted, headers: dict[str, str] | None = None) -> Response[str]:
+    # When API Gateway received the request: where a write's journey starts (`invoke trace`).
+    received_ms = app.current_event.request_context.request_time_epoch
     logger.info(
         "Purchase write accepted",
-        extra={"action": action, "purchase_id": accepted.purchase_id, "message_id": accepted.message_id},
+        extra={
+            "action": action,
+            "purchase_id": accepted.purchase_id,
+            "message_id": accepted.message_id,
+            "request_time_epoch": received_ms,
+        },
     )
     body = {
         "message": "Message sent successfully",

@@ -41,6 +41,7 @@ from devkit.engines.ministack import MiniStack
 from devkit.stack import dlq, queues
 from devkit.stack.auth import authorization_header
 from devkit.stack.invoking import ALIAS
+from devkit.stack.logs import log_group, read_events
 from devkit.stack.outputs import reachable_outputs
 from devkit.stack.tombstones import remove_items
 
@@ -570,20 +571,14 @@ def _faults_fired(
 ) -> dict[str, int] | None:
     """How often each injected fault (a parameter above 0) fired, counted in the writer's log; None when the log
     can't be read. A soak in which a fault never fired proved nothing about recovering from it."""
-    logs = engine.client("logs")
+    groups = {"writer": log_group(function_name)}
     fired = {}
     for parameter, (label, pattern) in _FAULT_SIGNS.items():
         if not float(faults.get(parameter, "0")):
             continue
-        arguments: dict[str, Any] = {
-            "logGroupName": f"/aws/lambda/{function_name}",
-            "startTime": since_ms,
-            "filterPattern": pattern,
-        }
         try:
-            pages = logs.get_paginator("filter_log_events").paginate(**arguments)
-            fired[label] = sum(len(page.get("events", [])) for page in pages)
-        except ClientError:
+            fired[label] = len(read_events(engine, groups, start_ms=since_ms, pattern=pattern))
+        except (ClientError, ToolingError):
             return None
     return fired
 

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from devkit.core.project import LOCAL, ROOT, TEMPLATE, ToolingError
 from devkit.core.runtime import EXPORT_ARGUMENTS, REQUIREMENTS, export_command
-from devkit.core.template import load_template
 from devkit.delivery.aws import BOOTSTRAP_TEMPLATE
 
 TEMPLATES = (TEMPLATE, BOOTSTRAP_TEMPLATE)

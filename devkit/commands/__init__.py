@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Collection
 from typing import Any, Final, TypeVar
 
-from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError, NoRegionError
 from invoke.collection import Collection as InvokeCollection
 from invoke.exceptions import Exit, ParseError, UnexpectedExit
 from invoke.parser.argument import Argument
@@ -28,7 +28,7 @@ from devkit.engines import Engine, get_engine
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-Expected = (ToolingError, ClientError, EndpointConnectionError, NoCredentialsError)
+Expected = (ToolingError, ClientError, EndpointConnectionError, NoCredentialsError, NoRegionError)
 
 
 def failure_message(error: Exception) -> str:
@@ -43,6 +43,8 @@ def failure_message(error: Exception) -> str:
         return f"Nothing answers at {error.kwargs.get('endpoint_url', 'the endpoint')}: is the engine running? (`invoke up`)"
     if isinstance(error, NoCredentialsError):
         return "No AWS credentials found: `aws configure` / `aws sso login`, or set AWS_PROFILE."
+    if isinstance(error, NoRegionError):
+        return "No AWS region set: set AWS_DEFAULT_REGION (or a region in your AWS profile)."
     return str(error)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 import time
 from typing import TYPE_CHECKING
@@ -9,9 +10,9 @@ from typing import TYPE_CHECKING
 from invoke.context import Context
 from invoke.exceptions import Exit
 
-from devkit.commands import command, engine_named, say
+from devkit.commands import command, engine_named, running, say
 from devkit.core import ui
-from devkit.core.project import EMULATORS, check_port, check_stage, stack_name
+from devkit.core.project import EMULATORS, ToolingError, check_port, check_stage, stack_name
 
 if TYPE_CHECKING:
     pass
@@ -100,27 +101,56 @@ def status(c: Context, target: str = "ministack") -> None:
 
 @command(
     help={
-        "follow": "keep printing new lines",
-        "function": "sender, reader, writer, notifier, sweeper, connections or authorizer: its logs, not the engine's",
         "stage": "stage whose functions to read (default dev)",
+        "function": "sender, reader, writer, notifier, sweeper, connections or authorizer: only its lines (default: every "
+        "function of the stack, merged in time order)",
+        "filter": "only the lines containing this text (case-sensitive)",
+        "since": "how far back to start: 30s, 10m, 2h, 1d (default 10m)",
+        "follow": "keep printing new lines as they arrive (Ctrl-C stops)",
+        "json": "one JSON object per line (function, timestamp in ms, message) instead of text",
+        "engine_log": "the local engine's own log instead of the functions' (with --follow: keep printing)",
     }
 )
 def logs(
-    c: Context, target: str = "ministack", follow: bool = False, function: str = "", stage: str = "dev"
+    c: Context,
+    target: str = "ministack",
+    stage: str = "dev",
+    function: str = "",
+    filter: str = "",
+    since: str = "10m",
+    follow: bool = False,
+    json_: bool = False,
+    engine_log: bool = False,
 ) -> None:
-    """Print the engine's log, or one function's log lines."""
+    """Print the stack's functions' log lines, merged in time order and prefixed with their function."""
     from devkit.engines.lifecycle import engine_log_command
-    from devkit.stack.logs import log_lines
-    from devkit.stack.stacks import function_named
+    from devkit.stack.logs import since_seconds, stack_events, stack_log_groups
 
-    engine = engine_named(target)
-    if not function:
-        c.run(shlex.join(engine_log_command(engine, follow=follow)), pty=False)
+    if engine_log:
+        c.run(shlex.join(engine_log_command(engine_named(target), follow=follow)), pty=False)
         return
+    window = since_seconds(since)
+    engine = running(target)
+    groups = stack_log_groups(engine, stack_name(check_stage(stage)))
+    if function:
+        if function.lower() not in groups:
+            raise ToolingError(f"Unknown function {function!r}: choose one of {', '.join(sorted(groups))}.")
+        groups = {function.lower(): groups[function.lower()]}
+    width = max(len(name) for name in groups)
+    styles = {
+        name: ui.SOURCE_STYLES[index % len(ui.SOURCE_STYLES)] for index, name in enumerate(sorted(groups))
+    }
     try:
-        for line in log_lines(
-            engine, function_named(engine, stack_name(check_stage(stage)), function), follow=follow
-        ):
-            say(line)
+        for event in stack_events(engine, groups, since_s=window, text=filter, follow=follow):
+            if json_:
+                record = {"function": event.source, "timestamp": event.timestamp, "message": event.message}
+                say(json.dumps(record))
+            else:
+                stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(event.timestamp / 1000))
+                ui.prefixed(
+                    f"{event.source:<{width}} {stamp}.{event.timestamp % 1000:03d}",
+                    event.message,
+                    styles[event.source],
+                )
     except KeyboardInterrupt:
         pass

@@ -1,8 +1,11 @@
-"""Named copies of the local engine's whole state: `invoke snapshot.save NAME`, `.load`, `.remove`, `.list`."""
+"""Named copies of the local engine's whole state: `invoke snapshot.save NAME`, `.load`, `.remove`, `.list`, and
+`.export` / `.import` to take one to another machine."""
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
 from invoke.context import Context
 
@@ -66,6 +69,64 @@ def list_(c: Context, target: str = "ministack") -> None:
     if rows:
         ui.table(("Snapshot", "Taken", "Size", ""), rows)
     say(f"{len(rows)} snapshot(s) in {snapshots.snapshots_folder(engine)}.")
+
+
+@command(
+    positional=["name", "file"],
+    help={
+        "name": "the snapshot to export (`invoke snapshot.list` shows them)",
+        "file": "the file to write: one gzip-compressed tar (e.g. demo.snapshot.tar.gz)",
+        "json": "print what was written as JSON (name, file, size in bytes, MiniStack version)",
+    },
+)
+def export(c: Context, name: str, file: str, target: str = "ministack", json_: bool = False) -> None:
+    """Write snapshot NAME and the MiniStack version it was made with into one FILE a colleague can import."""
+    with ui.phase(f"Exporting snapshot {name}"):
+        written = snapshots.export(_snapshot_engine(target), name, Path(file))
+    if json_:
+        manifest = snapshots.read_manifest(written)
+        document = {
+            "name": name,
+            "file": str(written),
+            "size": written.stat().st_size,
+            "ministack": manifest["ministack"],
+        }
+        say(json.dumps(document))
+        return
+    say(
+        f"Exported snapshot {name} to {written} ({snapshots.human_size(written.stat().st_size)}): "
+        f"`invoke snapshot.import {written}` on another machine."
+    )
+
+
+@command(
+    name="import",
+    positional=["file"],
+    help={
+        "file": "a file written by `invoke snapshot.export`",
+        "name": "the name to give it here (default: the name it was exported with)",
+        "json": "print the imported snapshot as JSON (name, the MiniStack that made it, this project's)",
+    },
+)
+def import_(c: Context, file: str, name: str = "", target: str = "ministack", json_: bool = False) -> None:
+    """Add the snapshot exported in FILE to the local snapshots (`invoke snapshot.load NAME` then loads it)."""
+    with ui.phase(f"Importing {file}"):
+        imported = snapshots.import_snapshot(_snapshot_engine(target), Path(file), name or None)
+    made_with, running_here = imported.other_version or (
+        snapshots.engine_version(),
+        snapshots.engine_version(),
+    )
+    if json_:
+        say(json.dumps({"name": imported.snapshot.name, "madeWith": made_with, "ministack": running_here}))
+        return
+    if imported.other_version:
+        ui.warn(
+            f"Made with MiniStack {made_with}; this project runs {running_here}: if the engine does not work with "
+            "it, `invoke snapshot.load` of the automatic snapshot the load keeps puts the previous state back."
+        )
+    say(
+        f"Imported snapshot {imported.snapshot.name}: `invoke snapshot.load {imported.snapshot.name}` loads it."
+    )
 
 
 def _snapshot_engine(target: str) -> MiniStack:

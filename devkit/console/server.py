@@ -1,5 +1,6 @@
 """The console's small local server: static files from `static/` plus a JSON API that proxies exactly what the
-page needs (the purchase API, queue and DLQ depth, DLQ inspection and redrive, a WebSocket URL).
+page needs (the purchase API, queue and DLQ depth, DLQ inspection and redrive, a WebSocket URL, a purchase's
+journeys through the stack as `invoke trace` reads them).
 
 The browser never sees a client secret: this process obtains short-lived tokens (devkit.stack.auth) and adds them to
 the calls it proxies; the page only gets a read token inside the WebSocket URL it connects to. It listens on
@@ -22,6 +23,7 @@ import mimetypes
 import re
 import secrets
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -35,7 +37,9 @@ from devkit.core.project import ToolingError
 from devkit.engines import Engine
 from devkit.stack import dlq, queues
 from devkit.stack.auth import READ_WRITE_SCOPES, authorization_header
+from devkit.stack.logs import stack_log_groups
 from devkit.stack.notifications import socket_url
+from devkit.stack.trace import UnknownTrace, trace
 
 STATIC: Final = Path(__file__).with_name("static")
 # State-changing calls must carry this header: browsers send it cross-origin only after a CORS preflight, which
@@ -44,6 +48,9 @@ CSRF_HEADER: Final = "X-Purchase-Console"
 # Every /api/* call carries the run's key in this header (the page reads it from its URL's `key`).
 KEY_HEADER: Final = "X-Console-Key"
 _ITEM: Final = re.compile(r"^/api/purchases/([0-9A-Za-z-]{1,64})$")
+_TRACE: Final = re.compile(r"^/api/trace/([0-9A-Za-z-]{1,64})$")
+# How far back the page's journeys are looked for in the logs.
+TRACE_WINDOW_S: Final = 24 * 3600
 _LINK_NEXT: Final = re.compile(r'<([^>]*)>\s*;\s*rel="?next"?')
 _MAX_BODY: Final = 256 * 1024
 
@@ -64,6 +71,12 @@ class ConsoleTarget:
 
     def depth(self, url: str) -> dict[str, int]:
         return queues.counts(self.engine.client("sqs"), url)
+
+    def journeys(self, trace_id: str) -> list[dict[str, Any]]:
+        """The journeys of the writes `trace_id` names (`invoke trace`), as JSON."""
+        groups = stack_log_groups(self.engine, str(self.outputs["StackName"]))
+        start = int((time.time() - TRACE_WINDOW_S) * 1000)
+        return [journey.to_json() for journey in trace(self.engine, groups, trace_id, start_ms=start)]
 
 
 def next_cursor(link_header: str | None) -> str | None:
@@ -218,6 +231,11 @@ class ConsoleHandler(BaseHTTPRequestHandler):
         elif (match := _ITEM.match(path)) and method in {"GET", "PUT", "DELETE"}:
             url = f"{target.collection}/{match.group(1)}"
             self._relay(target.api(method, url, self._body() if method == "PUT" else None))
+        elif (match := _TRACE.match(path)) and method == "GET":
+            try:
+                self._json(HTTPStatus.OK, {"id": match.group(1), "journeys": target.journeys(match.group(1))})
+            except UnknownTrace as unknown:
+                self._json(HTTPStatus.NOT_FOUND, {"message": str(unknown)})
         elif (method, path) == ("GET", "/api/queues"):
             self._json(
                 HTTPStatus.OK,

@@ -14,7 +14,22 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["Text", "console", "error", "errors", "mark", "phase", "report", "say", "table", "warn"]
+__all__ = [
+    "Text",
+    "console",
+    "error",
+    "errors",
+    "mark",
+    "phase",
+    "prefixed",
+    "report",
+    "say",
+    "table",
+    "warn",
+]
+
+# One colour per source of interleaved lines (functions, jobs), picked by position, so neighbours differ.
+SOURCE_STYLES = ("cyan", "magenta", "green", "yellow", "blue", "bright_red", "bright_cyan", "bright_magenta")
 
 console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False)
@@ -23,6 +38,11 @@ errors = Console(stderr=True, highlight=False)
 def say(message: str) -> None:
     """One message on stdout, exactly as given."""
     console.print(message, markup=False, soft_wrap=True)
+
+
+def prefixed(prefix: str, message: str, style: str = "") -> None:
+    """One line of interleaved output on stdout: `prefix` (coloured on a terminal) and `message` exactly as given."""
+    console.print(Text.assemble((prefix, style), " ", message), soft_wrap=True)
 
 
 def note(message: str) -> None:

@@ -1,5 +1,5 @@
 """`invoke snapshot`: named, dated copies of the local MiniStack's whole state (every service and S3's objects),
-loadable into a running or a stopped engine.
+loadable into a running or a stopped engine, and exported to one file a colleague imports.
 
 A snapshot of a running engine is one consistent save: the engine saves and copies its state folder under its
 own save lock (`POST /_devkit/snapshot`). Loading first keeps the current state as an automatic snapshot, so
@@ -9,13 +9,16 @@ it (state checked, backed up, saved stream positions dropped).
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
+import tarfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Final
+from importlib import metadata
+from pathlib import Path, PurePosixPath
+from typing import Any, Final
 
 from devkit.core.project import ToolingError
 from devkit.engines.ministack import MiniStack
@@ -24,6 +27,11 @@ NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 AUTOMATIC_PREFIX: Final = "auto-"
 _INFO: Final = "snapshot.json"
 _PARTS: Final = ("state", "s3")  # the engine's state files, and S3's objects (kept as files by the engine)
+# An exported snapshot: one gzip-compressed tar holding MANIFEST (what it is, which MiniStack made it) and the
+# snapshot's folder under CONTENT.
+MANIFEST: Final = "manifest.json"
+CONTENT: Final = "snapshot"
+EXPORT_FORMAT: Final = 1
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,7 @@ class Snapshot:
     folder: Path
     taken: float  # epoch seconds
     size: int  # bytes
+    engine_version: str | None = None  # the MiniStack that saved it (None: saved before snapshots said so)
 
     @property
     def automatic(self) -> bool:
@@ -58,7 +67,14 @@ def _size(folder: Path) -> int:
 def _read(folder: Path) -> Snapshot | None:
     try:
         info = json.loads((folder / _INFO).read_text())
-        return Snapshot(name=str(info["name"]), folder=folder, taken=float(info["taken"]), size=_size(folder))
+        version = info.get("ministack")
+        return Snapshot(
+            name=str(info["name"]),
+            folder=folder,
+            taken=float(info["taken"]),
+            size=_size(folder),
+            engine_version=str(version) if version else None,
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return None  # a copy still being written (or broken): not a snapshot
 
@@ -108,12 +124,16 @@ def save(engine: MiniStack, name: str) -> Snapshot:
         if (engine.state_dir / "s3").is_dir():
             shutil.copytree(engine.state_dir / "s3", partial / "s3")
         taken = time.time()
-        (partial / _INFO).write_text(json.dumps({"name": name, "taken": taken}))
+        (partial / _INFO).write_text(
+            json.dumps({"name": name, "taken": taken, "ministack": engine_version()})
+        )
         partial.rename(target)  # only a complete copy ever has the snapshot's name
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    return Snapshot(name=name, folder=target, taken=taken, size=_size(target))
+    return Snapshot(
+        name=name, folder=target, taken=taken, size=_size(target), engine_version=engine_version()
+    )
 
 
 def _put_in_place(engine: MiniStack, snapshot: Snapshot) -> None:
@@ -169,3 +189,111 @@ def human_size(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} GB"
+
+
+def engine_version() -> str:
+    """The installed MiniStack's version: the one every engine of this project runs."""
+    return metadata.version("ministack")
+
+
+@dataclass(frozen=True)
+class Imported:
+    snapshot: Snapshot
+    # Set when the file was made with another MiniStack than this project's: (its version, this project's).
+    other_version: tuple[str, str] | None
+
+
+def export(engine: MiniStack, name: str, out: Path) -> Path:
+    """Write snapshot `name` and its manifest into one gzip-compressed tar at `out` (a new file)."""
+    snapshot = find(engine, name)
+    if out.exists():
+        raise ToolingError(f"{out} exists already: pick another file, or remove it first.")
+    if not out.parent.is_dir():
+        raise ToolingError(f"There is no folder {out.parent} to write {out.name} into.")
+    exported = time.time()
+    manifest: dict[str, Any] = {
+        "format": EXPORT_FORMAT,
+        "name": snapshot.name,
+        "taken": snapshot.taken,
+        # Saved before snapshots named their MiniStack: the installed one made it (the version is pinned).
+        "ministack": snapshot.engine_version or engine_version(),
+        "exported": exported,
+    }
+    partial = out.with_name(f".{out.name}.partial")
+    try:
+        with tarfile.open(partial, "w:gz") as archive:
+            data = json.dumps(manifest, indent=2).encode()
+            info = tarfile.TarInfo(MANIFEST)
+            info.size, info.mtime = len(data), int(exported)
+            archive.addfile(info, io.BytesIO(data))
+            archive.add(snapshot.folder, arcname=CONTENT)
+        partial.rename(out)  # only a complete file ever has the name asked for
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return out
+
+
+def import_snapshot(engine: MiniStack, file: Path, name: str | None = None) -> Imported:
+    """Add the snapshot exported in `file` to the engine's snapshots, as `name` or the name it was exported with.
+    Nothing is loaded: `load` does that. A file made with another MiniStack is imported, and says so."""
+    manifest = read_manifest(file)
+    chosen = check_name(name or str(manifest["name"]))
+    if chosen.startswith(AUTOMATIC_PREFIX):
+        raise ToolingError(f"{chosen!r} is an automatic snapshot's name: import it under another NAME.")
+    target = snapshots_folder(engine) / chosen
+    if target.exists():
+        raise ToolingError(
+            f"A snapshot named {chosen!r} exists already: import under another name "
+            f"(`invoke snapshot.import {file} --name NEW-NAME`), or remove it first."
+        )
+    partial = target.with_name(f".{chosen}.importing")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    try:
+        with tarfile.open(file, "r:gz") as archive:
+            members = [
+                _content_member(member, file) for member in archive.getmembers() if member.name != MANIFEST
+            ]
+            archive.extractall(partial, members=members, filter="data")
+        content = partial / CONTENT
+        info = {**json.loads((content / _INFO).read_text()), "name": chosen}
+        (content / _INFO).write_text(json.dumps(info))
+        content.rename(target)
+    except (OSError, ValueError, KeyError, tarfile.TarError) as error:
+        raise ToolingError(
+            f"{file} is not a complete exported snapshot ({error}): export it again."
+        ) from None
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    snapshot = find(engine, chosen)
+    made_with, running_here = str(manifest["ministack"]), engine_version()
+    return Imported(snapshot, (made_with, running_here) if made_with != running_here else None)
+
+
+def read_manifest(file: Path) -> dict[str, Any]:
+    """The manifest of an exported snapshot; a ToolingError for any file that is not one."""
+    try:
+        with tarfile.open(file, "r:gz") as archive:
+            member = archive.extractfile(MANIFEST)
+            if member is None:
+                raise KeyError(MANIFEST)
+            manifest = json.loads(member.read())
+    except FileNotFoundError:
+        raise ToolingError(f"No file {file}.") from None
+    except (OSError, ValueError, KeyError, tarfile.TarError):
+        raise ToolingError(
+            f"{file} is not an exported snapshot (a .tar.gz from `invoke snapshot.export` with {MANIFEST})."
+        ) from None
+    if not isinstance(manifest, dict) or manifest.get("format") != EXPORT_FORMAT or not manifest.get("name"):
+        raise ToolingError(
+            f"{file} has a manifest this project does not read (format {EXPORT_FORMAT} expected)."
+        )
+    return manifest
+
+
+def _content_member(member: tarfile.TarInfo, file: Path) -> tarfile.TarInfo:
+    path = PurePosixPath(member.name)
+    if path.parts[:1] != (CONTENT,) or ".." in path.parts or path.is_absolute():
+        raise ToolingError(f"{file} holds {member.name!r}, outside a snapshot: not importing it.")
+    return member

@@ -33,12 +33,20 @@ def stack_functions(engine: Engine, name: str) -> dict[str, str]:
     }
 
 
+def short_name(logical_id: str) -> str:
+    """`SenderFunction` -> `sender`: how the tasks name a function of the stack."""
+    return logical_id.removesuffix("Function").lower()
+
+
+def stack_function_names(engine: Engine, name: str) -> dict[str, str]:
+    """Short name (sender, reader, writer, ...) -> physical name of the stack's Lambda functions."""
+    return {short_name(logical): physical for logical, physical in stack_functions(engine, name).items()}
+
+
 def function_named(engine: Engine, stack: str, function: str) -> str:
     """The physical name of the stack's function `function` (sender, reader, writer, ...: its logical id without
     `Function`, lower case); a ToolingError naming the stack's functions for any other name."""
-    functions = stack_functions(engine, stack)
-    logical = f"{function.capitalize()}Function"
-    if logical not in functions:
-        known = sorted(name.removesuffix("Function").lower() for name in functions)
-        raise ToolingError(f"Unknown function {function!r}: choose one of {', '.join(known)}.")
-    return functions[logical]
+    functions = stack_function_names(engine, stack)
+    if function.lower() not in functions:
+        raise ToolingError(f"Unknown function {function!r}: choose one of {', '.join(sorted(functions))}.")
+    return functions[function.lower()]

@@ -17,6 +17,8 @@ from purchases.schema import ID_FIELD, PUBLIC_FIELDS
 # `purchases.adapters.dynamodb`, whose constants a unit test compares with these). Both images carry the owner.
 _DELETED: Final = "Deleted"
 OWNER: Final = "ClientId"
+# The stamp of the write that produced an image: what ties a change to its write message (`invoke trace`).
+VERSION: Final = "Version"
 
 Image = Mapping[str, Any]
 
@@ -67,3 +69,11 @@ def owner(old: Image | None, new: Image | None) -> str | None:
 def encode_notification(message: Mapping[str, Any]) -> bytes:
     """JSON with numbers exactly as stored (no float rounding), as the API answers."""
     return jsonenc.dumps(message).encode()
+
+
+def version(old: Image | None, new: Image | None) -> int | None:
+    """The stamp of the write behind the change (the new image's, or the removed one's)."""
+    for image in (new, old):
+        if image is not None and image.get(VERSION) is not None:
+            return int(image[VERSION])
+    return None

@@ -183,6 +183,26 @@ def test_a_loaded_snapshot_brings_the_saved_data_back_and_the_stack_keeps_workin
     assert _status(engine, later) == 200
 
 
+def test_an_exported_snapshot_imported_again_brings_its_data_back(engine: MiniStack, tmp_path: Path) -> None:
+    # Given a purchase saved in a snapshot that is exported to a file, and then the snapshot removed
+    kept = _create(engine)
+    _readable(engine, kept)
+    snapshots.save(engine, "travels")
+    file = snapshots.export(engine, "travels", tmp_path / "travels.tar.gz")
+    snapshots.remove(engine, "travels")
+    later = _create(engine)
+    _readable(engine, later)
+
+    # When the file is imported and loaded into the running engine
+    imported = snapshots.import_snapshot(engine, file)
+    loaded, _, running = snapshots.load(engine, imported.snapshot.name)
+
+    # Then it was made by this MiniStack, and the engine holds the exported data, not what came after it
+    assert imported.other_version is None and loaded.name == "travels" and running
+    assert _status(engine, kept) == 200
+    assert _status(engine, later) == 404
+
+
 def test_snapshot_mistakes_are_refused_without_touching_anything(engine: MiniStack) -> None:
     from devkit.core.project import ToolingError
 

@@ -17,6 +17,7 @@ from devkit.console import server as console
 from devkit.console.server import CSRF_HEADER, KEY_HEADER, ConsoleServer, ConsoleTarget, next_cursor
 from devkit.core.http import Reply
 from devkit.stack import dlq, queues
+from devkit.stack.trace import Journey, Step, UnknownTrace
 
 OUTPUTS = {
     "ProductPurchaseApi": "http://api.invalid/dev/product-purchase/",
@@ -232,3 +233,30 @@ def test_given_the_key_then_the_static_page_needs_none(served: tuple[ConsoleServ
     assert page.status == 200
     script = _request(f"{server.base_url}static/app.js", key=False).body
     assert b"X-Console-Key" in script and b'searchParams.get("key")' in script
+
+
+def test_a_purchases_journey_is_served_and_an_unknown_one_is_404(
+    served: tuple[ConsoleServer, FakeApi], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, _ = served
+    journey = Journey("req-1", "p-1", "create", [Step("sender", 1_000.0, 1_040.0, "accepted", "sender")])
+    asked: list[tuple[str, str]] = []
+
+    def journeys_of(_engine: Any, groups: dict[str, str], trace_id: str, *, start_ms: int) -> list[Journey]:
+        asked.append((groups["sender"], trace_id))
+        if trace_id != "p-1":
+            raise UnknownTrace(f"No write with purchase id or correlation id {trace_id}")
+        return [journey]
+
+    monkeypatch.setattr(
+        console, "stack_log_groups", lambda _engine, stack: {"sender": f"/aws/lambda/{stack}-s"}
+    )
+    monkeypatch.setattr(console, "trace", journeys_of)
+    # When the page asks for a purchase's journey, Then it gets the journeys as `invoke trace --json` prints them
+    reply = _request(f"{server.base_url}api/trace/p-1")
+    assert reply.status == 200
+    assert reply.json() == {"id": "p-1", "journeys": [journey.to_json()]}
+    assert asked == [(f"/aws/lambda/{OUTPUTS['StackName']}-s", "p-1")]
+    # And an id no write has is a 404 with the reason
+    missing = _request(f"{server.base_url}api/trace/p-2")
+    assert missing.status == 404 and "No write" in missing.json()["message"]

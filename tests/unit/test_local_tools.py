@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent, SQSEvent
-from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError, NoRegionError
 from invoke.context import Context
 from invoke.exceptions import Exit
 
@@ -188,6 +188,7 @@ def _failing(error: Exception) -> Any:
         ),
         (EndpointConnectionError(endpoint_url="http://127.0.0.1:4566/"), "is the engine running?"),
         (NoCredentialsError(), "No AWS credentials found"),
+        (NoRegionError(), "No AWS region set"),
     ],
 )
 def test_expected_failures_become_one_line_on_stderr_and_exit_code_1(

@@ -6,6 +6,7 @@ before its time runs out, and that one slow or gone client never keeps the other
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
@@ -604,3 +605,42 @@ def test_given_the_time_runs_low_then_the_sweep_stops_and_leaves_the_rest_for_th
     clock = iter([30.0, 30.0, 9.0, 9.0, 9.0])
     report = swept(store, pusher, Directory(), time_left=lambda: next(clock))
     assert len(pusher.closed) == 2 and report.unfinished == 2 and len(store.records) == 2
+
+
+def test_each_change_and_each_push_is_logged_with_what_ties_it_to_its_write(
+    notifier: Any, lambda_context: Any
+) -> None:
+    buffer = io.StringIO()
+    handler = notifier.logger.registered_handler
+    previous = handler.setStream(buffer)
+    # Given two connections of the owner, and a change written by the write stamped 7
+    valid = int(time.time()) + 600
+    notifier.store.override(
+        MemoryStore([conn("c1", "dev-client", exp=valid), conn("c2", "dev-client", exp=valid)])
+    )
+    notifier.pusher.override(ScriptedPusher(gone={"c2"}))
+    # When the notifier handles it
+    try:
+        notifier.lambda_handler(
+            _stream_event(("INSERT", None, {**LIVE, "Version": Decimal(7)})), lambda_context
+        )
+    finally:
+        handler.setStream(previous)
+    # Then the change's line names the purchase and the write's stamp, and each push its connection and outcome
+    lines = [json.loads(line) for line in buffer.getvalue().splitlines()]
+    [change] = [line for line in lines if line["message"] == "Change to notify"]
+    assert (change["purchase_id"], change["stamp"], change["change"]) == (
+        LIVE["ProductPurchaseId"],
+        7,
+        "purchase.created",
+    )
+    pushes = sorted(
+        (line["connection_id"], line["outcome"], line["purchase_id"])
+        for line in lines
+        if line["message"] == "Change pushed"
+    )
+    assert pushes == [
+        ("c1", "delivered", LIVE["ProductPurchaseId"]),
+        ("c2", "gone", LIVE["ProductPurchaseId"]),
+    ]
+    assert all(line["function_request_id"] == change["function_request_id"] for line in lines)

@@ -722,3 +722,17 @@ def test_a_write_without_the_authorizers_client_is_401_and_queues_nothing(
     # Then the sender refuses rather than guess who wrote it
     assert response["statusCode"] == 401
     assert enqueued == []
+
+
+def test_an_accepted_write_logs_where_its_journey_starts(
+    send: Callable[..., dict[str, Any]], log_output: io.StringIO, purchase_document: dict[str, Any]
+) -> None:
+    # Given a write API Gateway received at a known time
+    response = send("POST", "/product-purchase", body=json.dumps(purchase_document), request_id="req-journey")
+    # Then its accepted line names the purchase, the request and when API Gateway received it (`invoke trace`)
+    [accepted] = [
+        json.loads(line) for line in log_output.getvalue().splitlines() if "Purchase write accepted" in line
+    ]
+    assert accepted["purchase_id"] == body_of(response)["ProductPurchaseId"]
+    assert accepted["correlation_id"] == "req-journey"
+    assert accepted["request_time_epoch"] == 1_700_000_000_000

@@ -8,6 +8,8 @@ const FIELDS = ["ProductName", "ProductId", "ProductDescription", "Category", "T
 const OPTIONAL = new Set(["ProductDescription", "TotalPrice"]);
 const KEEPALIVE_MS = 4 * 60 * 1000;  // API Gateway drops a WebSocket idle for 10 minutes
 const QUEUE_REFRESH_MS = 5000;       // queue depth has no push channel: the console server is asked
+const JOURNEY_RETRY_MS = 1500;       // a fresh write's later steps reach the logs a moment after it is shown
+const JOURNEY_TRIES = 12;
 
 const $ = (id) => document.getElementById(id);
 const state = {
@@ -105,7 +107,53 @@ function rowFor(purchase) {
     text("td", money(purchase.PricePerUnit), "num"), text("td", money(purchase.TotalPrice), "num total"),
     when(purchase.TimeOfPurchase), actions);
   if (state.editing === purchase.ProductPurchaseId) tr.classList.add("selected");
+  tr.title = "Click to see its journey through the stack";
+  tr.addEventListener("click", (event) => {
+    if (!event.target.closest("button")) showJourney(purchase.ProductPurchaseId);
+  });
   return tr;
+}
+
+// ------------------------------------------------------------------ a purchase's journey (`invoke trace`)
+function waterfall(journey) {
+  const block = text("div", null, "journey-block");
+  const began = new Date(journey.startMs);
+  block.append(text("div", `${journey.action || "write"} · ${clock(began)} · ${Math.round(journey.durationMs)} ms end to end · correlation id ${journey.correlationId}`, "journey-head"));
+  const total = Math.max(journey.durationMs, 1);
+  for (const step of journey.steps) {
+    const row = text("div", null, "step");
+    row.dataset.step = step.step;
+    const track = text("div", null, "track");
+    const bar = text("span", null, `bar ${step.step.replace(/\s+/g, "-")}`);
+    bar.style.left = `${(100 * step.offsetMs) / total}%`;
+    bar.style.width = `${Math.max((100 * step.durationMs) / total, 0.4)}%`;
+    bar.title = `${step.step}: +${Math.round(step.offsetMs)} ms, ${Math.round(step.durationMs)} ms`;
+    track.append(bar);
+    row.append(text("span", step.step, "label"), track, text("span", `${Math.round(step.durationMs)} ms`, "took"),
+      text("span", step.detail, "detail"));
+    block.append(row);
+  }
+  return block;
+}
+
+async function showJourney(id, tries = JOURNEY_TRIES) {
+  state.journeyFor = id;
+  $("journey").hidden = false;
+  $("journey-id").textContent = id;
+  $("journey-status").textContent = "reading the logs…";
+  const reply = await api("GET", `/api/trace/${encodeURIComponent(id)}`);
+  if (state.journeyFor !== id) return;  // another purchase was clicked meanwhile
+  const journeys = reply.ok ? reply.body.journeys : [];
+  const complete = journeys.length && journeys.every((journey) => journey.steps.some((step) => step.step === "notifier"));
+  if (journeys.length) $("journeys").replaceChildren(...journeys.map(waterfall));
+  else $("journeys").replaceChildren(text("p", (reply.body && reply.body.message) || `Error ${reply.status}`, "none"));
+  if (!complete && tries > 1 && reply.status !== 502) {
+    $("journey-status").textContent = "waiting for its later steps…";
+    setTimeout(() => { if (state.journeyFor === id) showJourney(id, tries - 1); }, JOURNEY_RETRY_MS);
+    return;
+  }
+  $("journey-status").textContent = complete ? "" : "not every step is in the logs";
+  $("journey").dataset.ready = journeys.length ? "1" : "0";
 }
 
 function renderCount() {
@@ -418,6 +466,7 @@ async function start() {
   $("prev").addEventListener("click", () => { if (state.cursors.length > 1) { state.cursors.pop(); loadPage(); } });
   $("redrive").addEventListener("click", redrive);
   $("inspect").addEventListener("click", inspectDeadLetters);
+  $("journey-close").addEventListener("click", () => { state.journeyFor = null; $("journey").hidden = true; });
   resetForm();
   await loadPage();
   document.body.dataset.ready = "1";
