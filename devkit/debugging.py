@@ -8,11 +8,13 @@ is added to the handlers or to their bundle: the debugger exists only in the loc
 from __future__ import annotations
 
 import json
+import os
 import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from devkit.engines import Engine
 from devkit.engines.ministack import MiniStack, port_is_free
 from devkit.project import HANDLERS, ToolingError
 
@@ -36,17 +38,83 @@ class DebugSession:
         }
 
 
-def start(engine: MiniStack, function: str, function_name: str, *, port: int, wait: bool) -> DebugSession:
+@dataclass(frozen=True)
+class ActiveSession:
+    """A function under the debugger, as the engine reports it."""
+
+    function: str  # the short name (reader)
+    function_name: str
+    port: int
+    owner: int | None  # the PID of the `invoke debug` that started it
+    owner_alive: bool
+
+    def describe(self) -> str:
+        owner = (
+            f"`invoke debug` PID {self.owner} runs"
+            if self.owner_alive
+            else f"its `invoke debug` (PID {self.owner}) is gone, the engine ends it within a second"
+        )
+        return (
+            f"{self.function} ({self.function_name}) is under the debugger on 127.0.0.1:{self.port}: {owner}; "
+            f"`invoke debug {self.function} --off` puts it back."
+        )
+
+
+def sessions(engine: MiniStack) -> list[ActiveSession]:
+    return [
+        ActiveSession(
+            function=str(session.get("label") or name),
+            function_name=name,
+            port=int(session["port"]),
+            owner=session.get("owner"),
+            owner_alive=bool(session.get("owner_alive")),
+        )
+        for name, session in sorted(engine.debug_sessions().items())
+    ]
+
+
+def describe_sessions(engine: Engine) -> list[str]:
+    """`invoke status`: one line per function under the debugger (only MiniStack runs a debugger)."""
+    return [session.describe() for session in sessions(engine)] if isinstance(engine, MiniStack) else []
+
+
+def start(
+    engine: MiniStack, function: str, function_name: str, *, port: int, wait: bool, owner: int | None = None
+) -> DebugSession:
+    """Debug the function until `owner` (default: this process) ends it or is gone."""
     if not 1024 <= port <= 65535:
         raise ToolingError(f"Port {port} is not a port debugpy can listen on: pick one from 1024 to 65535.")
+    held = next((session for session in sessions(engine) if session.function_name == function_name), None)
+    if held is not None and held.owner_alive:
+        raise ToolingError(
+            f"{function} is already under the debugger on 127.0.0.1:{held.port} for `invoke debug` PID "
+            f"{held.owner}: attach to that one, or end it (Ctrl-C there, or `invoke debug {function} --off`)."
+        )
     if not port_is_free(port):
         raise ToolingError(f"Port {port} is in use on 127.0.0.1: pick another one with --port.")
-    engine.debug_function(function_name, port=port, wait=wait, code_dir=HANDLERS)
+    engine.debug_function(
+        function_name,
+        port=port,
+        wait=wait,
+        code_dir=HANDLERS,
+        owner=os.getpid() if owner is None else owner,
+        label=function,
+    )
     return DebugSession(function, function_name, port, wait)
 
 
-def stop(engine: MiniStack, function_name: str) -> None:
-    engine.stop_debugging(function_name)
+def stop(engine: MiniStack, function_name: str) -> bool:
+    """End the function's session, wherever it was started; its debugged workers are killed (a request they
+    hold fails). Whether there was one."""
+    return bool(engine.stop_debugging(function_name))
+
+
+def end_all(engine: MiniStack) -> list[ActiveSession]:
+    """End every session (`invoke up`: the stack runs as deployed); the ones there were."""
+    active = sessions(engine)
+    if active:
+        engine.stop_debugging()
+    return active
 
 
 def instructions(session: DebugSession) -> str:
@@ -70,22 +138,33 @@ def debug_until_interrupted(
     wait: bool,
     show: Callable[[str], None],
 ) -> None:
-    """Debug the function until Ctrl-C, a closed terminal or a kill, each of which puts it back as it was; a
-    ToolingError when the engine stops meanwhile."""
+    """Debug the function until Ctrl-C, a closed terminal or a kill, each of which puts it back as it was (even
+    SIGKILL: the engine ends a session whose process is gone), or until it is ended elsewhere; a ToolingError
+    when the engine stops meanwhile."""
     for ending in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(ending, _interrupt)
     session = start(engine, function, function_name, port=port, wait=wait)
     try:
         show(instructions(session))
         show("Send requests as usual (`invoke call`, curl, the console). Ctrl-C puts the function back.")
-        while engine.status().running:
+        while _still_ours(engine, function_name):
             time.sleep(1.0)
-        raise ToolingError("The engine stopped; debugging ended with it.")
+        if not engine.status().running:
+            raise ToolingError("The engine stopped; debugging ended with it.")
+        show(
+            f"The debugging of {function} was ended elsewhere (`invoke debug {function} --off` or `invoke up`)."
+        )
     except KeyboardInterrupt:
-        pass
-    finally:
         if engine.status().running:
             stop(engine, function_name)
+
+
+def _still_ours(engine: MiniStack, function_name: str) -> bool:
+    try:
+        active = sessions(engine)
+    except ToolingError:  # a slow answer is not the end of the session; a stopped engine is
+        return engine.status().running
+    return any(session.function_name == function_name and session.owner == os.getpid() for session in active)
 
 
 def _interrupt(signal_number: int, frame: object) -> None:

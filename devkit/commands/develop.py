@@ -77,7 +77,9 @@ def debug(
     assert isinstance(engine, MiniStack)
     name = function_named(engine, stack_name(check_stage(stage)), function)
     if off:
-        debugging.stop(engine, name)
+        if not debugging.stop(engine, name):
+            say(f"{function} was not under the debugger.")
+            return
     else:
         debugging.debug_until_interrupted(engine, function, name, port=port, wait=wait, show=say)
     say(f"{function} runs without the debugger again.")

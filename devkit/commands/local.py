@@ -97,6 +97,10 @@ def status(c: Context, engine: str = "ministack") -> None:
         from devkit.stacks import stack_statuses
 
         ui.table(("Stack", "Status"), stack_statuses(target))
+        from devkit.debugging import describe_sessions
+
+        for line in describe_sessions(target):
+            say(line)
 
 
 @command(
