@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from devkit.engines import Engine
 from devkit.engines.ministack import MiniStack, port_is_free
+from devkit.engines.ministack.engine import STOPPING
 from devkit.project import HANDLERS, ToolingError
 
 
@@ -69,7 +70,7 @@ def sessions(engine: MiniStack) -> list[ActiveSession]:
             owner=session.get("owner"),
             owner_alive=bool(session.get("owner_alive")),
         )
-        for name, session in sorted(engine.debug_sessions().items())
+        for name, session in sorted(engine.debug_sessions()[0].items())
     ]
 
 
@@ -103,17 +104,17 @@ def start(
     return DebugSession(function, function_name, port, wait)
 
 
-def stop(engine: MiniStack, function_name: str) -> bool:
+def stop(engine: MiniStack, function: str, function_name: str, *, reason: str | None = None) -> bool:
     """End the function's session, wherever it was started; its debugged workers are killed (a request they
     hold fails). Whether there was one."""
-    return bool(engine.stop_debugging(function_name))
+    return bool(engine.stop_debugging(function_name, reason=reason or f"`invoke debug {function} --off`"))
 
 
 def end_all(engine: MiniStack) -> list[ActiveSession]:
     """End every session (`invoke up`: the stack runs as deployed); the ones there were."""
     active = sessions(engine)
     if active:
-        engine.stop_debugging()
+        engine.stop_debugging(reason="`invoke up`")
     return active
 
 
@@ -147,24 +148,26 @@ def debug_until_interrupted(
     try:
         show(instructions(session))
         show("Send requests as usual (`invoke call`, curl, the console). Ctrl-C puts the function back.")
-        while _still_ours(engine, function_name):
+        while (reason := _ended_by(engine, function_name)) is None:
             time.sleep(1.0)
-        if not engine.status().running:
+        if reason == STOPPING:
             raise ToolingError("The engine stopped; debugging ended with it.")
-        show(
-            f"The debugging of {function} was ended elsewhere (`invoke debug {function} --off` or `invoke up`)."
-        )
+        show(f"The debugging of {function} was ended by {reason}.")
     except KeyboardInterrupt:
         if engine.status().running:
-            stop(engine, function_name)
+            stop(engine, function, function_name, reason="Ctrl-C in its `invoke debug`")
 
 
-def _still_ours(engine: MiniStack, function_name: str) -> bool:
+def _ended_by(engine: MiniStack, function_name: str) -> str | None:
+    """None while this process's session of the function lasts; then what ended it."""
     try:
-        active = sessions(engine)
+        active, endings = engine.debug_sessions()
     except ToolingError:  # a slow answer is not the end of the session; a stopped engine is
-        return engine.status().running
-    return any(session.function_name == function_name and session.owner == os.getpid() for session in active)
+        return None if engine.status().running else STOPPING
+    if active.get(function_name, {}).get("owner") == os.getpid():
+        return None
+    ending = endings.get(function_name, {})
+    return str(ending["reason"]) if ending.get("owner") == os.getpid() else "another `invoke debug` of it"
 
 
 def _interrupt(signal_number: int, frame: object) -> None:

@@ -77,7 +77,7 @@ def debug(
     assert isinstance(engine, MiniStack)
     name = function_named(engine, stack_name(check_stage(stage)), function)
     if off:
-        if not debugging.stop(engine, name):
+        if not debugging.stop(engine, function, name):
             say(f"{function} was not under the debugger.")
             return
     else:

@@ -48,6 +48,8 @@ _LAUNCHER_TAIL = f"{LAUNCHER.parent.name}/{LAUNCHER.name}"
 # Run by path, not `-m devkit...`: the engine process then imports neither devkit nor the project root.
 _LAUNCH = "import runpy, sys; runpy.run_path(sys.argv[1], run_name='__main__')"
 CONTROL = "/_devkit/"
+# Why the debug sessions ended, as their `invoke debug` reads it.
+STOPPING = "the engine stopping"
 
 
 def port_is_free(port: int) -> bool:
@@ -344,15 +346,16 @@ class MiniStack(Emulator):
         }
         self._control("POST", "debug", body=body)
 
-    def debug_sessions(self) -> dict[str, dict[str, Any]]:
-        """The functions under the debugger, by name: port, wait, owner (a PID), owner_alive, label, since."""
-        sessions: dict[str, dict[str, Any]] = self._control("GET", "debug").get("debugging", {})
-        return sessions
+    def debug_sessions(self) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+        """The functions under the debugger, by name (port, wait, owner: a PID, owner_alive, label, since), and
+        how each one's last session ended (owner, reason)."""
+        answer = self._control("GET", "debug")
+        return answer.get("debugging", {}), answer.get("endings", {})
 
-    def stop_debugging(self, function_name: str | None = None) -> list[str]:
+    def stop_debugging(self, function_name: str | None = None, *, reason: str) -> list[str]:
         """The function's (default: every function's) debugged workers are killed, failing the requests they
         hold, and its next workers start as usual again. Returns the functions that were under the debugger."""
-        body = {"function": function_name} if function_name else {}
+        body = {"reason": reason, **({"function": function_name} if function_name else {})}
         ended: list[str] = self._control("DELETE", "debug", body=body).get("ended", [])
         return ended
 
@@ -399,7 +402,7 @@ class MiniStack(Emulator):
         with contextlib.suppress(
             ToolingError
         ):  # not answering: the launcher ends the sessions as it shuts down
-            self.stop_debugging()
+            self.stop_debugging(reason=STOPPING)
 
     def _save_before_stop(self) -> None:
         try:

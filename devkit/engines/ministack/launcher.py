@@ -256,6 +256,8 @@ class Debugging:
         self._starting: set[Any] = set()
         # ... and those of them whose session ended meanwhile: killed again until their start gives up.
         self._ended_while_starting: set[Any] = set()
+        # How each function's last session ended and whose it was: its `invoke debug` reads why it ended.
+        self.endings: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._spawning = threading.local()
         self._patch_spawning()
@@ -308,14 +310,16 @@ class Debugging:
             self.runtime.kill_workers([worker])
 
     def answer(self, method: str, request: dict[str, Any]) -> dict[str, Any]:
-        """GET: the sessions; POST: start one; DELETE: end the named function's, or every session."""
+        """GET: the sessions; POST: start one; DELETE: end the named function's, or every session (the request
+        says why)."""
         name = request.get("function")
         ended: list[str] = []
         if method == "POST" and isinstance(name, str):
             self.begin(name, request)
         elif method == "DELETE":
-            ended = self.end([name] if isinstance(name, str) else list(self.functions))
-        return {"debugging": self.sessions(), "ended": ended}
+            reason = str(request.get("reason") or "a request to the engine")
+            ended = self.end([name] if isinstance(name, str) else list(self.functions), reason)
+        return {"debugging": self.sessions(), "ended": ended, "endings": self.endings}
 
     def sessions(self) -> dict[str, dict[str, Any]]:
         with self._lock:
@@ -337,15 +341,17 @@ class Debugging:
             }
         self._drop_idle_workers(name)
 
-    def end(self, names: list[str]) -> list[str]:
+    def end(self, names: list[str], reason: str) -> list[str]:
         """End these functions' sessions: their debugged workers are killed, and their idle ones dropped so that
         the next invocation starts a worker as deployed. Returns the names that had a session."""
         ended: list[str] = []
         doomed: list[Any] = []
         with self._lock:
             for name in names:
-                if self.functions.pop(name, None) is not None:
+                session = self.functions.pop(name, None)
+                if session is not None:
                     ended.append(name)
+                    self.endings[name] = {"owner": session["owner"], "reason": reason}
                 workers = self._debugged.pop(name, [])
                 doomed.extend(workers)
                 self._ended_while_starting.update(worker for worker in workers if worker in self._starting)
@@ -353,14 +359,14 @@ class Debugging:
         for name in ended:
             self._drop_idle_workers(name)
         if ended:
-            logger.warning("devkit: debugging ended for %s", ", ".join(ended))
+            logger.warning("devkit: debugging ended for %s (%s)", ", ".join(ended), reason)
         return ended
 
     def end_abandoned(self) -> list[str]:
         """End the sessions whose owner process is gone."""
         with self._lock:
             abandoned = [name for name, session in self.functions.items() if not _alive(session.get("owner"))]
-        return self.end(abandoned) if abandoned else []
+        return self.end(abandoned, "its `invoke debug` process is gone") if abandoned else []
 
     def watch_owners(self, interval: float = OWNER_CHECK_INTERVAL) -> None:
         """Forever: end abandoned sessions, and kill again the ended workers whose start is still blocked (one
@@ -478,7 +484,9 @@ class Control:
                 self._saving.cancel()  # the engine's shutdown save follows
             if message["type"] == "lifespan.shutdown" and self.debugging is not None:
                 # A thread blocked on a debugged worker would keep the process from exiting.
-                await asyncio.to_thread(self.debugging.end, list(self.debugging.functions))
+                await asyncio.to_thread(
+                    self.debugging.end, list(self.debugging.functions), "the engine's shutdown"
+                )
             return message
 
         return forward
