@@ -211,18 +211,22 @@ def test_the_next_invoke_up_ends_a_session_left_running(
 def test_invoke_down_stops_an_engine_with_a_request_waiting_for_the_debugger(
     engine: MiniStack, debug_command: DebugCommand
 ) -> None:
-    # Given the reader under `invoke debug --wait` and a GET waiting for a debugger
+    # Given the reader under `invoke debug --wait`, a GET waiting for a debugger, and that `invoke debug`
+    # suspended (Ctrl-Z in its terminal: it neither ends its session nor is gone)
     request, replies = _get_waiting_for_the_debugger(engine, debug_command)
     process = engine.pid()
+    debug_command.process.send_signal(signal.SIGSTOP)
 
     # When `invoke down` stops the engine, saving its state (no --force)
     engine.stop()
 
-    # Then it stopped within its usual time (a stop that times out raises), the GET got an answer, nothing
-    # listens on the debug port, and `invoke debug` says the engine stopped
+    # Then it stopped within its usual time (a stop that times out raises), the GET got the API's answer for a
+    # failed function, and nothing listens on the debug port
     assert engine.pid() is None and process is not None and not _running(process)
     assert _answered(request, replies).status == 502
     _debug_port_closes(debug_command)
+    # And `invoke debug`, resumed, says the engine stopped
+    debug_command.process.send_signal(signal.SIGCONT)
     code, out = debug_command.finished()
     assert code == 1 and "The engine stopped" in out, out
 

@@ -483,7 +483,10 @@ class Control:
             if message["type"] == "lifespan.shutdown" and self._saving is not None:
                 self._saving.cancel()  # the engine's shutdown save follows
             if message["type"] == "lifespan.shutdown" and self.debugging is not None:
-                # A thread blocked on a debugged worker would keep the process from exiting.
+                # A thread blocked on a debugged worker whose client has gone would keep the process from
+                # exiting (the loop's shutdown waits for its executor's threads). A request still open never gets
+                # here: the server waits for open connections first, which is why `invoke down` ends the
+                # sessions before it signals the engine.
                 await asyncio.to_thread(
                     self.debugging.end, list(self.debugging.functions), "the engine's shutdown"
                 )
