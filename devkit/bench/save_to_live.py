@@ -14,9 +14,11 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Any
+from unittest import mock
 
 from devkit import watch
 from devkit.bench.stats import percentile
+from devkit.deploy import push_code
 from devkit.engines import Engine
 from devkit.project import HANDLERS, stack_name
 
@@ -38,20 +40,23 @@ class SaveToLive:
 
     def summary(self) -> str:
         return (
-            f"{len(self.live)} saves: seen after p50 {percentile(self.seen, 50) * 1000:.0f} ms / "
-            f"max {max(self.seen) * 1000:.0f} ms; live after p50 {percentile(self.live, 50) * 1000:.0f} ms / "
-            f"max {max(self.live) * 1000:.0f} ms"
+            f"{len(self.live)} saves: seen after p50 {_ms(self.seen)} / max {max(self.seen) * 1000:.0f} ms; "
+            f"live after p50 {_ms(self.live)} / max {max(self.live) * 1000:.0f} ms"
         )
+
+
+def _ms(seconds: tuple[float, ...]) -> str:
+    median = percentile(seconds, 50)
+    return "-" if median is None else f"{median * 1000:.0f} ms"
 
 
 def measure(engine: Engine, stack: str, saves: int) -> SaveToLive:
     pushes: queue.Queue[tuple[str, float]] = queue.Queue()
-    original = watch.push_code
 
     def timed_push(*args: Any, **kwargs: Any) -> list[str]:
         pushes.put(("seen", time.monotonic()))
         try:
-            return original(*args, **kwargs)
+            return push_code(*args, **kwargs)
         finally:
             pushes.put(("live", time.monotonic()))
 
@@ -61,7 +66,8 @@ def measure(engine: Engine, stack: str, saves: int) -> SaveToLive:
             if got == kind:
                 return at
 
-    watch.push_code = timed_push  # type: ignore[assignment]
+    timing = mock.patch.object(watch, "push_code", timed_push)
+    timing.start()
     threading.Thread(
         target=watch.watch_handlers, args=(engine, stack), kwargs={"progress": lambda line: None}, daemon=True
     ).start()
@@ -79,7 +85,7 @@ def measure(engine: Engine, stack: str, saves: int) -> SaveToLive:
     finally:
         PROBE.unlink(missing_ok=True)
         next_push("live")  # the removal is pushed too: the stack serves handlers/ as it was
-        watch.push_code = original
+        timing.stop()
     return SaveToLive(tuple(seen), tuple(live))
 
 
