@@ -7,9 +7,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from devkit.http import call
-from devkit.project import ToolingError
-from devkit.waiting import wait_for
+from devkit.core.http import call
+from devkit.core.project import ToolingError
+from devkit.core.waiting import wait_for
 
 SAMPLES = Path(__file__).with_name("purchases.json")
 

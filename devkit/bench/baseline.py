@@ -11,15 +11,15 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from devkit.auth import authorization_header
-from devkit.deploy import delete_stack, deploy_to_emulator
+from devkit.core.project import stack_name
+from devkit.core.template import load_template
+from devkit.delivery.deploy import delete_stack, deploy_to_emulator
+from devkit.delivery.packaging import build_bundle
+from devkit.delivery.warm import warm_up
 from devkit.engines import Engine
-from devkit.outputs import reachable_outputs
-from devkit.packaging import build_bundle
-from devkit.project import stack_name
-from devkit.stacks import stack_functions
-from devkit.template import load_template
-from devkit.warm import warm_up
+from devkit.stack.auth import authorization_header
+from devkit.stack.outputs import reachable_outputs
+from devkit.stack.stacks import stack_functions
 
 BARE_HANDLERS = Path(__file__).with_name("bare_handlers")
 

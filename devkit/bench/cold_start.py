@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from devkit.bench.stats import percentile
+from devkit.core.project import EMULATOR_ACCESS_KEY, EMULATOR_REGION, HANDLERS, ToolingError
 from devkit.engines import Engine
-from devkit.project import EMULATOR_ACCESS_KEY, EMULATOR_REGION, HANDLERS, ToolingError
 
 HANDLER_MODULES = ("sender", "reader", "writer")
 # Credentials and an endpoint nothing listens on: building a client makes no call.

@@ -15,13 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urljoin
 
-from devkit.auth import READ_SCOPE, authorization_header
 from devkit.bench.stats import Distribution
+from devkit.core.http import call
+from devkit.core.project import ToolingError
 from devkit.engines import Engine
-from devkit.http import call
-from devkit.outputs import reachable_outputs
-from devkit.project import ToolingError
-from devkit.tombstones import remove_items, seed_tombstones
+from devkit.stack.auth import READ_SCOPE, authorization_header
+from devkit.stack.outputs import reachable_outputs
+from devkit.stack.tombstones import remove_items, seed_tombstones
 
 _LINK_NEXT = re.compile(r'<([^>]*)>\s*;\s*rel="?next"?')
 

@@ -9,13 +9,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from devkit.auth import READ_WRITE_SCOPES, access_token
 from devkit.bench.load import purchase_body
 from devkit.bench.stats import Distribution
+from devkit.core.http import call
+from devkit.core.project import ToolingError
 from devkit.engines import Engine
-from devkit.http import call
-from devkit.notifications import Listener, of_purchase, socket_url
-from devkit.project import ToolingError
+from devkit.stack.auth import READ_WRITE_SCOPES, access_token
+from devkit.stack.notifications import Listener, of_purchase, socket_url
 
 WARMUP_WRITES = 10
 NOTIFICATION_TIMEOUT = 30.0

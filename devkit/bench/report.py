@@ -18,7 +18,7 @@ import psutil
 
 from devkit.bench.processes import CpuUse
 from devkit.bench.stats import Distribution, WriteAccounting, percentile
-from devkit.project import ROOT
+from devkit.core.project import ROOT
 
 MIB = 1024 * 1024
 # Ignored by git: results are machine-specific; the README quotes the figures that matter.

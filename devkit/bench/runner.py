@@ -15,8 +15,6 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from devkit import dlq, queues
-from devkit.auth import authorization_header
 from devkit.bench.baseline import bare_pipeline
 from devkit.bench.cold_start import function_environments, measure_cold_starts
 from devkit.bench.first_write import measure_first_write
@@ -35,13 +33,15 @@ from devkit.bench.report import (
     targets_for,
 )
 from devkit.bench.stats import Distribution, WriteAccounting, account_writes, percentile, rate
-from devkit.deploy import deploy_to_emulator
+from devkit.core.project import EMULATORS, ToolingError
+from devkit.delivery.deploy import deploy_to_emulator
+from devkit.delivery.warm import deploy_and_warm
 from devkit.engines import Engine
 from devkit.engines.ministack import MiniStack
-from devkit.outputs import reachable_outputs
-from devkit.project import EMULATORS, ToolingError
-from devkit.tombstones import remove_items
-from devkit.warm import deploy_and_warm
+from devkit.stack import dlq, queues
+from devkit.stack.auth import authorization_header
+from devkit.stack.outputs import reachable_outputs
+from devkit.stack.tombstones import remove_items
 
 Progress = Callable[[str], None]
 

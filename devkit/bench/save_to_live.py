@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 from unittest import mock
 
-from devkit import watch
 from devkit.bench.stats import percentile
-from devkit.deploy import push_code
+from devkit.core.project import HANDLERS, stack_name
+from devkit.delivery import watch
+from devkit.delivery.deploy import push_code
 from devkit.engines import Engine
-from devkit.project import HANDLERS, stack_name
 
 PROBE = HANDLERS / "_save_to_live_probe.py"
 # Between saves: each push settles, and no save lands inside the previous one's push. A seeded random part puts

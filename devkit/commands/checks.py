@@ -9,14 +9,13 @@ import time
 
 from invoke.context import Context
 
-from devkit import ui
 from devkit.commands import command, deployed, say
-from devkit.project import LOCAL, ROOT
+from devkit.core import ui
+from devkit.core.project import HANDLERS, LOCAL, ROOT
 
 PYTEST = [sys.executable, "-m", "pytest"]
 # The options of the suites that run against a deployed stack (`e2e`, `browser`).
 DEPLOYED_STACK_HELP = {
-    "target": "ministack (default), localstack or aws",
     "stage": "stage to test (default dev)",
     "outputs_file": "a saved `invoke outputs --json` to test against instead of asking the engine",
 }
@@ -25,12 +24,13 @@ DEPLOYED_STACK_HELP = {
 @command()
 def lint(c: Context) -> None:
     """Check code, types, both templates (cfn-lint, SAM translator, checkov) and the workflows (actionlint)."""
-    from devkit import static_checks
+    from devkit.checks import lint as static_checks
 
     started = time.monotonic()
     c.run("ruff check .", echo=True)
     c.run("ruff format --check .", echo=True)
     c.run("mypy", echo=True)
+    c.run("lint-imports --no-cache", echo=True, env={"PYTHONPATH": str(HANDLERS)})
     templates = [str(path.relative_to(ROOT)) for path in static_checks.TEMPLATES]
     c.run(shlex.join(["cfn-lint", *templates]), echo=True)
     for path in static_checks.TEMPLATES:
@@ -66,7 +66,7 @@ def _saved_outputs(target: str, stage: str) -> str:
 @command(help=DEPLOYED_STACK_HELP)
 def browser(c: Context, target: str = "ministack", stage: str = "dev", outputs_file: str = "") -> None:
     """Run the console's browser tests in Chromium (skipped, saying so, when no Chromium is installed)."""
-    from devkit.browser import find_chromium
+    from devkit.checks.browser import find_chromium
 
     chromium = find_chromium()
     if chromium is None:
@@ -84,7 +84,7 @@ def browser(c: Context, target: str = "ministack", stage: str = "dev", outputs_f
 @command()
 def test(c: Context) -> None:
     """Lint, unit tests, local-data fault tests, the end-to-end suite and the browser tests on private MiniStacks."""
-    from devkit.testrun import run_checks
+    from devkit.checks.testrun import run_checks
 
     started = time.monotonic()
     with ui.phase("Lint"):

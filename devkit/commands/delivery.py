@@ -6,12 +6,11 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 
 from devkit.commands import command, confirmed, engine_named, say
-from devkit.project import check_stage, stack_name
+from devkit.core.project import check_stage, stack_name
 
 
 @command(
     help={
-        "stage": "dev, qa, staging or prod",
         "target": "aws (default), or an emulator: ministack / localstack",
         "dry_run": "create and show the change set without executing it (AWS)",
         "yes": "do not ask for confirmation (prod asks otherwise)",
@@ -21,7 +20,7 @@ def deploy(
     c: Context, stage: str = "", target: str = "aws", dry_run: bool = False, yes: bool = False
 ) -> None:
     """Build and deploy the stack to a stage with `sam build` + `sam deploy` (to AWS, or to an emulator)."""
-    from devkit.release import ship
+    from devkit.delivery.release import ship
 
     outcome = ship(
         engine_named(target),
@@ -34,10 +33,10 @@ def deploy(
         say(f"Deployed {stack_name(stage)} ({outcome}): `invoke outputs --target {target} --stage {stage}`.")
 
 
-@command(help={"stage": "dev, qa, staging or prod", "target": "aws (default)"})
+@command()
 def rollback(c: Context, stage: str = "", target: str = "aws") -> None:
     """Stop a stage's running deploy: CodeDeploy moves the aliases back and CloudFormation rolls the stack back."""
-    from devkit import delivery
+    from devkit.delivery import aws as delivery
 
     engine = engine_named(target)
     name = stack_name(check_stage(stage))
@@ -65,8 +64,8 @@ def bootstrap(
     hosted_zone_id: str = "",
 ) -> None:
     """Once per stage and account: GitHub OIDC deploy role, artifacts bucket and CloudFormation execution role."""
-    from devkit.delivery import github_subject_step
-    from devkit.release import bootstrap_stage
+    from devkit.delivery.aws import github_subject_step
+    from devkit.delivery.release import bootstrap_stage
 
     done = bootstrap_stage(
         engine_named(target),
@@ -90,15 +89,13 @@ def bootstrap(
 
 @command(
     help={
-        "stage": "dev, qa, staging or prod",
-        "target": "aws (default), ministack or localstack",
         "yes": "no prompt",
     }
 )
 def destroy(c: Context, stage: str = "", target: str = "aws", yes: bool = False) -> None:
     """Delete a stage's stack; its table is retained (delete it by hand to drop the data)."""
-    from devkit import sam
-    from devkit.deploy import delete_stack
+    from devkit.delivery import sam
+    from devkit.delivery.deploy import delete_stack
 
     name = stack_name(check_stage(stage))
     if not yes and not confirmed(f"Delete stack {name} on {target}?"):

@@ -9,17 +9,17 @@ from typing import TYPE_CHECKING
 from invoke.context import Context
 from invoke.exceptions import Exit
 
-from devkit import ui
 from devkit.commands import command, engine_named, say
-from devkit.project import EMULATORS, check_port, check_stage, stack_name
+from devkit.core import ui
+from devkit.core.project import EMULATORS, check_port, check_stage, stack_name
 
 if TYPE_CHECKING:
-    from devkit.engines.ministack import MiniStack
+    pass
 
 
 @command(
     help={
-        "engine": "ministack (default, no Docker) or localstack (Docker)",
+        "target": "ministack (default, no Docker) or localstack (Docker)",
         "fresh": "start from empty state (drops local data)",
         "watch": "stay in the foreground and push handler edits live",
         "port": "port for the engine (default 4566, or the one it last ran on; saved local data moves with it)",
@@ -29,32 +29,32 @@ if TYPE_CHECKING:
 )
 def up(
     c: Context,
-    engine: str = "ministack",
+    target: str = "ministack",
     fresh: bool = False,
     watch: bool = False,
-    port: str = "",
+    port: int = 0,
     stage: str = "dev",
     restore: bool = False,
 ) -> None:
     """Start the local engine if needed, deploy the stack to it and print the API URL."""
-    from devkit.local_engine import start_local
-    from devkit.warm import deploy_and_warm
-    from devkit.watch import watch_handlers
+    from devkit.delivery.warm import deploy_and_warm
+    from devkit.delivery.watch import watch_handlers
+    from devkit.engines.lifecycle import start_local
 
-    if engine not in EMULATORS:
+    if target not in EMULATORS:
         raise Exit(f"`invoke up` runs a local engine ({', '.join(EMULATORS)}); for AWS use `invoke deploy`.")
     started = time.monotonic()
     check_stage(stage)
-    target = engine_named(engine, check_port(port) if port else 0)
-    start_local(target, fresh=fresh, restore=restore, progress=say)
+    engine = engine_named(target, check_port(port) if port else 0)
+    start_local(engine, fresh=fresh, restore=restore, progress=say)
     with ui.phase(f"Deploying stage {stage} and warming its functions"):
-        result, values, warmed = deploy_and_warm(target, stage, progress=say)
+        result, values, warmed = deploy_and_warm(engine, stage, progress=say)
     api = values["ProductPurchaseApi"]
     say("Functions warm: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in warmed.items()) + ".")
-    say(f"Stack {result.stack_name} {result.action} on {engine} in {time.monotonic() - started:.1f} s.")
+    say(f"Stack {result.stack_name} {result.action} on {target} in {time.monotonic() - started:.1f} s.")
     options = "".join(
         f" --{name} {value}"
-        for name, value, default in (("target", engine, "ministack"), ("stage", stage, "dev"))
+        for name, value, default in (("target", target, "ministack"), ("stage", stage, "dev"))
         if value != default
     )
     say(
@@ -66,135 +66,65 @@ def up(
     )
     if watch:
         try:
-            watch_handlers(target, result.stack_name, progress=say)
+            watch_handlers(engine, result.stack_name, progress=say)
         except KeyboardInterrupt:
             say("\nStopped watching; the engine keeps running (`invoke down` stops it).")
 
 
 @command(
     help={
-        "engine": "ministack or localstack",
         "purge": "also delete the engine's saved state",
         "force": "MiniStack: kill it if it does not stop in time (changes since its last save are lost)",
     }
 )
-def down(c: Context, engine: str = "ministack", purge: bool = False, force: bool = False) -> None:
+def down(c: Context, target: str = "ministack", purge: bool = False, force: bool = False) -> None:
     """Stop the local engine (state is kept unless --purge)."""
-    from devkit.local_engine import stop_local
+    from devkit.engines.lifecycle import stop_local
 
-    was_running = stop_local(engine_named(engine), purge=purge, force=force)
+    was_running = stop_local(engine_named(target), purge=purge, force=force)
     state = "stopped" if was_running else "was not running"
-    say(f"{engine} {state}{'; its state is deleted' if purge else ''}.")
+    say(f"{target} {state}{'; its state is deleted' if purge else ''}.")
 
 
-@command(help={"engine": "ministack, localstack or aws"})
-def status(c: Context, engine: str = "ministack") -> None:
+@command()
+def status(c: Context, target: str = "ministack") -> None:
     """Show whether the engine runs and which stacks it holds."""
-    target = engine_named(engine)
-    state = target.status()
+    engine = engine_named(target)
+    state = engine.status()
     say(f"{state.engine}: {'running' if state.running else 'stopped'} - {state.detail}")
     if state.running:
-        from devkit.stacks import stack_statuses
+        from devkit.engines.emulator import stack_statuses
 
-        ui.table(("Stack", "Status"), stack_statuses(target))
-        from devkit.debugging import describe_sessions
+        ui.table(("Stack", "Status"), stack_statuses(engine))
+        from devkit.engines.debugging import describe_sessions
 
-        for line in describe_sessions(target):
+        for line in describe_sessions(engine):
             say(line)
 
 
 @command(
     help={
-        "engine": "ministack, localstack or aws",
         "follow": "keep printing new lines",
         "function": "sender, reader, writer, notifier, connections or authorizer: its logs, not the engine's",
         "stage": "stage whose functions to read (default dev)",
     }
 )
 def logs(
-    c: Context, engine: str = "ministack", follow: bool = False, function: str = "", stage: str = "dev"
+    c: Context, target: str = "ministack", follow: bool = False, function: str = "", stage: str = "dev"
 ) -> None:
     """Print the engine's log, or one function's log lines."""
-    from devkit.function_logs import log_lines
-    from devkit.local_engine import engine_log_command
-    from devkit.stacks import function_named
+    from devkit.engines.lifecycle import engine_log_command
+    from devkit.stack.logs import log_lines
+    from devkit.stack.stacks import function_named
 
-    target = engine_named(engine)
+    engine = engine_named(target)
     if not function:
-        c.run(shlex.join(engine_log_command(target, follow=follow)), pty=False)
+        c.run(shlex.join(engine_log_command(engine, follow=follow)), pty=False)
         return
     try:
         for line in log_lines(
-            target, function_named(target, stack_name(check_stage(stage)), function), follow=follow
+            engine, function_named(engine, stack_name(check_stage(stage)), function), follow=follow
         ):
             say(line)
     except KeyboardInterrupt:
         pass
-
-
-@command(
-    positional=["action", "name"],
-    optional=["name"],
-    help={
-        "action": "save, load, remove or list",
-        "name": "the snapshot's name: 1-64 letters, digits, '.', '_', '-'",
-        "engine": "ministack (the only engine with local snapshots)",
-    },
-)
-def snapshot(c: Context, action: str, name: str | None = None, engine: str = "ministack") -> None:
-    """Save, load, remove or list named copies of the local engine's whole state (`invoke snapshot save demo`)."""
-    from devkit import snapshots
-
-    target = _snapshot_engine(engine)
-    if action == "list":
-        _list_snapshots(target)
-        return
-    if action not in ("save", "load", "remove"):
-        raise Exit(f"Unknown snapshot action {action!r}: choose save, load, remove or list.", code=1)
-    if not name:
-        raise Exit(f"`invoke snapshot {action}` needs a NAME: `invoke snapshot {action} NAME`.", code=1)
-    if action == "save":
-        with ui.phase(f"Saving snapshot {name}"):
-            saved = snapshots.save(target, name)
-        say(
-            f"Saved snapshot {saved.name} ({snapshots.human_size(saved.size)}): `invoke snapshot load {saved.name}`."
-        )
-    elif action == "load":
-        with ui.phase(f"Loading snapshot {name}"):
-            loaded, kept, running = snapshots.load(target, name)
-        if kept:
-            say(f"The state it replaced is kept as snapshot {kept.name}.")
-        say(
-            f"Loaded snapshot {loaded.name} into the running engine (`invoke outputs` shows its URLs)."
-            if running
-            else f"Loaded snapshot {loaded.name}; the engine is stopped: `invoke up` starts it with this state."
-        )
-    else:
-        removed = snapshots.remove(target, name)
-        say(f"Removed snapshot {removed.name}.")
-
-
-def _list_snapshots(target: MiniStack) -> None:
-    from devkit import snapshots as saved
-
-    rows = [
-        (
-            item.name,
-            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(item.taken)),
-            saved.human_size(item.size),
-            "automatic (before a load)" if item.automatic else "",
-        )
-        for item in saved.list_snapshots(target)
-    ]
-    if rows:
-        ui.table(("Snapshot", "Taken", "Size", ""), rows)
-    say(f"{len(rows)} snapshot(s) in {saved.snapshots_folder(target)}.")
-
-
-def _snapshot_engine(engine: str) -> MiniStack:
-    from devkit.engines.ministack import MiniStack
-
-    target = engine_named(engine)
-    if not isinstance(target, MiniStack):
-        raise Exit("Snapshots are of MiniStack's local state: `--engine ministack`.", code=1)
-    return target

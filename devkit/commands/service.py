@@ -1,4 +1,4 @@
-"""Use a deployed stack: its outputs, tokens and consumers, sample data, dead letters, the OpenAPI document,
+"""Use a deployed stack: its outputs and tokens, sample data, dead letters, the OpenAPI document,
 live notifications and the console."""
 
 from __future__ import annotations
@@ -10,18 +10,12 @@ from pathlib import Path
 from invoke.context import Context
 from invoke.exceptions import Exit
 
-from devkit import ui
 from devkit.commands import command, deployed, engine_named, say
-from devkit.project import ToolingError, check_stage, stack_name
+from devkit.core import ui
+from devkit.core.project import ToolingError, check_stage
 
 
-@command(
-    help={
-        "target": "ministack (default), localstack or aws",
-        "stage": "stage (default dev)",
-        "json": "print JSON",
-    }
-)
+@command()
 def outputs(c: Context, target: str = "ministack", stage: str = "dev", json_: bool = False) -> None:
     """Print the stack outputs, with URLs reachable from this host."""
     _, values = deployed(target, stage)
@@ -31,10 +25,10 @@ def outputs(c: Context, target: str = "ministack", stage: str = "dev", json_: bo
         ui.table(("Output", "Value"), sorted(values.items()))
 
 
-@command(help={"target": "ministack (default), localstack or aws", "stage": "stage (default dev)"})
+@command()
 def seed(c: Context, target: str = "ministack", stage: str = "dev") -> None:
     """Send the sample purchases through the API and print their ids once readable."""
-    from devkit.auth import authorization_header
+    from devkit.stack.auth import authorization_header
     from seed.send import send_samples
 
     engine, values = deployed(target, stage)
@@ -48,13 +42,12 @@ def seed(c: Context, target: str = "ministack", stage: str = "dev") -> None:
     help={
         "scopes": "comma-separated scopes (default: purchases/read,purchases/write; add purchases/admin to see "
         "every client's purchases)",
-        "target": "ministack (default), localstack or aws",
         "stage": "stage (default dev; prod has no development client)",
     }
 )
 def token(c: Context, scopes: str = "", target: str = "ministack", stage: str = "dev") -> None:
     """Print a bearer access token for the stage's development client (one line, nothing else on stdout)."""
-    from devkit.auth import access_token, parse_scopes
+    from devkit.stack.auth import access_token, parse_scopes
 
     engine, values = deployed(target, stage)
     print(access_token(engine, values, parse_scopes(scopes)))
@@ -62,64 +55,12 @@ def token(c: Context, scopes: str = "", target: str = "ministack", stage: str = 
 
 @command(
     help={
-        "name": "the calling service, e.g. order-service (creates app client consumer-<name>)",
-        "scopes": "comma-separated scopes for a new consumer (default: purchases/read; also purchases/write, "
-        "purchases/admin)",
-        "remove": "client id of a consumer to remove (its secret stops working at once)",
-        "show_secret": "print the new client's secret (otherwise: read it with DescribeUserPoolClient)",
-        "target": "aws (default), ministack or localstack",
-        "stage": "stage",
-    }
-)
-def consumer(
-    c: Context,
-    name: str = "",
-    scopes: str = "",
-    remove: str = "",
-    show_secret: bool = False,
-    target: str = "aws",
-    stage: str = "dev",
-) -> None:
-    """Give a calling service its own OAuth client (--name), remove one (--remove), or list them (neither)."""
-    from devkit import consumers
-    from devkit.auth import READ_SCOPE, client_secret, parse_scopes
-
-    engine, values = deployed(target, stage)
-    if name and remove:
-        raise Exit("Pass --name to create a consumer or --remove to delete one, not both.")
-    if remove:
-        consumers.remove_consumer(engine, values, remove)
-        say(f"Removed app client {remove}.")
-        return
-    if not name:
-        listed = consumers.list_consumers(engine, values)
-        ui.table(
-            ("Consumer", "Client id", "Scopes"),
-            [(item.name, item.client_id, " ".join(item.scopes)) for item in listed],
-        )
-        say(f"{len(listed)} consumer(s) on {stack_name(stage)} ({target}).")
-        return
-    created = consumers.create_consumer(engine, values, name, parse_scopes(scopes, default=(READ_SCOPE,)))
-    say(f"Consumer {created.name}: client id {created.client_id}, scopes {' '.join(created.scopes)}")
-    say(f"Token endpoint: {values['TokenUrl']} (grant_type=client_credentials, HTTP Basic client auth)")
-    if show_secret:
-        say(f"Client secret: {client_secret(engine, values['UserPoolId'], created.client_id)}")
-    else:
-        say(
-            "Secret not shown: hand it over with --show-secret, or read it with cognito-idp describe-user-pool-client."
-        )
-
-
-@command(
-    help={
         "owner": "app client id that becomes the owner of every purchase without one (required)",
-        "target": "aws (default), ministack or localstack",
-        "stage": "stage (default dev)",
     }
 )
-def backfill_owners(c: Context, owner: str = "", target: str = "aws", stage: str = "dev") -> None:
+def backfill_owners(c: Context, owner: str = "", target: str = "ministack", stage: str = "dev") -> None:
     """Give purchases stored before owners were kept an owner (--owner) and a place in their owner's list."""
-    from devkit.owners import backfill_owners as backfill
+    from devkit.stack.owners import backfill_owners as backfill
 
     if not owner:
         raise Exit(
@@ -136,14 +77,12 @@ def backfill_owners(c: Context, owner: str = "", target: str = "aws", stage: str
 
 @command(
     help={
-        "target": "ministack (default), localstack or aws",
-        "stage": "stage (default dev)",
         "redrive": "move the messages back to the queue",
     }
 )
 def dlq(c: Context, target: str = "ministack", stage: str = "dev", redrive: bool = False) -> None:
     """List the dead-letter queue's messages, or move them back to the queue."""
-    from devkit import dlq as dead_letters
+    from devkit.stack import dlq as dead_letters
 
     engine, values = deployed(target, stage)
     if redrive:
@@ -173,13 +112,12 @@ def dlq(c: Context, target: str = "ministack", stage: str = "dev", redrive: bool
     help={
         "out": "file to write (default openapi.json; - for stdout)",
         "target": "engine whose running stack's URL goes into `servers` (default ministack; none if not deployed)",
-        "stage": "stage (default dev)",
     }
 )
 def openapi(c: Context, out: str = "openapi.json", target: str = "ministack", stage: str = "dev") -> None:
     """Write the API's OpenAPI description, generated from the purchase schema."""
-    from devkit.openapi import openapi_document, stage_url
-    from devkit.outputs import reachable_outputs
+    from devkit.checks.openapi import openapi_document, stage_url
+    from devkit.stack.outputs import reachable_outputs
 
     try:
         values = reachable_outputs(engine_named(target), check_stage(stage))
@@ -197,14 +135,12 @@ def openapi(c: Context, out: str = "openapi.json", target: str = "ministack", st
 
 @command(
     help={
-        "target": "ministack (default), localstack or aws",
-        "stage": "stage (default dev)",
         "bench": "instead: time N writes from 202 to notification received (p50/p95, warm)",
     }
 )
 def notifications(c: Context, target: str = "ministack", stage: str = "dev", bench: int = 0) -> None:
     """Print purchase notifications (created / updated / deleted) as they are pushed, until Ctrl-C."""
-    from devkit.notifications import watch
+    from devkit.stack.notifications import watch
 
     engine, values = deployed(target, stage)
     if bench:
@@ -221,8 +157,6 @@ def notifications(c: Context, target: str = "ministack", stage: str = "dev", ben
 @command(
     help={
         "port": "port on 127.0.0.1 (default 0: a free one)",
-        "target": "ministack (default), localstack or aws",
-        "stage": "stage (default dev)",
         "open": "also open the console in your browser",
     }
 )
@@ -232,8 +166,8 @@ def console(
     """Serve the web console (purchases, live changes, queue, dead letters) on 127.0.0.1 until Ctrl-C."""
     import webbrowser
 
-    from devkit.auth import READ_WRITE_SCOPES, access_token
     from devkit.console.server import ConsoleServer, ConsoleTarget
+    from devkit.stack.auth import READ_WRITE_SCOPES, access_token
 
     engine, values = deployed(target, stage)
     access_token(engine, values, READ_WRITE_SCOPES)  # fail now, with what to do, rather than in the browser

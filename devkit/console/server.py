@@ -1,7 +1,7 @@
 """The console's small local server: static files from `static/` plus a JSON API that proxies exactly what the
 page needs (the purchase API, queue and DLQ depth, DLQ inspection and redrive, a WebSocket URL).
 
-The browser never sees a client secret: this process obtains short-lived tokens (devkit.auth) and adds them to
+The browser never sees a client secret: this process obtains short-lived tokens (devkit.stack.auth) and adds them to
 the calls it proxies; the page only gets a read token inside the WebSocket URL it connects to. It listens on
 127.0.0.1 only and answers only requests addressed to that host (no DNS rebinding). Any local process can reach
 a loopback port, so every `/api/*` call must carry the per-run key printed in the console's URL (the page reads it
@@ -30,12 +30,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Final
 
-from devkit import dlq, queues
-from devkit.auth import READ_WRITE_SCOPES, authorization_header
+from devkit.core.http import Reply, call
+from devkit.core.project import ToolingError
 from devkit.engines import Engine
-from devkit.http import Reply, call
-from devkit.notifications import socket_url
-from devkit.project import ToolingError
+from devkit.stack import dlq, queues
+from devkit.stack.auth import READ_WRITE_SCOPES, authorization_header
+from devkit.stack.notifications import socket_url
 
 STATIC: Final = Path(__file__).with_name("static")
 # State-changing calls must carry this header: browsers send it cross-origin only after a CORS preflight, which

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from devkit.project import ENGINES, ToolingError
+from devkit.core.project import ENGINES, ToolingError
 
 if TYPE_CHECKING:
     import boto3

@@ -8,8 +8,8 @@ from typing import Any
 
 import boto3
 
+from devkit.core.project import ToolingError
 from devkit.engines import EngineStatus
-from devkit.project import ToolingError
 
 
 @dataclass

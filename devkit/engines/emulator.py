@@ -1,4 +1,5 @@
-"""What the two emulators share: a loopback endpoint, throwaway credentials and URL rewriting."""
+"""What the two emulators share: a loopback endpoint, throwaway credentials, URL rewriting, and the check that a
+stack the emulator restored from its saved state still has its resources."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
-from devkit.project import EMULATOR_ACCESS_KEY, EMULATOR_REGION
+from devkit.core.project import EMULATOR_ACCESS_KEY, EMULATOR_REGION, ToolingError
+from devkit.engines import Engine
 
 # Local stages use a short writer timeout and visibility timeout so a poison message reaches the DLQ in seconds
 # (3 receives x visibility), and tracing off because no X-Ray daemon listens. AWS's "visibility >= 6x timeout"
@@ -102,3 +105,42 @@ class Emulator:
                 return body
         except (OSError, ValueError, urllib.error.URLError):
             return None
+
+
+def stack_statuses(engine: Engine) -> list[tuple[str, str]]:
+    """The name and status of every stack the engine holds."""
+    stacks = engine.client("cloudformation").describe_stacks().get("Stacks", [])
+    return [(stack["StackName"], stack["StackStatus"]) for stack in stacks]
+
+
+def missing_resources(engine: Engine, name: str) -> list[str]:
+    """The stack's table, queues and functions that CloudFormation lists but the engine does not have (an
+    emulator whose saved state lost a service's file comes back with the stack and without its resources)."""
+    resources = engine.client("cloudformation").describe_stack_resources(StackName=name)["StackResources"]
+    checks: dict[str, tuple[str, str, str]] = {
+        "AWS::DynamoDB::Table": ("dynamodb", "describe_table", "TableName"),
+        "AWS::SQS::Queue": ("sqs", "get_queue_attributes", "QueueUrl"),
+        "AWS::Lambda::Function": ("lambda", "get_function_configuration", "FunctionName"),
+    }
+    missing = []
+    for resource in resources:
+        if resource["ResourceType"] not in checks:
+            continue
+        service, operation, parameter = checks[resource["ResourceType"]]
+        physical = resource.get("PhysicalResourceId", "")
+        try:
+            getattr(engine.client(service), operation)(**{parameter: engine.reachable_url(physical)})
+        except ClientError:
+            missing.append(f"{resource['LogicalResourceId']} ({physical})")
+    return missing
+
+
+def check_stack_intact(engine: Engine, name: str) -> None:
+    """A ToolingError naming what is missing when the engine lost part of a stack it says exists."""
+    missing = missing_resources(engine, name)
+    if missing:
+        raise ToolingError(
+            f"The engine says stack {name} exists, but it has no {', '.join(missing)}: its saved state is "
+            "damaged or incomplete. `invoke up --restore` puts back the last good backup of the local state; "
+            "`invoke up --fresh` starts empty (local data is lost)."
+        )

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from devkit.core.project import ROOT, ToolingError
+from devkit.core.waiting import DeadlineExceeded, wait_for
 from devkit.engines import EngineStatus
 from devkit.engines.emulator import Emulator
-from devkit.project import ROOT, ToolingError
-from devkit.waiting import DeadlineExceeded, wait_for
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 SERVICE = "localstack"
@@ -47,7 +47,7 @@ def _docker_client() -> Any:
     except DockerException:
         raise ToolingError(
             "No Docker engine is running, and LocalStack needs one. Start Docker, or use the default engine, "
-            "which needs no Docker: `invoke up` (or `invoke up --engine ministack`)."
+            "which needs no Docker: `invoke up` (or `invoke up --target ministack`)."
         ) from None
     return client
 

@@ -10,11 +10,11 @@ import pytest
 from e2e.conftest import _load_outputs
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
-from devkit.auth import READ_WRITE_SCOPES, access_token
-from devkit.browser import CHROMIUM_ARGS, find_chromium
+from devkit.checks.browser import CHROMIUM_ARGS, find_chromium
 from devkit.console.server import ConsoleServer, ConsoleTarget
+from devkit.core.project import LOCAL
 from devkit.engines import Engine, engine_from_outputs
-from devkit.project import LOCAL
+from devkit.stack.auth import READ_WRITE_SCOPES, access_token
 
 ARTIFACTS = LOCAL / "artifacts"
 

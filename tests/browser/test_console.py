@@ -10,7 +10,7 @@ from typing import Any
 from e2e.support import make_purchase, unique_token
 from playwright.sync_api import Page, expect
 
-from devkit.http import call
+from devkit.core.http import call
 
 from .conftest import ARTIFACTS
 

@@ -10,9 +10,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from devkit.auth import READ_WRITE_SCOPES, client_secret, request_token
+from devkit.core.project import ToolingError
 from devkit.engines import Engine
-from devkit.project import ToolingError
+from devkit.stack.auth import READ_WRITE_SCOPES, client_secret, request_token
 
 from .support import eventually, unique_token
 

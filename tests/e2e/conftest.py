@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from devkit.auth import authorization_header
 from devkit.engines import Engine, engine_from_outputs
+from devkit.stack.auth import authorization_header
 
 from .support import Api, Stack, make_purchase, unique_token
 
@@ -51,9 +51,9 @@ def _load_outputs() -> dict[str, Any]:
         except (OSError, ValueError) as error:
             problem = f"E2E_OUTPUTS={path} is not a readable `invoke outputs --json` file: {error}"
     else:
+        from devkit.core.project import ToolingError, check_stage
         from devkit.engines import get_engine
-        from devkit.outputs import reachable_outputs
-        from devkit.project import ToolingError, check_stage
+        from devkit.stack.outputs import reachable_outputs
 
         target = os.environ.get("E2E_TARGET", "ministack")
         stage = os.environ.get("E2E_STAGE", "dev")

@@ -16,9 +16,9 @@ from urllib.parse import urljoin
 
 from boto3.dynamodb.types import TypeDeserializer
 
-from devkit import queues
-from devkit.http import Reply, call
-from devkit.waiting import wait_for
+from devkit.core.http import Reply, call
+from devkit.core.waiting import wait_for
+from devkit.stack import queues
 
 T = TypeVar("T")
 

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from devkit.auth import READ_SCOPE, WRITE_SCOPE, access_token
 from devkit.engines import Engine
+from devkit.stack.auth import READ_SCOPE, WRITE_SCOPE, access_token
 
 from .auth_tokens import app_client, claims, foreign_pool, tampered, token_for, unsigned
 from .support import Api, Stack, eventually, make_purchase, unique_token

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from devkit import dlq
 from devkit.engines import Engine
+from devkit.stack import dlq
 
 from .messages import new_id, stamp_after, write_message
 from .support import Api, Stack, eventually, unique_token

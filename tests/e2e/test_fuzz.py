@@ -1,4 +1,4 @@
-"""Property-based fuzzing of the running API with schemathesis, from the OpenAPI document `devkit.openapi` builds
+"""Property-based fuzzing of the running API with schemathesis, from the OpenAPI document `devkit.checks.openapi` builds
 out of the same JSON Schema the handlers validate with.
 
 Properties: no request, valid or not, gets a 5xx; no request that breaks the document is accepted (2xx); and
@@ -22,7 +22,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from devkit.openapi import openapi_document, stage_url
+from devkit.checks.openapi import openapi_document, stage_url
 
 # E2E_FUZZ_EXAMPLES raises it for a deeper run; the default keeps the whole suite well under a minute.
 MAX_EXAMPLES = int(os.environ.get("E2E_FUZZ_EXAMPLES", "15"))

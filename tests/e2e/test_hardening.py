@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from devkit.engines import Engine
-from devkit.tombstones import remove_items, seed_tombstones
+from devkit.stack.tombstones import remove_items, seed_tombstones
 
 from .messages import new_id, stamp_after, write_message
 from .support import Api, Stack, eventually, make_purchase, next_link

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
-from devkit.auth import READ_WRITE_SCOPES, access_token
-from devkit.consumers import create_consumer, remove_consumer
 from devkit.engines import Engine
+from devkit.stack.auth import READ_WRITE_SCOPES, access_token
+from devkit.stack.consumers import create_consumer, remove_consumer
 from purchases.idempotency import KEY_PREFIX, idempotency_config, idempotent_request
 from purchases.rules import parse_purchase
 

@@ -14,10 +14,10 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from devkit.auth import READ_SCOPE, READ_WRITE_SCOPES, WRITE_SCOPE, access_token, development_client_id
+from devkit.core.http import Reply, call
 from devkit.engines import Engine
-from devkit.http import Reply, call
-from devkit.notifications import Listener, handshake_status, of_purchase, socket_url
+from devkit.stack.auth import READ_SCOPE, READ_WRITE_SCOPES, WRITE_SCOPE, access_token, development_client_id
+from devkit.stack.notifications import Listener, handshake_status, of_purchase, socket_url
 
 from .support import BOOKKEEPING_FIELDS, eventually, same_purchase
 

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from devkit.auth import READ_SCOPE, WRITE_SCOPE, access_token
-from devkit.consumers import Consumer, create_consumer, remove_consumer
+from devkit.core.http import call
+from devkit.core.project import ToolingError
 from devkit.engines import Engine
-from devkit.http import call
-from devkit.notifications import Listener, handshake_status, of_purchase, socket_url
-from devkit.project import ToolingError
+from devkit.stack.auth import READ_SCOPE, WRITE_SCOPE, access_token
+from devkit.stack.consumers import Consumer, create_consumer, remove_consumer
+from devkit.stack.notifications import Listener, handshake_status, of_purchase, socket_url
 
 from .support import eventually, unique_token
 from .test_notifications import NOTIFICATION_DEADLINE, AuthorizedApi

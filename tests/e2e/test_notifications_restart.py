@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
+from devkit.core.http import call
+from devkit.core.waiting import wait_for
 from devkit.engines import Engine
 from devkit.engines.ministack import MiniStack
-from devkit.http import call
-from devkit.notifications import Listener, of_purchase, socket_url
-from devkit.waiting import wait_for
+from devkit.stack.notifications import Listener, of_purchase, socket_url
 
 from .support import make_purchase
 from .test_notifications import NOTIFICATION_DEADLINE, AuthorizedApi
@@ -51,7 +51,7 @@ def _created(listener: Listener, purchase_id: str) -> None:
 def test_notifications_keep_flowing_after_an_engine_restart(
     outputs: dict[str, Any], engine: Engine, local_engine: MiniStack
 ) -> None:
-    from devkit.auth import READ_WRITE_SCOPES, access_token, forget_tokens
+    from devkit.stack.auth import READ_WRITE_SCOPES, access_token, forget_tokens
 
     api = AuthorizedApi(
         outputs["ProductPurchaseApi"], lambda: access_token(engine, outputs, READ_WRITE_SCOPES)

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from devkit.auth import ADMIN_SCOPE, READ_SCOPE, READ_WRITE_SCOPES, WRITE_SCOPE, access_token
 from devkit.engines import Engine
+from devkit.stack.auth import ADMIN_SCOPE, READ_SCOPE, READ_WRITE_SCOPES, WRITE_SCOPE, access_token
 
 from .auth_tokens import app_client, claims, token_for
 from .support import Api, Stack, eventually

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from devkit.http import Reply
+from devkit.core.http import Reply
 
 from .support import Api, Stack, make_purchase
 

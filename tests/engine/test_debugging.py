@@ -16,14 +16,14 @@ from dataclasses import dataclass
 
 import pytest
 
-from devkit.auth import READ_WRITE_SCOPES, authorization_header, forget_tokens
-from devkit.debugging import describe_sessions, sessions
+from devkit.core.http import Reply, call
+from devkit.core.project import ROOT
+from devkit.core.waiting import wait_for
+from devkit.engines.debugging import describe_sessions, sessions
+from devkit.engines.lifecycle import start_local
 from devkit.engines.ministack import MiniStack, free_port, port_is_free
-from devkit.http import Reply, call
-from devkit.local_engine import start_local
-from devkit.outputs import reachable_outputs
-from devkit.project import ROOT
-from devkit.waiting import wait_for
+from devkit.stack.auth import READ_WRITE_SCOPES, authorization_header, forget_tokens
+from devkit.stack.outputs import reachable_outputs
 
 STAGE = "dev"
 # Every wait is bounded: a request through the API, `invoke debug` starting or ending, the debug port opening or
@@ -34,7 +34,7 @@ SESSION_TIMEOUT = 30.0
 
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MiniStack]:
-    from devkit.warm import deploy_and_warm
+    from devkit.delivery.warm import deploy_and_warm
 
     # In a folder of its own, as the project's `.local`: `invoke debug` run with PURCHASE_LOCAL_DIR finds it.
     private = MiniStack(port=free_port(), state_dir=tmp_path_factory.mktemp("debugging") / "ministack")

@@ -16,10 +16,10 @@ from pathlib import Path
 import psutil
 import pytest
 
+from devkit.core.project import ToolingError
+from devkit.core.waiting import wait_for
 from devkit.engines.ministack import SAVE_INTERVAL, MiniStack, free_port
 from devkit.engines.ministack import state as ministack_state
-from devkit.project import ToolingError
-from devkit.waiting import wait_for
 
 TABLE = "local-data"
 # The bound: a killed engine loses at most the writes of its last 5 s.

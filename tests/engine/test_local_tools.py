@@ -13,15 +13,15 @@ from typing import Any
 
 import pytest
 
-from devkit import debugging, snapshots
-from devkit.auth import ADMIN_SCOPE, READ_WRITE_SCOPES, authorization_header, forget_tokens
+from devkit.core.http import Reply, call
+from devkit.core.project import HANDLERS, stack_name
+from devkit.core.waiting import wait_for
+from devkit.engines import debugging, snapshots
 from devkit.engines.ministack import MiniStack, free_port
-from devkit.http import Reply, call
-from devkit.notifications import Listener, Received, of_purchase, socket_url
-from devkit.outputs import reachable_outputs
-from devkit.project import HANDLERS, stack_name
-from devkit.stacks import function_named
-from devkit.waiting import wait_for
+from devkit.stack.auth import ADMIN_SCOPE, READ_WRITE_SCOPES, authorization_header, forget_tokens
+from devkit.stack.notifications import Listener, Received, of_purchase, socket_url
+from devkit.stack.outputs import reachable_outputs
+from devkit.stack.stacks import function_named
 from seed.send import load_samples
 
 from .dap import DapClient
@@ -40,7 +40,7 @@ CHANGES_BEFORE_SAVE = 3
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MiniStack]:
-    from devkit.warm import deploy_and_warm
+    from devkit.delivery.warm import deploy_and_warm
 
     private = MiniStack(port=free_port(), state_dir=tmp_path_factory.mktemp("tools") / "ministack")
     private.state_dir.mkdir()
@@ -184,7 +184,7 @@ def test_a_loaded_snapshot_brings_the_saved_data_back_and_the_stack_keeps_workin
 
 
 def test_snapshot_mistakes_are_refused_without_touching_anything(engine: MiniStack) -> None:
-    from devkit.project import ToolingError
+    from devkit.core.project import ToolingError
 
     before: Any = sorted(item.name for item in snapshots.list_snapshots(engine))
     with pytest.raises(ToolingError, match="Invalid snapshot name"):
@@ -201,8 +201,8 @@ def test_snapshot_mistakes_are_refused_without_touching_anything(engine: MiniSta
 def test_a_sample_post_event_invoked_on_the_senders_live_alias_is_accepted_and_applied(
     engine: MiniStack,
 ) -> None:
-    from devkit.events import sample_event
-    from devkit.invoking import invoke, read_event
+    from devkit.stack.events import sample_event
+    from devkit.stack.invoking import invoke, read_event
 
     # Given `invoke event api-post`, read back as `invoke call --event -` reads it
     event = read_event("-", io.StringIO(json.dumps(sample_event("api-post"))))

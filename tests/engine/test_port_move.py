@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from devkit.auth import authorization_header
+from devkit.core.http import call
+from devkit.core.project import stack_name
+from devkit.delivery.warm import deploy_and_warm
+from devkit.engines.lifecycle import start_local
 from devkit.engines.ministack import MiniStack, free_port
-from devkit.http import call
-from devkit.local_engine import start_local
-from devkit.project import stack_name
-from devkit.stacks import stack_functions
-from devkit.warm import deploy_and_warm
+from devkit.stack.auth import authorization_header
+from devkit.stack.stacks import stack_functions
 from seed.send import send_samples
 
 STAGE = "dev"

@@ -69,7 +69,7 @@ def table_from_template(
 ) -> Table:
     """A fresh moto table shaped like the template's table `logical_id` (read from template.yaml): its key and its
     indexes, under a name no other test uses."""
-    from devkit.template import load_template
+    from devkit.core.template import load_template
 
     properties: dict[str, Any] = load_template()["Resources"][logical_id]["Properties"]
     return dynamodb_resource.create_table(

@@ -380,7 +380,7 @@ def test_accepted_means_storable_and_refused_means_400_with_field_errors(
 
 def test_the_openapi_document_states_the_same_limits() -> None:
     # Given the OpenAPI description schemathesis and clients read
-    from devkit.openapi import openapi_document
+    from devkit.checks.openapi import openapi_document
 
     purchase = openapi_document()["components"]["schemas"]["Purchase"]["properties"]
     # Then it carries the schema's limits: the TotalPrice maximum, the time range and the character rules

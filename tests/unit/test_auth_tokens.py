@@ -1,4 +1,4 @@
-"""devkit.auth without an engine: a token endpoint on loopback and a stand-in for the Cognito API."""
+"""devkit.stack.auth without an engine: a token endpoint on loopback and a stand-in for the Cognito API."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from urllib.parse import parse_qs
 import pytest
 from botocore.exceptions import ClientError
 
-from devkit import auth
-from devkit.project import ToolingError
+from devkit.core.project import ToolingError
+from devkit.stack import auth
 
 SECRET = "s3cr3t-never-printed"
 

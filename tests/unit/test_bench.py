@@ -30,7 +30,7 @@ from devkit.bench.report import (
     to_json,
 )
 from devkit.bench.stats import Distribution, account_writes, percentile, rate
-from devkit.waiting import wait_for
+from devkit.core.waiting import wait_for
 from purchases.rules import parse_purchase
 
 MIB = 1024 * 1024

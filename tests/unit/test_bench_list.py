@@ -9,7 +9,7 @@ import pytest
 
 from devkit.bench.listing import ListBenchReport, next_target
 from devkit.bench.stats import Distribution
-from devkit.tombstones import remove_items, seed_tombstones
+from devkit.stack.tombstones import remove_items, seed_tombstones
 from purchases.adapters.dynamodb import LISTED, DynamoDbPurchaseStore
 
 if TYPE_CHECKING:

@@ -9,9 +9,14 @@ import pytest
 from cfnlint.api import ManualArgs, lint_file
 from test_template import TEMPLATE, Stack, as_list, sam_transform
 
-from devkit.delivery import BOOTSTRAP_TEMPLATE, PipelineResources, bootstrap_parameters, pipeline_resources
-from devkit.project import ToolingError
-from devkit.template import load_template
+from devkit.core.project import ToolingError
+from devkit.core.template import load_template
+from devkit.delivery.aws import (
+    BOOTSTRAP_TEMPLATE,
+    PipelineResources,
+    bootstrap_parameters,
+    pipeline_resources,
+)
 
 REPOSITORY = "example-org/product-purchase"
 
@@ -220,7 +225,7 @@ def test_given_the_outputs_then_they_are_what_the_tasks_and_the_workflow_read(st
     }
 
 
-# ---------------------------------------------------------------------------------------------- devkit.delivery
+# ---------------------------------------------------------------------------------------------- devkit.delivery.aws
 
 
 class _FakeCloudFormation:
@@ -514,7 +519,7 @@ def test_given_the_service_stack_then_every_role_carries_the_boundary_it_is_give
 
 
 def test_given_the_service_stack_then_what_the_execution_role_checks_by_tag_carries_the_stacks_tag() -> None:
-    from devkit.project import stack_name
+    from devkit.core.project import stack_name
 
     # The bootstrap's condition value, product-purchase-<stage>, is the stack's name
     assert stack_name("qa") == "product-purchase-qa"

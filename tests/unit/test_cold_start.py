@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from devkit.bench.cold_start import HANDLER_MODULES, measure_cold_starts
-from devkit.project import ToolingError
+from devkit.core.project import ToolingError
 
 
 def test_each_handler_is_timed_in_its_own_interpreter() -> None:

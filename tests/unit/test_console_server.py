@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from devkit import dlq, queues
 from devkit.console import server as console
 from devkit.console.server import CSRF_HEADER, KEY_HEADER, ConsoleServer, ConsoleTarget, next_cursor
-from devkit.http import Reply
+from devkit.core.http import Reply
+from devkit.stack import dlq, queues
 
 OUTPUTS = {
     "ProductPurchaseApi": "http://api.invalid/dev/product-purchase/",

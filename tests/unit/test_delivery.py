@@ -14,16 +14,16 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from devkit import deploy
-from devkit.delivery import (
+from devkit.core.project import ToolingError
+from devkit.delivery import deploy
+from devkit.delivery.aws import (
     PipelineResources,
     deploy_stage,
     follow_stack_update,
     new_change_set,
     stop_running_deployments,
 )
-from devkit.packaging import CodeBundle
-from devkit.project import ToolingError
+from devkit.delivery.packaging import CodeBundle
 
 STACK = "product-purchase-prod"
 SINCE = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)

@@ -18,8 +18,8 @@ from test_template import (
     sam_transform,
 )
 
+from devkit.core.template import load_template, with_parameter_defaults
 from devkit.engines.emulator import EMULATOR_STAGE_PARAMETERS
-from devkit.template import load_template, with_parameter_defaults
 
 ALIAS = "live"
 ALARM_TOPIC = [{"Ref": "AlarmTopic"}]

@@ -18,12 +18,12 @@ import pytest
 import yaml
 from docker.errors import DockerException
 
+from devkit.core.project import ToolingError
+from devkit.core.waiting import wait_for
 from devkit.engines import engine_from_outputs, get_engine
 from devkit.engines.localstack import COMPOSE_FILE, LocalStack
 from devkit.engines.ministack import DEFAULT_PORT, MiniStack
 from devkit.engines.ministack.engine import LAUNCHER, _has_exited
-from devkit.project import ToolingError
-from devkit.waiting import wait_for
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +127,7 @@ SERVICE_OF_NAMESPACE = {
 
 
 def _services_the_stack_uses() -> set[str]:
-    from devkit.template import load_template
+    from devkit.core.template import load_template
 
     resources = load_template()["Resources"].values()
     services = {"s3", "sts"}  # the deploy uploads the code and the template to S3; every client asks STS

@@ -280,7 +280,7 @@ class _FakeResource:
 
 
 def test_local_stages_get_the_slow_record_hook_except_prod() -> None:
-    from devkit.deploy import local_stage_parameters
+    from devkit.delivery.deploy import local_stage_parameters
     from devkit.engines.ministack import MiniStack
 
     engine = MiniStack(port=4999)

@@ -14,12 +14,12 @@ from botocore.exceptions import ClientError, EndpointConnectionError, NoCredenti
 from invoke.context import Context
 from invoke.exceptions import Exit
 
-from devkit import ui
 from devkit.commands import command
-from devkit.events import BUILDERS, CLAIMS, FOR_FUNCTION, SAMPLE_ID, sample_event
-from devkit.invoking import read_event
-from devkit.project import ToolingError
-from devkit.snapshots import automatic_name, check_name, human_size
+from devkit.core import ui
+from devkit.core.project import ToolingError
+from devkit.engines.snapshots import automatic_name, check_name, human_size
+from devkit.stack.events import BUILDERS, CLAIMS, FOR_FUNCTION, SAMPLE_ID, sample_event
+from devkit.stack.invoking import read_event
 from purchases import api
 from purchases.messages import WriteAction, decode_message
 from purchases.rules import parse_purchase

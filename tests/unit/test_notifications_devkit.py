@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from devkit.core.project import ToolingError
 from devkit.engines.ministack import MiniStack
-from devkit.notifications import Received, format_notification, socket_url
-from devkit.project import ToolingError
+from devkit.stack.notifications import Received, format_notification, socket_url
 
 
 def test_given_an_aws_shaped_websocket_url_then_the_emulator_serves_it_on_ws() -> None:

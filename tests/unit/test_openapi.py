@@ -13,7 +13,7 @@ import schemathesis
 from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.definitions import OPENAPI_30
 
-from devkit.openapi import (
+from devkit.checks.openapi import (
     PURCHASE_SCHEMA_FILE,
     load_purchase_schema,
     openapi_document,

@@ -1,4 +1,4 @@
-"""`invoke backfill-owners` (devkit.owners) and `invoke consumer`'s scopes (devkit.consumers, devkit.auth), on moto."""
+"""`invoke backfill-owners` (devkit.stack.owners) and `invoke consumer`'s scopes (devkit.stack.consumers, devkit.stack.auth), on moto."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from devkit import auth, consumers
-from devkit.owners import backfill_owners
-from devkit.project import ToolingError
+from devkit.core.project import ToolingError
+from devkit.stack import auth, consumers
+from devkit.stack.owners import backfill_owners
 from purchases.adapters.dynamodb import CLIENT_ID, LISTED, LISTED_FOR, DynamoDbPurchaseStore
 from purchases.messages import WriteAction, WriteMessage
 from purchases.rules import parse_purchase

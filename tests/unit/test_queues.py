@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from devkit import queues
+from devkit.stack import queues
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

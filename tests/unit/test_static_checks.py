@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from devkit import static_checks
-from devkit.project import ToolingError
+from devkit.checks import lint as static_checks
+from devkit.core.project import ToolingError
 
 
 def test_given_both_templates_then_the_sam_translator_accepts_them() -> None:

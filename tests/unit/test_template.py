@@ -15,7 +15,7 @@ import pytest
 from cfnlint.api import ManualArgs, lint_file
 from samtranslator.translator.transform import transform
 
-from devkit.template import dump_template, load_template, parse_template
+from devkit.core.template import dump_template, load_template, parse_template
 from purchases.adapters.clients import API_CALLS, WRITER_CALLS
 from purchases.adapters.dynamodb import (
     CLIENT_ID,
@@ -281,7 +281,7 @@ def stack(request: pytest.FixtureRequest, dev: Stack, prod: Stack) -> Stack:
     return dev if request.param == "dev" else prod
 
 
-# ---------------------------------------------------------------------------------------------- devkit.template
+# ---------------------------------------------------------------------------------------------- devkit.core.template
 
 
 def test_given_short_form_tags_when_parsed_then_they_become_long_form_intrinsics() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from test_template import DEV, PROD_WITH_DOMAIN, TEMPLATE, Stack, grants, sam_transform
 
-from devkit.template import load_template
+from devkit.core.template import load_template
 
 
 @pytest.fixture(scope="module", params=["dev", "prod"])

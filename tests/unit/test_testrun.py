@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from devkit.testrun import JobFailed, running_jobs
-from devkit.waiting import wait_for
+from devkit.checks.testrun import JobFailed, running_jobs
+from devkit.core.waiting import wait_for
 
 
 class Screen:

@@ -13,8 +13,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 import sender
 import writer
 import writer_with_hooks
-from devkit.events import preflight_event
-from devkit.warm import WRITER_WITH_HOOKS
+from devkit.delivery.warm import WRITER_WITH_HOOKS
+from devkit.stack.events import preflight_event
 from purchases.faults import FaultInjector
 from purchases.warm_up import WARM_UP_BODY, is_warm_up_body, without_warm_ups
 

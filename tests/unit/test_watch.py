@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from devkit import watch
-from devkit.waiting import wait_for
+from devkit.core.waiting import wait_for
+from devkit.delivery import watch
 
 # Bounds, not timings: how long the watcher may take to start and to report a change.
 DEADLINE = 20.0

@@ -21,12 +21,12 @@ from typing import Any
 
 import psutil
 
+from devkit.core.project import EMULATOR_ACCESS_KEY, EMULATOR_REGION, LOCAL, ToolingError
+from devkit.core.waiting import DeadlineExceeded, wait_for
 from devkit.engines import EngineStatus
-from devkit.engines.emulator import Emulator
+from devkit.engines.emulator import Emulator, check_stack_intact, stack_statuses
 from devkit.engines.ministack import state as ministack_state
 from devkit.engines.ministack.launcher import FINAL_SAVE_FAILED
-from devkit.project import EMULATOR_ACCESS_KEY, EMULATOR_REGION, LOCAL, ToolingError
-from devkit.waiting import DeadlineExceeded, wait_for
 
 DEFAULT_PORT = 4566
 # Only what the stack uses: fewer services load faster and hold less memory.
@@ -235,8 +235,6 @@ class MiniStack(Emulator):
 
     def _check_stacks(self) -> None:
         """Every stack the engine restored has its table, queues and functions (a state file can go missing)."""
-        from devkit.stacks import check_stack_intact, stack_statuses
-
         for name, status in stack_statuses(self):
             if status.endswith("_COMPLETE") and status != "DELETE_COMPLETE":
                 check_stack_intact(self, name)

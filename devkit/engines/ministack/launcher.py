@@ -12,7 +12,7 @@ setting for. Each calls the engine's own functions; nothing here emulates a serv
 - Prompt reaping: MiniStack's own reaper runs every 30 s, so a burst's surplus workers (~50 MB each) lived up to
   TTL + 30 s. Here the engine's `reap_idle_workers` runs every REAP_INTERVAL seconds.
 
-`POST /_devkit/snapshot` (`invoke snapshot save`): a save, then a copy of the saved state folder into the folder
+`POST /_devkit/snapshot` (`invoke snapshot.save`): a save, then a copy of the saved state folder into the folder
 the request names, both under the save lock, so the copy is one consistent save of every service.
 
 `/_devkit/debug` (`invoke debug`): the next workers of the functions named there start under debugpy, listening on

@@ -12,7 +12,7 @@ import shutil
 import time
 from pathlib import Path
 
-from devkit.project import ToolingError
+from devkit.core.project import ToolingError
 
 BACKUPS_KEPT = 5
 _PENDING = ".pending"
