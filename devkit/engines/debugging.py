@@ -57,7 +57,7 @@ class ActiveSession:
         )
         return (
             f"{self.function} ({self.function_name}) is under the debugger on 127.0.0.1:{self.port}: {owner}; "
-            f"`invoke debug {self.function} --off` puts it back."
+            f"`invoke debug.off {self.function}` puts it back."
         )
 
 
@@ -89,7 +89,7 @@ def start(
     if held is not None and held.owner_alive:
         raise ToolingError(
             f"{function} is already under the debugger on 127.0.0.1:{held.port} for `invoke debug` PID "
-            f"{held.owner}: attach to that one, or end it (Ctrl-C there, or `invoke debug {function} --off`)."
+            f"{held.owner}: attach to that one, or end it (Ctrl-C there, or `invoke debug.off {function}`)."
         )
     if not port_is_free(port):
         raise ToolingError(f"Port {port} is in use on 127.0.0.1: pick another one with --port.")
@@ -107,7 +107,7 @@ def start(
 def stop(engine: MiniStack, function: str, function_name: str, *, reason: str | None = None) -> bool:
     """End the function's session, wherever it was started; its debugged workers are killed (a request they
     hold fails). Whether there was one."""
-    return bool(engine.stop_debugging(function_name, reason=reason or f"`invoke debug {function} --off`"))
+    return bool(engine.stop_debugging(function_name, reason=reason or f"`invoke debug.off {function}`"))
 
 
 def end_all(engine: MiniStack) -> list[ActiveSession]:

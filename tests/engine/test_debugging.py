@@ -1,6 +1,6 @@
 """`invoke debug` never wedges the engine: a private MiniStack with the stack deployed, the reader under the real
 `invoke debug --wait` (a process of its own, as from another terminal) and a GET waiting for a debugger that never
-attaches. `invoke status` shows the session; `invoke debug --off`, the next `invoke up`, a killed `invoke debug`
+attaches. `invoke status` shows the session; `invoke debug.off`, the next `invoke up`, a killed `invoke debug`
 and `invoke down` each end it: the waiting request answers, the debug port closes, and the engine keeps serving (or,
 for `down`, stops as usual)."""
 
@@ -156,8 +156,8 @@ def test_status_shows_the_function_under_the_debugger_and_debug_off_ends_it(
     assert "reader (" in line and f"127.0.0.1:{debug_command.port}" in line
     assert f"PID {debug_command.process.pid} runs" in line
 
-    # When `invoke debug reader --off` runs
-    off = _invoke(engine, "debug", "reader", "--off")
+    # When `invoke debug.off reader` runs
+    off = _invoke(engine, "debug.off", "reader")
     out, _ = off.communicate(timeout=SESSION_TIMEOUT)
     assert off.returncode == 0, out
     assert "reader runs without the debugger again." in out
@@ -167,7 +167,7 @@ def test_status_shows_the_function_under_the_debugger_and_debug_off_ends_it(
     assert _answered(request, replies).status == 502
     _debug_port_closes(debug_command)
     code, said = debug_command.finished()
-    assert code == 0 and "The debugging of reader was ended by `invoke debug reader --off`." in said, said
+    assert code == 0 and "The debugging of reader was ended by `invoke debug.off reader`." in said, said
     assert not describe_sessions(engine)
     _serves_as_deployed(engine)
 

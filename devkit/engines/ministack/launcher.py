@@ -241,7 +241,7 @@ class Debugging:
     """The functions whose new workers start under debugpy, and the patches of the engine's worker spawning.
 
     A session belongs to the process that asked for it (`invoke debug`, its `owner`). It ends when that process
-    asks (Ctrl-C, `--off`), when `invoke up` or `invoke down` clears every session, when the owner is gone (killed
+    asks (Ctrl-C, `invoke debug.off`), when `invoke up` or `invoke down` clears every session, when the owner is gone (killed
     with SIGKILL, its terminal closed: nobody else would ever end it), and when the engine shuts down. Ending it
     kills the function's debugged workers, busy ones included: a request held at a breakpoint or waiting for a
     debugger then fails at once instead of keeping a thread of the engine, which would block its shutdown (the
