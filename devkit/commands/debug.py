@@ -34,7 +34,9 @@ def on(c: Context, function: str, port: int = 5678, wait: bool = False, stage: s
 def off(c: Context, function: str, stage: str = "dev") -> None:
     """Put a function back as it was after a debugging session (what Ctrl-C in `invoke debug` does)."""
     engine = _local_engine()
-    debugging.stop(engine, function_named(engine, stack_name(check_stage(stage)), function))
+    if not debugging.stop(engine, function, function_named(engine, stack_name(check_stage(stage)), function)):
+        say(f"{function} was not under the debugger.")
+        return
     say(f"{function} runs without the debugger again.")
 
 

@@ -97,6 +97,10 @@ def status(c: Context, target: str = "ministack") -> None:
         from devkit.engines.emulator import stack_statuses
 
         ui.table(("Stack", "Status"), stack_statuses(engine))
+        from devkit.engines.debugging import describe_sessions
+
+        for line in describe_sessions(engine):
+            say(line)
 
 
 @command(

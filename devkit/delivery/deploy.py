@@ -126,6 +126,11 @@ def apply_template(
     return "updated" if stack else "created"
 
 
+# An emulator finishes a code update within a second (MiniStack: 0.5 s); the waiter's default of a check per
+# second made every push wait a whole second per function, most of `up --watch`'s save-to-live time.
+_UPDATE_CHECKS = {"Delay": 0.1, "MaxAttempts": 600}
+
+
 def push_code(engine: Engine, name: str, bundle: CodeBundle | None = None) -> list[str]:
     """Make every function of the stack serve the code in handlers/; returns the functions updated.
 
@@ -154,7 +159,9 @@ def push_code(engine: Engine, name: str, bundle: CodeBundle | None = None) -> li
             != bundle.lambda_sha256
         ):
             lambda_client.update_function_code(FunctionName=function, ZipFile=bundle.data)
-            lambda_client.get_waiter("function_updated_v2").wait(FunctionName=function)
+            lambda_client.get_waiter("function_updated_v2").wait(
+                FunctionName=function, WaiterConfig=_UPDATE_CHECKS
+            )
         if aliases:
             version = lambda_client.publish_version(FunctionName=function, CodeSha256=bundle.lambda_sha256)[
                 "Version"

@@ -4,10 +4,14 @@ saved state moved to the port it now runs on."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from devkit.core import ui
 from devkit.core.project import ToolingError
 from devkit.engines import Engine
+
+if TYPE_CHECKING:
+    from devkit.engines.ministack import MiniStack
 
 
 def start_local(engine: Engine, *, fresh: bool, restore: bool, progress: Callable[[str], None]) -> None:
@@ -28,6 +32,7 @@ def start_local(engine: Engine, *, fresh: bool, restore: bool, progress: Callabl
             engine.start(fresh=fresh)
     if not isinstance(engine, MiniStack):
         return
+    _end_debugging(engine, progress)
     if engine.restored:
         backup, aside = engine.restored
         progress(
@@ -39,6 +44,15 @@ def start_local(engine: Engine, *, fresh: bool, restore: bool, progress: Callabl
             f"Moved the local stack from port {engine.moved_from} to {engine.port}: the queue URLs, stack outputs "
             "and functions' settings it saved now name the new port (`invoke up` keeps using it)."
         )
+
+
+def _end_debugging(engine: MiniStack, progress: Callable[[str], None]) -> None:
+    """A reused engine may still run functions under a debugger (an `invoke debug` left running elsewhere, or
+    one whose end the engine has not seen yet): `up` leaves the stack as deployed."""
+    from devkit.engines.debugging import end_all
+
+    for session in end_all(engine):
+        progress(f"Ended the debugging of {session.function} (it was on 127.0.0.1:{session.port}).")
 
 
 def stop_local(engine: Engine, *, purge: bool, force: bool) -> bool:

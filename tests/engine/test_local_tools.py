@@ -140,7 +140,7 @@ def test_a_debugger_attached_to_the_reader_stops_a_real_request_at_its_breakpoin
     finally:
         if client is not None:
             client.close()
-        debugging.stop(engine, reader)
+        debugging.stop(engine, "reader", reader)
 
     # And once the debugger is off, the function answers as before
     assert call("GET", api, headers=headers, timeout=REQUEST_TIMEOUT).status == 200

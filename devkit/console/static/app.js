@@ -86,13 +86,17 @@ function toast(message, kind = "") {
 function rowFor(purchase) {
   const tr = document.createElement("tr");
   tr.dataset.id = purchase.ProductPurchaseId;
-  const product = document.createElement("td");
+  // The product and customer share what the other columns leave, cut short with an ellipsis (the full text is
+  // the cell's tooltip), so the row's actions always fit.
+  const product = text("td", null, "text-col");
   product.append(text("span", purchase.ProductName, "product name"),
     text("span", purchase.ProductDescription || purchase.ProductId, "sub"));
+  product.title = [purchase.ProductName, purchase.ProductDescription || purchase.ProductId].join("\n");
   const category = document.createElement("td");
   category.append(text("span", purchase.Category, "tag"));
-  const customer = document.createElement("td");
+  const customer = text("td", null, "text-col");
   customer.append(text("span", purchase.CustomerName, "name"), text("span", purchase.CustomerId, "sub"));
+  customer.title = [purchase.CustomerName, purchase.CustomerId].join("\n");
   const actions = text("td", null, "actions-col");
   const edit = text("button", "Edit", "small ghost");
   edit.type = "button";

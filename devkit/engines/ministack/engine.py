@@ -50,6 +50,8 @@ _LAUNCHER_TAIL = f"{LAUNCHER.parent.name}/{LAUNCHER.name}"
 # Run by path, not `-m devkit...`: the engine process then imports neither devkit nor the project root.
 _LAUNCH = "import runpy, sys; runpy.run_path(sys.argv[1], run_name='__main__')"
 CONTROL = "/_devkit/"
+# Why the debug sessions ended, as their `invoke debug` reads it.
+STOPPING = "the engine stopping"
 
 
 def port_is_free(port: int) -> bool:
@@ -319,6 +321,7 @@ class MiniStack(Emulator):
         anyway) or `force` (the user chose to lose unsaved changes) kills an engine that does not stop in time."""
         process = self._our_process()
         if process:
+            self._end_debugging()
             careful = not (purge or force)
             if careful:
                 self._save_before_stop()
@@ -343,22 +346,41 @@ class MiniStack(Emulator):
         return self._control("POST", "snapshot", timeout=SAVE_TIMEOUT, body={"into": str(folder)})
 
     def debug_function(
-        self, function_name: str, *, port: int, wait: bool, code_dir: Path, debugpy_path: Path
+        self,
+        function_name: str,
+        *,
+        port: int,
+        wait: bool,
+        code_dir: Path,
+        debugpy_path: Path,
+        owner: int,
+        label: str,
     ) -> None:
         """The function's next workers start under debugpy (imported from `debugpy_path`) on 127.0.0.1:`port`,
-        running the code in `code_dir`."""
+        running the code in `code_dir`, until the process `owner` ends the session or is gone."""
         body = {
             "function": function_name,
             "port": port,
             "wait": wait,
             "code_dir": str(code_dir),
             "debugpy_path": str(debugpy_path),
+            "owner": owner,
+            "label": label,
         }
         self._control("POST", "debug", body=body)
 
-    def stop_debugging(self, function_name: str) -> None:
-        """The function's next workers start as usual again."""
-        self._control("DELETE", "debug", body={"function": function_name})
+    def debug_sessions(self) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+        """The functions under the debugger, by name (port, wait, owner: a PID, owner_alive, label, since), and
+        how each one's last session ended (owner, reason)."""
+        answer = self._control("GET", "debug")
+        return answer.get("debugging", {}), answer.get("endings", {})
+
+    def stop_debugging(self, function_name: str | None = None, *, reason: str) -> list[str]:
+        """The function's (default: every function's) debugged workers are killed, failing the requests they
+        hold, and its next workers start as usual again. Returns the functions that were under the debugger."""
+        body = {"reason": reason, **({"function": function_name} if function_name else {})}
+        ended: list[str] = self._control("DELETE", "debug", body=body).get("ended", [])
+        return ended
 
     def save_status(self) -> dict[str, Any]:
         """How the launcher's saves went so far: last good save, errors, counts and time spent."""
@@ -405,6 +427,14 @@ class MiniStack(Emulator):
             raise ToolingError(
                 f"MiniStack did not answer {method} {CONTROL}{route} ({error}); see {self.log_file()}."
             ) from None
+
+    def _end_debugging(self) -> None:
+        """A request held by a debugged worker (at a breakpoint, or waiting for a debugger) fails now, with an
+        answer, instead of keeping the engine from stopping."""
+        with contextlib.suppress(
+            ToolingError
+        ):  # not answering: the launcher ends the sessions as it shuts down
+            self.stop_debugging(reason=STOPPING)
 
     def _save_before_stop(self) -> None:
         try:

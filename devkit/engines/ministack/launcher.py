@@ -26,7 +26,9 @@ function whose runtime has no prepared interpreter fails to start, as a function
 127.0.0.1 at the port asked for, and run the project's own handler files (so a debugger's breakpoints in
 `handlers/` map 1:1), with a long timeout so that a stopped breakpoint does not time the invocation out. debugpy
 comes from a folder of its own, added to that worker's import path only. Turning it on or off drops the function's
-idle workers, so the very next invocation starts a fresh one.
+idle workers, so the very next invocation starts a fresh one. A session ends when asked, when the process that
+started it is gone, or when the engine stops; its debugged workers are killed then, so that no request waits on a
+debugger that will never come (see `Debugging`).
 
 `GET /_devkit/iam` (`invoke iam-report`): every IAM decision the engine made for a signed-in principal since it
 started (or since `DELETE /_devkit/iam`), counted per (principal, action, resource, decision). Recorded at the
@@ -224,6 +226,8 @@ class Saver:
 
 # While a debugger holds a function at a breakpoint, its invocation must not time out.
 DEBUG_TIMEOUT_SECONDS = 900
+# How often the launcher looks whether the process that started a debug session still runs.
+OWNER_CHECK_INTERVAL = 1.0
 # Put before MiniStack's Python worker script: start debugpy, then make the worker load the handler from the
 # project's folder instead of the unzipped copy (the first line the worker reads names the code folder).
 _DEBUG_PRELUDE = """
@@ -231,7 +235,8 @@ import json as _devkit_json, sys as _devkit_sys
 _devkit_sys.path.append({debugpy_path!r})
 try:
     import debugpy as _devkit_debugpy
-    _devkit_debugpy.listen(("127.0.0.1", {port}))
+    # In the worker itself, not in a separate adapter process: the port closes when the worker is killed.
+    _devkit_debugpy.listen(("127.0.0.1", {port}), in_process_debug_adapter=True)
     _devkit_sys.stderr.write("devkit: debugpy listens on 127.0.0.1:{port}\\n")
     if {wait}:
         _devkit_sys.stderr.write("devkit: waiting for a debugger to attach\\n")
@@ -315,18 +320,38 @@ class WorkerRuntimes:
 
 
 class Debugging:
-    """The functions whose new workers start under debugpy, and the patches of the engine's worker spawning."""
+    """The functions whose new workers start under debugpy, and the patches of the engine's worker spawning.
+
+    A session belongs to the process that asked for it (`invoke debug`, its `owner`). It ends when that process
+    asks (Ctrl-C, `invoke debug.off`), when `invoke up` or `invoke down` clears every session, when the owner is gone (killed
+    with SIGKILL, its terminal closed: nobody else would ever end it), and when the engine shuts down. Ending it
+    kills the function's debugged workers, busy ones included: a request held at a breakpoint or waiting for a
+    debugger then fails at once instead of keeping a thread of the engine, which would block its shutdown (the
+    event loop's executor waits for every thread) and keep the debug port open."""
 
     def __init__(self, runtime: Any) -> None:
         self.runtime = runtime
         self.functions: dict[str, dict[str, Any]] = {}
+        # The workers started under the debugger, by function: each goes when its session ends.
+        self._debugged: dict[str, list[Any]] = {}
+        # Debugged workers still starting (debugpy may be waiting for a client inside the engine's spawn) ...
+        self._starting: set[Any] = set()
+        # ... and those of them whose session ended meanwhile: killed again until their start gives up.
+        self._ended_while_starting: set[Any] = set()
+        # How each function's last session ended and whose it was: its `invoke debug` reads why it ended.
+        self.endings: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
         self._spawning = threading.local()
+        self._patch_spawning()
+
+    def _patch_spawning(self) -> None:
+        runtime = self.runtime
         original_spawn = runtime.Worker._spawn
         original_detect = runtime._detect_runtime_binary
         debugging = self
 
         def spawn(worker: Any) -> None:
-            settings = debugging.functions.get(worker.func_name)
+            settings = debugging._debugged_spawn(worker)
             if settings is None:
                 original_spawn(worker)
                 return
@@ -336,6 +361,7 @@ class Debugging:
                 original_spawn(worker)
             finally:
                 debugging._spawning.settings = None
+                debugging._started(worker)
 
         def detect(runtime_name: str) -> tuple[str, str]:
             binary, script = original_detect(runtime_name)
@@ -347,19 +373,110 @@ class Debugging:
         runtime.Worker._spawn = spawn
         runtime._detect_runtime_binary = detect
 
+    def _debugged_spawn(self, worker: Any) -> dict[str, Any] | None:
+        """The settings of the worker's function when it is under the debugger (the worker is then recorded)."""
+        with self._lock:
+            session = self.functions.get(worker.func_name)
+            if session is None:
+                return None
+            self._debugged.setdefault(worker.func_name, []).append(worker)
+            self._starting.add(worker)
+            return {key: session[key] for key in ("port", "wait", "code_dir")}
+
+    def _started(self, worker: Any) -> None:
+        with self._lock:
+            self._starting.discard(worker)
+            ended = worker in self._ended_while_starting
+            self._ended_while_starting.discard(worker)
+        if ended:
+            self.runtime.kill_workers([worker])
+
     def answer(self, method: str, request: dict[str, Any]) -> dict[str, Any]:
+        """GET: the sessions; POST: start one; DELETE: end the named function's, or every session (the request
+        says why)."""
         name = request.get("function")
+        ended: list[str] = []
         if method == "POST" and isinstance(name, str):
+            self.begin(name, request)
+        elif method == "DELETE":
+            reason = str(request.get("reason") or "a request to the engine")
+            ended = self.end([name] if isinstance(name, str) else list(self.functions), reason)
+        return {"debugging": self.sessions(), "ended": ended, "endings": self.endings}
+
+    def sessions(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return {
+                name: {**session, "owner_alive": _alive(session.get("owner"))}
+                for name, session in self.functions.items()
+            }
+
+    def begin(self, name: str, request: dict[str, Any]) -> None:
+        owner = request.get("owner")
+        with self._lock:
             self.functions[name] = {
                 "port": int(request["port"]),
                 "wait": bool(request.get("wait")),
                 "code_dir": str(request["code_dir"]),
                 "debugpy_path": str(request["debugpy_path"]),
+                "owner": owner if isinstance(owner, int) else None,
+                "label": str(request.get("label") or name),
+                "since": time.time(),
             }
+        self._drop_idle_workers(name)
+
+    def end(self, names: list[str], reason: str) -> list[str]:
+        """End these functions' sessions: their debugged workers are killed, and their idle ones dropped so that
+        the next invocation starts a worker as deployed. Returns the names that had a session."""
+        ended: list[str] = []
+        doomed: list[Any] = []
+        with self._lock:
+            for name in names:
+                session = self.functions.pop(name, None)
+                if session is not None:
+                    ended.append(name)
+                    self.endings[name] = {"owner": session["owner"], "reason": reason}
+                workers = self._debugged.pop(name, [])
+                doomed.extend(workers)
+                self._ended_while_starting.update(worker for worker in workers if worker in self._starting)
+        self._forget_workers(doomed)
+        for name in ended:
             self._drop_idle_workers(name)
-        elif method == "DELETE" and isinstance(name, str) and self.functions.pop(name, None) is not None:
-            self._drop_idle_workers(name)
-        return {"debugging": self.functions}
+        if ended:
+            logger.warning("devkit: debugging ended for %s (%s)", ", ".join(ended), reason)
+        return ended
+
+    def end_abandoned(self) -> list[str]:
+        """End the sessions whose owner process is gone."""
+        with self._lock:
+            abandoned = [name for name, session in self.functions.items() if not _alive(session.get("owner"))]
+        return self.end(abandoned, "its `invoke debug` process is gone") if abandoned else []
+
+    def watch_owners(self, interval: float = OWNER_CHECK_INTERVAL) -> None:
+        """Forever: end abandoned sessions, and kill again the ended workers whose start is still blocked (one
+        started between the end of its session and the kill has its process only now)."""
+        while True:
+            time.sleep(interval)
+            try:
+                self.end_abandoned()
+                with self._lock:
+                    blocked = [worker for worker in self._ended_while_starting if worker._proc is not None]
+                self.runtime.kill_workers(blocked)
+            except Exception:  # the next round tries again
+                logger.exception("devkit: checking the debug sessions failed")
+
+    def _forget_workers(self, workers: list[Any]) -> None:
+        """Out of their pools (never reused: they carry the debugger and its timeout), then killed."""
+        if not workers:
+            return
+        runtime = self.runtime
+        with runtime._lock:
+            for key, entries in list(runtime._workers.items()):
+                kept = [worker for worker in entries if worker not in workers]
+                if kept:
+                    runtime._workers[key] = kept
+                else:
+                    runtime._workers.pop(key, None)
+        runtime.kill_workers(workers)
 
     def _drop_idle_workers(self, name: str) -> None:
         """The function's idle workers go, so that its next invocation starts one with the new settings."""
@@ -481,6 +598,23 @@ class IamRecorder:
             self.started = time.time()
 
 
+def _alive(pid: object) -> bool:
+    """Whether the process runs (a zombie, killed but not yet reaped by its parent, does not)."""
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it exists
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"
+    except OSError:  # no /proc (macOS): the signal answered, so it runs
+        return True
+
+
 def _reap_forever() -> None:
     while True:
         time.sleep(REAP_INTERVAL)
@@ -530,6 +664,10 @@ class Control:
                 # Only now: saving before the engine has loaded its state would overwrite it with nothing.
                 self._saving = asyncio.get_running_loop().create_task(self.saver.run())
                 threading.Thread(target=_reap_forever, name="devkit-reaper", daemon=True).start()
+                if self.debugging is not None:
+                    threading.Thread(
+                        target=self.debugging.watch_owners, name="devkit-debug-owners", daemon=True
+                    ).start()
             await send(message)
 
         return forward
@@ -539,6 +677,14 @@ class Control:
             message = await receive()
             if message["type"] == "lifespan.shutdown" and self._saving is not None:
                 self._saving.cancel()  # the engine's shutdown save follows
+            if message["type"] == "lifespan.shutdown" and self.debugging is not None:
+                # A thread blocked on a debugged worker whose client has gone would keep the process from
+                # exiting (the loop's shutdown waits for its executor's threads). A request still open never gets
+                # here: the server waits for open connections first, which is why `invoke down` ends the
+                # sessions before it signals the engine.
+                await asyncio.to_thread(
+                    self.debugging.end, list(self.debugging.functions), "the engine's shutdown"
+                )
             return message
 
         return forward
@@ -556,7 +702,8 @@ class Control:
         elif route[1] == "iam" and route[0] in ("GET", "DELETE") and self.iam is not None:
             body = self.iam.answer(route[0])
         elif route[1] == "debug" and self.debugging is not None:
-            body = self.debugging.answer(route[0], request)
+            # Off the event loop: ending a session waits for its workers to exit.
+            body = await asyncio.to_thread(self.debugging.answer, route[0], request)
         elif route[1] == "workers" and self.runtimes is not None:
             body = self.runtimes.answer(route[0], request)
         elif route == ("POST", "profile/start"):
