@@ -85,6 +85,9 @@ class ProjectTask(Task):  # type: ignore[type-arg]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["auto_shortflags"] = False
         super().__init__(*args, **kwargs)
+        # invoke hands each option its help by popping it from `self.help`; the arguments are built more than once
+        # (listing, parsing, printing help), so every build starts from this copy.
+        self.option_help = dict(self.help)
 
     def arg_opts(self, name: str, default: str, taken_names: set[str]) -> dict[str, Any]:
         opts: dict[str, Any] = super().arg_opts(name, default, taken_names)
@@ -94,6 +97,7 @@ class ProjectTask(Task):  # type: ignore[type-arg]
 
     def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Argument]:
         checked: list[Argument] = []
+        self.help = dict(self.option_help)
         for plain in super().get_arguments(ignore_unknown_help):
             # invoke lists a positional argument among the options (it also takes it as one): say which it is.
             positional_note = (

@@ -4,6 +4,7 @@ exit 1, short flags mean one thing everywhere, and one idea has one option name 
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from collections.abc import Iterator
 
@@ -58,6 +59,10 @@ def test_every_task_answers_help_without_running(capsys: pytest.CaptureFixture[s
         # Then it prints the task's usage and succeeds, with no error from running it
         assert (code, err) == (0, ""), f"invoke {path} --help: exit {code}, stderr {err!r}"
         assert f"Usage: invoke [--core-opts] {path}" in out, out
+        # And every option has its help text, however often the task's arguments were built before
+        options = out.split("Options:")[1].strip().splitlines() if "Options:" in out else []
+        flags = [line for line in options if line.startswith("  -")]
+        assert all(re.search(r"\S\s{2,}\S", line.strip()) for line in flags), out
 
 
 def test_help_wins_where_a_positional_word_is_expected() -> None:
