@@ -519,7 +519,7 @@ def _request(deployed: Deployed, gap: str, of_stage: Stage) -> tuple[str, str, s
     if gap == "pool-tag":
         pool = f"arn:aws:cognito-idp:{region}:{account}:userpool/{of_stage.outputs['UserPoolId']}"
         return (
-            "cognito-idp:DescribeUserPoolClient",
+            "cognito-idp:ListUserPoolClients",
             pool,
             "aws:ResourceTag/product-purchase:stack",
             (f"product-purchase-{of_stage.name}"),

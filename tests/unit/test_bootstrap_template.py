@@ -173,6 +173,7 @@ IAM_PREFIX = {
     "CodeDeploy": "codedeploy",
     "Cognito": "cognito-idp",
     "DynamoDB": "dynamodb",
+    "Events": "events",
     "IAM": "iam",
     "KMS": "kms",
     "Lambda": "lambda",
