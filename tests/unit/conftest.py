@@ -19,6 +19,9 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from moto import mock_aws
+from template_stack import DEV, PROD_WITH_DOMAIN, TEMPLATE, Stack, Template, sam_transform
+
+from devkit.core.template import load_template
 
 # The handler modules read their configuration once, at import: it must be in place before any
 # test module imports them (conftest runs first).
@@ -421,3 +424,36 @@ def calls(dynamodb_table: Table) -> Iterator[list[tuple[str, dict[str, Any]]]]:
     events.register("provide-client-params.dynamodb.*", record)
     yield made
     events.unregister("provide-client-params.dynamodb.*", record)
+
+
+# The template, read and SAM-transformed once per run for every template test.
+
+
+@pytest.fixture(scope="session")
+def source() -> Template:
+    return load_template(TEMPLATE)
+
+
+@pytest.fixture(scope="session")
+def inlined() -> Template:
+    return load_template(TEMPLATE, inline_includes=True)
+
+
+@pytest.fixture(scope="session")
+def transformed_dev(inlined: Template) -> Template:
+    return sam_transform(inlined, DEV)
+
+
+@pytest.fixture(scope="session")
+def dev(transformed_dev: Template) -> Stack:
+    return Stack(transformed_dev, DEV)
+
+
+@pytest.fixture(scope="session")
+def prod(inlined: Template) -> Stack:
+    return Stack(sam_transform(inlined, PROD_WITH_DOMAIN), PROD_WITH_DOMAIN)
+
+
+@pytest.fixture(params=["dev", "prod"])
+def stack(request: pytest.FixtureRequest, dev: Stack, prod: Stack) -> Stack:
+    return dev if request.param == "dev" else prod

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from cfnlint.api import ManualArgs, lint_file
-from test_template import TEMPLATE, Stack, as_list, sam_transform
+from template_stack import TEMPLATE, Stack, as_list, sam_transform
 
 from devkit.core.project import ToolingError
 from devkit.core.template import load_template

@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping
 
 import pytest
-from test_template import (
+from template_stack import (
     FUNCTIONS,
     REALTIME_FUNCTIONS,
     ROUTES,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from test_template import DEV, PROD_WITH_DOMAIN, TEMPLATE, Stack, grants, sam_transform
+from template_stack import DEV, PROD_WITH_DOMAIN, TEMPLATE, Stack, grants, sam_transform
 
 from devkit.core.template import load_template
 
