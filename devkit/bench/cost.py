@@ -49,12 +49,16 @@ TABLE_WRITE_UNITS_PER_WRITE = 1 + 2
 IDEMPOTENCY_WRITE_UNITS_PER_WRITE = 2
 # A read is one purchase by id: an eventually consistent GetItem of an item under 4 KB.
 READ_UNITS_PER_READ = 0.5
-# Per connection: $connect's PutItem and $disconnect's DeleteItem, each also written to the ClientConnections index,
-# and $connect's Query of the client's connections.
-CONNECTION_WRITE_UNITS = 2 * 2
-CONNECTION_READ_UNITS = 0.5
-# The notifier scans the connection table for each batch of changes (one change a batch at these rates); a
-# connection record is about this size.
+# Per connection: $connect's PutItem and the record's removal (by $disconnect, the notifier or the sweep, whichever
+# deletes it), each also written to the ClientConnections index, and the lease's UpdateItem on the client's item in
+# the lease table when it is taken and when it is given back.
+CONNECTION_WRITE_UNITS = 2 * 2 + 2
+# The notifier reads the recipients of each change (one change a batch at these rates) with two Queries, the owner's
+# connections and the admins', each at least half a read unit (eventually consistent).
+NOTIFIER_READ_UNITS_PER_WRITE = 2 * 0.5
+# The sweeper runs once a minute whatever the traffic, and scans the connection table each run; a connection record
+# is about this size.
+SWEEPS_PER_MONTH = MINUTES_PER_MONTH
 CONNECTION_ITEM_BYTES = 200
 # Each change reaches its owner's connection (and any admin's): one push per write while anyone is connected.
 PUSHES_PER_WRITE = 1
@@ -86,6 +90,7 @@ ASSUMED = {
     "NotifierFunction": FunctionMeasure(80.0, 1500.0, "assumed"),
     "AuthorizerFunction": FunctionMeasure(30.0, 800.0, "assumed"),
     "ConnectionsFunction": FunctionMeasure(40.0, 900.0, "assumed"),
+    "SweeperFunction": FunctionMeasure(60.0, 1000.0, "assumed"),
 }
 
 
@@ -183,6 +188,7 @@ def estimate(
         "NotifierFunction": w,
         "AuthorizerFunction": connects,
         "ConnectionsFunction": 2 * connects,
+        "SweeperFunction": SWEEPS_PER_MONTH,
     }
     lines = [
         Line(
@@ -235,22 +241,23 @@ def estimate(
         w * (TABLE_WRITE_UNITS_PER_WRITE + IDEMPOTENCY_WRITE_UNITS_PER_WRITE)
         + connects * CONNECTION_WRITE_UNITS
     )
-    scan_units = math.ceil(max(k, 1) * CONNECTION_ITEM_BYTES / 4096) * 0.5 if k else 0.0
-    read_units = r * READ_UNITS_PER_READ + w * scan_units + connects * CONNECTION_READ_UNITS
+    # A scan reads every record, at least half a read unit even on an empty table.
+    scan_units = max(0.5, math.ceil(k * CONNECTION_ITEM_BYTES / 4096) * 0.5)
+    read_units = r * READ_UNITS_PER_READ + w * NOTIFIER_READ_UNITS_PER_WRITE + SWEEPS_PER_MONTH * scan_units
     lines += [
         Line(
             "DynamoDB write request units",
             f"{write_units:,.0f} WRU",
             write_units / 1e6 * prices["dynamodb_write_request_units_per_million"],
             f"{TABLE_WRITE_UNITS_PER_WRITE} per write with the 2 index writes, {IDEMPOTENCY_WRITE_UNITS_PER_WRITE} "
-            f"idempotency, {CONNECTION_WRITE_UNITS} per connection",
+            f"idempotency, {CONNECTION_WRITE_UNITS} per connection with its lease",
         ),
         Line(
             "DynamoDB read request units",
             f"{read_units:,.0f} RRU",
             read_units / 1e6 * prices["dynamodb_read_request_units_per_million"],
-            f"{READ_UNITS_PER_READ} per read, {scan_units} per write (connection scan), "
-            f"{CONNECTION_READ_UNITS} per connection",
+            f"{READ_UNITS_PER_READ} per read, {NOTIFIER_READ_UNITS_PER_WRITE} per write (the notifier's recipient "
+            f"queries), {scan_units} per sweep (the connection scan, once a minute)",
         ),
         Line(
             "DynamoDB stream reads",

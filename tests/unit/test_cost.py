@@ -64,17 +64,20 @@ def test_one_million_writes_and_two_million_reads_cost_what_the_hand_calculation
         # no connection, no authorizer or connections invocation
         "Lambda authorizer": 0.0,
         "Lambda connections": 0.0,
+        # sweeper: once a minute whatever the traffic, 43,800 runs = 0.00876, 43,800 x 0.1 s x 0.25 GB = 1,095 GB-s
+        "Lambda sweeper": 43_800 * 0.20 / 1e6 + 1_095 * 0.0000166667,
         # 3 requests per write: 3,000,000 x $0.40/M
         "SQS requests": 1.20,
         # 5 pollers x (730 h x 3,600 s / 20 s) = 657,000 requests x $0.40/M
         "SQS event source polling while idle": 0.2628,
         # (1 table + 2 index + 2 idempotency) WRU x 1,000,000 writes = 5,000,000 x $0.625/M
         "DynamoDB write request units": 3.125,
-        # 0.5 RRU x 2,000,000 reads = 1,000,000 x $0.125/M (no connection table to scan)
-        "DynamoDB read request units": 0.125,
+        # 0.5 RRU x 2,000,000 reads + 2 recipient queries x 0.5 RRU x 1,000,000 writes + 43,800 scans of the
+        # empty connection table x 0.5 RRU = 2,021,900 x $0.125/M
+        "DynamoDB read request units": 2_021_900 * 0.125 / 1e6,
         "DynamoDB stream reads": 0.0,
-        # (1 + 2 + 1 + 1) million invocations x 1,000 bytes = 5e9 bytes = 4.6566 GiB x $0.50
-        "CloudWatch Logs ingestion": 5e9 / 2**30 * 0.50,
+        # (1 + 2 + 1 + 1) million invocations + 43,800 sweeps, x 1,000 bytes = 5.0438e9 bytes x $0.50 / GiB
+        "CloudWatch Logs ingestion": 5.0438e9 / 2**30 * 0.50,
         # 2 KMS calls per write: 2,000,000 / 10,000 x $0.03; one key at $1
         "KMS requests": 6.00,
         "KMS keys": 1.00,
@@ -85,8 +88,8 @@ def test_one_million_writes_and_two_million_reads_cost_what_the_hand_calculation
         "CloudWatch alarms": 1.00,
     }
     assert lines == pytest.approx(expected)
-    # And the month totals $42.27
-    assert sum(lines.values()) == pytest.approx(42.274111, abs=1e-5)
+    # And the month totals $42.45
+    assert sum(lines.values()) == pytest.approx(42.449255, abs=1e-5)
 
 
 def test_connections_cost_minutes_pushes_and_a_reconnect_every_two_hours() -> None:
@@ -103,6 +106,11 @@ def test_connections_cost_minutes_pushes_and_a_reconnect_every_two_hours() -> No
     # And each client reconnects every 2 hours: 10 x 43,800 / 120 = 3,650 authorizer invocations
     assert lines["Lambda authorizer"].usage.startswith("3,650 invocations")
     assert lines["Lambda connections"].usage.startswith("7,300 invocations")  # $connect and $disconnect
+    # And each connection writes its record, its removal (each with the ClientConnections index) and its lease
+    # taken and given back: 3,650 x 6 WRU = 21,900, with 1,000 writes x 5 WRU = 26,900 WRU
+    assert lines["DynamoDB write request units"].usage == "26,900 WRU"
+    # And the sweeper runs once a minute whatever the traffic, each run scanning the (10 record) connection table
+    assert lines["Lambda sweeper"].usage.startswith("43,800 invocations")
 
 
 def test_a_functions_measure_is_its_median_billed_duration_and_its_log_bytes_per_invocation() -> None:

@@ -121,10 +121,20 @@ def test_the_templates_roles_carry_their_policies_functions_and_event_sources() 
     # Given the template after the SAM transform
     roles = template_roles(translate())
 
-    # Then each function role names its function, its inline policies and its separate logs policy
+    # Then each function role names its function, its inline policies and its separate policies (logs, and the
+    # signing key's: the writer verifies, the sender signs)
     writer = roles["WriterRole"]
     assert writer.functions == ["WriterFunction"]
-    assert set(writer.inline) == {"apply-purchase-writes", "write-own-logs"}
+    assert set(writer.inline) == {"apply-purchase-writes", "verify-purchase-writes", "write-own-logs"}
+    assert set(roles["SenderRole"].inline) == {
+        "queue-purchase-writes",
+        "sign-purchase-writes",
+        "write-own-logs",
+    }
+    # And the sweeper's role is its own, and the schedule that invokes it needs nothing of the role
+    sweeper = roles["SweeperRole"]
+    assert sweeper.functions == ["SweeperFunction"]
+    assert set(sweeper.inline) == {"close-ended-sessions", "write-own-logs"}
     # And AWS's own uses of it: logs, tracing and the SQS event source's polling
     assert any(actions == SQS_EVENT_SOURCE for actions, _, _ in writer.by_aws)
     assert any(actions == STREAM_EVENT_SOURCE for actions, _, _ in roles["NotifierRole"].by_aws)
