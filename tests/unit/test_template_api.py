@@ -111,6 +111,7 @@ def test_given_a_stage_then_every_log_group_keeps_that_stages_retention_unless_o
     # Given the stage's own default, and the same stage with LogRetentionInDays set
     default = Stack(transformed_dev, {"StageName": stage})
     overridden = Stack(transformed_dev, {"StageName": stage, "LogRetentionInDays": "90"})
+    assert default.of_type("AWS::Logs::LogGroup")
     for logical_id in default.of_type("AWS::Logs::LogGroup"):
         # Then every log group keeps its events that long
         retention = default.properties(logical_id)["RetentionInDays"]

@@ -99,12 +99,14 @@ NAME_PROPERTIES = {
 
 
 def test_given_any_stage_then_no_resource_has_a_fixed_physical_name(stack: Stack) -> None:
+    assert any(resource["Type"] in NAME_PROPERTIES for resource in stack.resources.values())
     for logical_id, resource in stack.resources.items():
         name_property = NAME_PROPERTIES.get(resource["Type"])
         assert name_property not in resource.get("Properties", {}), logical_id
 
 
 def test_given_any_stage_then_every_log_group_name_is_unique_to_the_stack(stack: Stack) -> None:
+    assert stack.of_type("AWS::Logs::LogGroup")
     for logical_id, resource in stack.of_type("AWS::Logs::LogGroup").items():
         name = json.dumps(resource["Properties"]["LogGroupName"])
         assert "Fn::Sub" in name, logical_id
