@@ -381,7 +381,7 @@ class Debugging:
                 return None
             self._debugged.setdefault(worker.func_name, []).append(worker)
             self._starting.add(worker)
-            return {key: session[key] for key in ("port", "wait", "code_dir")}
+            return {key: session[key] for key in ("port", "wait", "code_dir", "debugpy_path")}
 
     def _started(self, worker: Any) -> None:
         with self._lock:
