@@ -16,6 +16,8 @@ from devkit.engines.lifecycle import start_local
 from devkit.engines.ministack import MiniStack, free_port
 from devkit.stack.events import sqs_write_event
 from devkit.stack.invoking import ALIAS, invoke
+from devkit.stack.outputs import raw_outputs
+from devkit.stack.signed_writes import SenderRole
 from devkit.stack.stacks import stack_functions
 
 STAGE = "dev"
@@ -34,8 +36,10 @@ def engine(tmp_path: Path) -> Iterator[MiniStack]:
 
 
 def _failed_records(engine: MiniStack, writer: str) -> list[Any]:
-    """The records the writer's `live` alias reports failed for one write message."""
-    invocation = invoke(engine, writer, sqs_write_event())
+    """The records the writer's `live` alias reports failed for one write message, signed as the sender signs it
+    (the writer refuses an unsigned one whatever its fault rate)."""
+    sign = SenderRole(engine, raw_outputs(engine, STAGE)).attributes
+    invocation = invoke(engine, writer, sqs_write_event(sign))
     assert invocation.function_error is None, invocation.payload
     failures: list[Any] = invocation.payload["batchItemFailures"]
     return failures

@@ -55,7 +55,7 @@ CONTRACT_DEFAULTS = {
     # Empty: SAM's own publishing rule; the tooling passes each function's version key (devkit.delivery.versions).
     **{
         f"{function}FunctionSha256": ""
-        for function in ("Sender", "Reader", "Writer", "Authorizer", "Connections", "Notifier")
+        for function in ("Sender", "Reader", "Writer", "Authorizer", "Connections", "Notifier", "Sweeper")
     },
 }
 FUNCTIONS = ("SenderFunction", "ReaderFunction", "WriterFunction")

@@ -27,6 +27,7 @@ FUNCTIONS = (
     "AuthorizerFunction",
     "ConnectionsFunction",
     "NotifierFunction",
+    "SweeperFunction",
 )
 BASE = {"StageName": "dev", "WriterFaultRate": "0", "MaxConnectionsPerClient": "5"}
 
@@ -51,6 +52,12 @@ def test_every_function_publishes_through_its_own_version_parameter(template: di
     # Given the template, Then each function's AutoPublishCodeSha256 is a parameter of its own, empty by default
     names = version_parameter_names(template)
     assert set(names) == set(FUNCTIONS)
+    # And no function of the template is left to SAM's own rule (a new one needs its parameter too)
+    assert set(names) == {
+        logical_id
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
     assert len(set(names.values())) == len(FUNCTIONS)
     assert all(template["Parameters"][parameter]["Default"] == "" for parameter in names.values())
 
