@@ -171,10 +171,12 @@ def _private_engine(label: str, engines: list[MiniStack], show: Show) -> str:
     from devkit.delivery.warm import deploy_and_warm
     from devkit.engines.ministack import MiniStack, free_port
 
-    engine = MiniStack(
-        port=free_port(), state_dir=LOCAL / f"test-engine-{os.getpid()}-{label.replace(' ', '-')}"
-    )
-    shutil.rmtree(engine.state_dir, ignore_errors=True)
+    # The engine's folder is called `ministack` inside a folder of its own, as in the project's `.local`: a task
+    # run with PURCHASE_LOCAL_DIR set to that folder (the suite's `invoke logs`, `invoke trace`) finds this engine
+    # as its ministack target.
+    folder = LOCAL / f"test-engine-{os.getpid()}-{label.replace(' ', '-')}"
+    engine = MiniStack(port=free_port(), state_dir=folder / "ministack")
+    shutil.rmtree(folder, ignore_errors=True)
     engine.state_dir.mkdir(parents=True)
     engines.append(engine)
     with ui.phase(f"Starting a private MiniStack on port {engine.port} for the {label} tests"):
@@ -221,4 +223,4 @@ def run_checks(show: Show) -> Counter[str]:
     finally:
         for engine in engines:
             engine.stop(purge=True)
-            shutil.rmtree(engine.state_dir, ignore_errors=True)
+            shutil.rmtree(engine.state_dir.parent, ignore_errors=True)

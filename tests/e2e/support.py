@@ -6,11 +6,15 @@ Everything here is black-box: HTTP to the API and AWS API calls to the engine, w
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urljoin
 
@@ -38,6 +42,37 @@ _LINK_NEXT = re.compile(r'<([^>]*)>\s*;\s*rel="?next"?')
 
 def eventually(probe: Callable[[], T | None], what: str, timeout: float = WRITE_DEADLINE) -> T:
     return wait_for(probe, timeout=timeout, interval=POLL_INTERVAL, what=what)
+
+
+def run_task(outputs: dict[str, Any], task: str, *arguments: str) -> subprocess.CompletedProcess[str]:
+    """`invoke TASK ARGUMENTS --target ENGINE --stage STAGE` as a user runs it, on the engine and stage the outputs
+    describe. A private engine (`invoke test`'s: the outputs name its folder, EngineStateDir) is found the way any
+    second engine run from the same checkout is: PURCHASE_LOCAL_DIR names the folder that holds it; otherwise the
+    task finds the engine `invoke up` started (on whatever port it recorded)."""
+    env = dict(os.environ)
+    if folder := outputs.get("EngineStateDir"):
+        state_dir = Path(str(folder))
+        assert state_dir.name == outputs["Engine"], (
+            f"EngineStateDir {state_dir} is not a {outputs['Engine']} folder a task can be pointed at"
+        )
+        env["PURCHASE_LOCAL_DIR"] = str(state_dir.parent)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "invoke",
+            task,
+            *arguments,
+            "--target",
+            str(outputs["Engine"]),
+            "--stage",
+            str(outputs["Stage"]),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
 
 
 def unique_token() -> str:

@@ -5,37 +5,20 @@ its text."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from typing import Any
 
 from devkit.core.http import call
 from devkit.engines import Engine
 from devkit.stack.auth import authorization_header
 
-from .support import eventually, make_purchase
+from .support import eventually, make_purchase, run_task
 
 # Logs reach CloudWatch Logs a few seconds after the line is written on AWS.
 LOGS_DEADLINE = 60.0
 
 
 def _logs(outputs: dict[str, Any], *options: str) -> list[dict[str, Any]]:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "invoke",
-            "logs",
-            "--target",
-            outputs["Engine"],
-            "--stage",
-            outputs["Stage"],
-            *options,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_task(outputs, "logs", *options)
     assert result.returncode == 0, result.stderr
     return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
 

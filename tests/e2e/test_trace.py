@@ -3,8 +3,6 @@ logs, by its purchase id and by its request's correlation id; an id no write has
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 import uuid
 from typing import Any
@@ -16,7 +14,7 @@ from devkit.stack.logs import stack_log_groups
 from devkit.stack.notifications import Listener, of_purchase, socket_url
 from devkit.stack.trace import Journey, UnknownTrace, trace
 
-from .support import eventually, make_purchase
+from .support import eventually, make_purchase, run_task
 
 # Logs reach CloudWatch Logs a few seconds after the line is written on AWS.
 TRACE_DEADLINE = 60.0
@@ -75,22 +73,7 @@ def test_a_write_is_traced_from_the_api_to_each_websocket_push(
 
 def test_tracing_an_id_no_write_has_is_one_line_and_exit_code_1(outputs: dict[str, Any]) -> None:
     unknown = str(uuid.uuid4())
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "invoke",
-            "trace",
-            unknown,
-            "--target",
-            outputs["Engine"],
-            "--stage",
-            outputs["Stage"],
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_task(outputs, "trace", unknown)
     assert result.returncode == 1
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and unknown in lines[0], result.stderr
