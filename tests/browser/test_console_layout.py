@@ -46,8 +46,10 @@ def test_every_rows_actions_are_visible_without_scrolling_sideways(
     page.wait_for_selector(f"#rows tr[data-id='{purchase_id}']")
 
     # Then the table does not scroll sideways, and every row's buttons lie inside the table's visible box
-    layout = page.evaluate(
-        """() => {
+    # (measured once the row is on the page: a live change may re-render the list between two calls)
+    layout = page.wait_for_function(
+        """(purchaseId) => {
+          if (!document.querySelector(`#rows tr[data-id='${purchaseId}']`)) return null;
           const wrap = document.querySelector('.table-wrap');
           const box = wrap.getBoundingClientRect();
           const rows = [...document.querySelectorAll('#rows tr[data-id]')].map(row => ({
@@ -60,8 +62,9 @@ def test_every_rows_actions_are_visible_without_scrolling_sideways(
           return {scrollWidth: wrap.scrollWidth, clientWidth: wrap.clientWidth, left: box.left,
                   right: box.right, viewport: window.innerWidth,
                   page: document.documentElement.scrollWidth, rows};
-        }"""
-    )
+        }""",
+        arg=purchase_id,
+    ).json_value()
     assert layout["scrollWidth"] <= layout["clientWidth"], layout
     assert layout["page"] <= layout["viewport"], layout
     assert purchase_id in [row["id"] for row in layout["rows"]]
