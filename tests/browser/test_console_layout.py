@@ -4,6 +4,7 @@ panel's width."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -42,13 +43,16 @@ def test_every_rows_actions_are_visible_without_scrolling_sideways(
 
     # When the console lists it
     page = page_at_width
-    page.click("#refresh")
-    page.wait_for_selector(f"#rows tr[data-id='{purchase_id}']")
-
-    # Then the table does not scroll sideways, and every row's buttons lie inside the table's visible box
-    # (measured once the row is on the page: a live change may re-render the list between two calls)
-    layout = page.wait_for_function(
-        """(purchaseId) => {
+    # Then the table does not scroll sideways, and every row's buttons lie inside the table's visible box, measured
+    # while the purchase's row is on the page (the push of its own change re-renders the list from its first page,
+    # which on a busy stack may not hold it: the list is refreshed until a measurement finds it)
+    layout = None
+    deadline = time.monotonic() + 30
+    while layout is None and time.monotonic() < deadline:
+        page.click("#refresh")
+        page.wait_for_selector(f"#rows tr[data-id='{purchase_id}']")
+        layout = page.evaluate(
+            """(purchaseId) => {
           if (!document.querySelector(`#rows tr[data-id='${purchaseId}']`)) return null;
           const wrap = document.querySelector('.table-wrap');
           const box = wrap.getBoundingClientRect();
@@ -63,8 +67,9 @@ def test_every_rows_actions_are_visible_without_scrolling_sideways(
                   right: box.right, viewport: window.innerWidth,
                   page: document.documentElement.scrollWidth, rows};
         }""",
-        arg=purchase_id,
-    ).json_value()
+            purchase_id,
+        )
+    assert layout is not None, "the purchase's row never stayed on the page long enough to be measured"
     assert layout["scrollWidth"] <= layout["clientWidth"], layout
     assert layout["page"] <= layout["viewport"], layout
     assert purchase_id in [row["id"] for row in layout["rows"]]
