@@ -22,8 +22,10 @@ from devkit.core.waiting import wait_for
 from devkit.engines.debugging import describe_sessions, sessions
 from devkit.engines.lifecycle import start_local
 from devkit.engines.ministack import MiniStack, free_port, port_is_free
-from devkit.stack.auth import READ_WRITE_SCOPES, authorization_header, forget_tokens
+from devkit.stack.auth import READ_WRITE_SCOPES, authorization_header
 from devkit.stack.outputs import reachable_outputs
+
+from .private import deployed_engine
 
 STAGE = "dev"
 # Every wait is bounded: a request through the API, `invoke debug` starting or ending, the debug port opening or
@@ -34,18 +36,8 @@ SESSION_TIMEOUT = 30.0
 
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MiniStack]:
-    from devkit.delivery.warm import deploy_and_warm
-
-    # In a folder of its own, as the project's `.local`: `invoke debug` run with PURCHASE_LOCAL_DIR finds it.
-    private = MiniStack(port=free_port(), state_dir=tmp_path_factory.mktemp("debugging") / "ministack")
-    private.state_dir.mkdir()
-    try:
-        private.start()
-        deploy_and_warm(private, STAGE, progress=lambda message: None)
+    with deployed_engine(tmp_path_factory.mktemp("debugging")) as private:
         yield private
-    finally:
-        private.stop(purge=True)
-        forget_tokens()
 
 
 @pytest.fixture

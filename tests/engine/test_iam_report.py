@@ -15,12 +15,14 @@ from devkit.core.http import call
 from devkit.core.project import stack_name
 from devkit.core.template import translate
 from devkit.core.waiting import wait_for
-from devkit.engines.ministack import MiniStack, free_port
+from devkit.engines.ministack import MiniStack
 from devkit.stack import iam_report
-from devkit.stack.auth import authorization_header, forget_tokens
+from devkit.stack.auth import authorization_header
 from devkit.stack.outputs import reachable_outputs
 from devkit.stack.stacks import stack_functions
 from seed.send import load_samples
+
+from .private import deployed_engine
 
 STAGE = "dev"
 REQUEST_TIMEOUT = 60.0
@@ -32,17 +34,8 @@ PLANTED = {"Effect": "Allow", "Action": "dynamodb:DeleteItem", "Resource": None}
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MiniStack]:
-    from devkit.delivery.warm import deploy_and_warm
-
-    private = MiniStack(port=free_port(), state_dir=tmp_path_factory.mktemp("iam") / "ministack")
-    private.state_dir.mkdir()
-    try:
-        private.start()
-        deploy_and_warm(private, STAGE, progress=lambda message: None)
+    with deployed_engine(tmp_path_factory.mktemp("iam")) as private:
         yield private
-    finally:
-        private.stop(purge=True)
-        forget_tokens()
 
 
 def _physical(engine: MiniStack) -> dict[str, str]:

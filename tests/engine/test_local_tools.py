@@ -18,13 +18,14 @@ from devkit.core.project import HANDLERS, stack_name
 from devkit.core.waiting import wait_for
 from devkit.engines import debugging, snapshots
 from devkit.engines.ministack import MiniStack, free_port
-from devkit.stack.auth import ADMIN_SCOPE, READ_WRITE_SCOPES, authorization_header, forget_tokens
+from devkit.stack.auth import ADMIN_SCOPE, READ_WRITE_SCOPES, authorization_header
 from devkit.stack.notifications import Listener, Received, of_purchase, socket_url
 from devkit.stack.outputs import reachable_outputs
 from devkit.stack.stacks import function_named
 from seed.send import load_samples
 
 from .dap import DapClient
+from .private import deployed_engine
 
 STAGE = "dev"
 # Every wait is bounded: a request through the API, a write becoming readable or pushed to a client, a debugger
@@ -40,17 +41,8 @@ CHANGES_BEFORE_SAVE = 3
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MiniStack]:
-    from devkit.delivery.warm import deploy_and_warm
-
-    private = MiniStack(port=free_port(), state_dir=tmp_path_factory.mktemp("tools") / "ministack")
-    private.state_dir.mkdir()
-    try:
-        private.start()
-        deploy_and_warm(private, STAGE, progress=lambda message: None)
+    with deployed_engine(tmp_path_factory.mktemp("tools")) as private:
         yield private
-    finally:
-        private.stop(purge=True)
-        forget_tokens()
 
 
 def _api(engine: MiniStack, scopes: tuple[str, ...] = READ_WRITE_SCOPES) -> tuple[str, dict[str, str]]:
